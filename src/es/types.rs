@@ -1,0 +1,92 @@
+//! Typed views of Elasticsearch responses the operator reads. Pure data, no I/O.
+
+use serde::{Deserialize, Serialize};
+
+/// `GET /` essentials.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ClusterInfo {
+    pub version: String,
+    pub cluster_name: String,
+}
+
+/// Job state as `_stats` reports it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum JobState {
+    Closed,
+    Closing,
+    Opened,
+    Opening,
+    Failed,
+}
+
+/// Why a job is blocked (`blocked.reason`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum BlockReason {
+    Delete,
+    Reset,
+    Revert,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Blocked {
+    pub reason: BlockReason,
+    pub task_id: Option<String>,
+}
+
+/// One job as the operator sees it: config (`blocked`, snapshot) merged with stats (state,
+/// counts). The counts and snapshot form the fingerprint a reset clears.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Job {
+    pub id: String,
+    pub state: JobState,
+    pub blocked: Option<Blocked>,
+    pub model_snapshot_id: Option<String>,
+    pub processed_record_count: u64,
+    /// `data_counts.latest_record_timestamp`, epoch millis.
+    pub latest_record_time_ms: Option<i64>,
+}
+
+/// The `task` object of a get-task answer (the fields the operator checks).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct TaskInfo {
+    pub node: String,
+    pub id: u64,
+    pub action: String,
+    pub description: String,
+    pub start_time_ms: i64,
+}
+
+/// An error object as stored in a task result or an error body (`type`, `reason`).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ErrorCause {
+    #[serde(rename = "type")]
+    pub kind: String,
+    pub reason: String,
+}
+
+/// What a completed task reports.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum TaskOutcome {
+    /// `response.acknowledged == true`.
+    Acknowledged,
+    /// `response.acknowledged == false`: the reset was cancelled (e.g. a job delete raced it).
+    NotAcknowledged,
+    /// `error` present: the reset failed; the cause is the stored inner error.
+    Failed(ErrorCause),
+    /// `completed: true` with neither response nor error.
+    NoResult,
+}
+
+/// One answer to `GET _tasks/<id>?wait_for_completion=true&timeout=..`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum TaskPoll {
+    /// The long-poll timed out (`timeout_exception`, 500 before 9.0, 429 from 9.0).
+    StillRunning,
+    /// `completed: false` (only when not waiting).
+    Running(TaskInfo),
+    Completed { task: TaskInfo, outcome: TaskOutcome },
+    /// 404: the task is not running and stored no result.
+    NotFound,
+}

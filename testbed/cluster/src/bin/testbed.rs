@@ -1,0 +1,2 @@
+//! testbed: brings the test bed up and down.
+fn main() {}
