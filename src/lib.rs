@@ -1,6 +1,29 @@
 //! jobreset-operator: resets Elasticsearch ML anomaly detection jobs declaratively.
 //!
 //! The library holds everything the binary runs, so integration tests can drive the
-//! controller in-process against the test bed.
+//! controller in-process against the test bed. Layout: `crd` (the API), `decide` (the pure
+//! state machine), `steps` (act/record driver), `reconcile` + `controller` (Kubernetes side),
+//! `connect` (connection settings from Secrets), `status`, `events`, `standalone` (the
+//! `reset` command), `cli`, `crash` (crash points for restart tests), `es` (the client).
 
+pub mod cli;
+pub mod connect;
+pub mod controller;
+pub mod crash;
+pub mod crd;
+pub mod decide;
+pub mod error;
 pub mod es;
+pub mod events;
+pub mod reconcile;
+pub mod standalone;
+pub mod status;
+pub mod steps;
+
+/// The CRDs this operator serves, as one multi-document YAML string (what `jobreset-operator
+/// crd` prints and `crds/jobreset.yaml` holds). Pure.
+pub fn crds_yaml() -> Result<String, serde_yaml_ng::Error> {
+    use kube::CustomResourceExt;
+    let yaml = serde_yaml_ng::to_string(&crd::JobReset::crd())?;
+    Ok(format!("---\n{yaml}"))
+}

@@ -1,6 +1,136 @@
 //! Command line entry point: parses arguments and dispatches to the controller, the CRD
-//! printer or the standalone reset. Does I/O only through the modules it calls.
+//! printer or the standalone reset. Does I/O only through the modules it calls (plus logging
+//! setup and signal handling).
 
-fn main() {
-    println!("jobreset-operator: not yet implemented");
+use std::{io::IsTerminal, process::ExitCode};
+
+use clap::Parser;
+use jobreset_operator::{
+    cli::{Cli, Command, ResetArgs, RunArgs},
+    controller::{self, Options},
+    crd::Phase,
+    standalone,
+};
+use tracing_subscriber::EnvFilter;
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    match cli.command {
+        Command::Crd => match jobreset_operator::crds_yaml() {
+            Ok(yaml) => {
+                print!("{yaml}");
+                ExitCode::SUCCESS
+            }
+            Err(e) => {
+                eprintln!("jobreset-operator: cannot render the CRD: {e}");
+                ExitCode::FAILURE
+            }
+        },
+        Command::Run(args) => with_runtime(run(args)),
+        Command::Reset(args) => with_runtime(reset(args)),
+    }
+}
+
+fn with_runtime(fut: impl Future<Output = ExitCode>) -> ExitCode {
+    // One crypto provider (ring) for every TLS client in the process.
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt.block_on(fut),
+        Err(e) => {
+            eprintln!("jobreset-operator: cannot start the async runtime: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn init_logging(default: &str, json: bool) {
+    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(default));
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_ansi(std::io::stderr().is_terminal());
+    if json {
+        builder.json().init();
+    } else {
+        builder.init();
+    }
+}
+
+async fn run(args: RunArgs) -> ExitCode {
+    init_logging("info", args.log_json);
+    let opts = Options {
+        namespace: args.namespace,
+        concurrency: args.concurrency.max(1),
+        task_poll_timeout: args.task_poll_timeout,
+        backoff_base: args.backoff_base,
+        backoff_cap: args.backoff_cap,
+        eck_url_template: args.eck_url_template,
+        ..Options::default()
+    };
+    let client = match kube::Client::try_default().await {
+        Ok(c) => c,
+        Err(e) => {
+            tracing::error!(error = %e, "cannot build a Kubernetes client (KUBECONFIG or in-cluster config)");
+            return ExitCode::FAILURE;
+        }
+    };
+    tokio::select! {
+        res = controller::run(client, opts) => match res {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(e) => {
+                tracing::error!(reason = e.reason(), error = %e, "controller stopped");
+                ExitCode::FAILURE
+            }
+        },
+        () = shutdown_signal() => {
+            tracing::info!("shutting down");
+            ExitCode::SUCCESS
+        }
+    }
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! {
+        () = ctrl_c => {},
+        () = term => {},
+    }
+}
+
+/// Exit codes: 0 Completed, 1 Failed (the JSON says why), 2 could not run.
+async fn reset(args: ResetArgs) -> ExitCode {
+    init_logging("warn", false);
+    match standalone::run(&args).await {
+        Ok(result) => {
+            match serde_json::to_string_pretty(&result) {
+                Ok(json) => println!("{json}"),
+                Err(e) => eprintln!("jobreset-operator: cannot print the result: {e}"),
+            }
+            if result.status.phase == Phase::Completed {
+                ExitCode::SUCCESS
+            } else {
+                ExitCode::from(1)
+            }
+        }
+        Err(e) => {
+            eprintln!("jobreset-operator: {e}");
+            ExitCode::from(2)
+        }
+    }
 }

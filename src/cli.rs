@@ -1,0 +1,135 @@
+//! Command line definition (clap): `run`, `crd` and `reset`. Pure, no I/O.
+
+use std::{path::PathBuf, time::Duration};
+
+use clap::{Args, Parser, Subcommand};
+
+/// Resets Elasticsearch ML anomaly detection jobs declaratively.
+#[derive(Debug, Parser)]
+#[command(name = "jobreset-operator", version, about)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run the controller (uses KUBECONFIG or the in-cluster config, like kubectl).
+    Run(RunArgs),
+    /// Print the CustomResourceDefinitions as YAML.
+    Crd,
+    /// Close, reset and follow one job directly against a cluster, without Kubernetes.
+    /// Prints progress on stderr (when it is a terminal) and a JSON result on stdout.
+    Reset(ResetArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct RunArgs {
+    /// Watch JobResets in this namespace only (default: all namespaces).
+    #[arg(long, env = "JOBRESET_NAMESPACE")]
+    pub namespace: Option<String>,
+    /// How many JobResets are reconciled at the same time.
+    #[arg(long, default_value_t = 8)]
+    pub concurrency: u16,
+    /// Server-side wait of each `GET _tasks/<id>?wait_for_completion=true` long-poll.
+    #[arg(long, default_value = "30s", value_parser = parse_duration)]
+    pub task_poll_timeout: Duration,
+    /// First retry delay after a transient fault (doubles on each retry).
+    #[arg(long, default_value = "1s", value_parser = parse_duration)]
+    pub backoff_base: Duration,
+    /// Longest retry delay after transient faults.
+    #[arg(long, default_value = "5m", value_parser = parse_duration)]
+    pub backoff_cap: Duration,
+    /// URL of an ECK-managed cluster; `{service}`, `{namespace}` and `{name}` are substituted.
+    /// Change it only for tests or out-of-cluster runs.
+    #[arg(long, default_value = crate::controller::DEFAULT_ECK_URL_TEMPLATE)]
+    pub eck_url_template: String,
+    /// Log as JSON lines instead of text.
+    #[arg(long)]
+    pub log_json: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct ResetArgs {
+    /// Base URL of the cluster, e.g. https://localhost:9200.
+    #[arg(long)]
+    pub url: String,
+    /// The anomaly detection job to reset.
+    #[arg(long = "job")]
+    pub job: String,
+    /// A file with credentials: either a line `apiKey: <encoded key>` or a line
+    /// `<username>:<password>` (blank lines and lines starting with `#` are ignored).
+    #[arg(long)]
+    pub credentials_file: Option<PathBuf>,
+    /// A PEM file with the CA certificate(s) to trust.
+    #[arg(long)]
+    pub ca_file: Option<PathBuf>,
+    /// Skip TLS certificate verification (tests only).
+    #[arg(long)]
+    pub insecure: bool,
+    /// Force-close the job.
+    #[arg(long)]
+    pub force: bool,
+    /// Also delete user annotations (Elasticsearch 8.7+).
+    #[arg(long)]
+    pub delete_user_annotations: bool,
+    /// Give up after this long (a reset already running on the cluster is left to finish).
+    #[arg(long, default_value = "1h", value_parser = parse_duration)]
+    pub deadline: Duration,
+    /// Server-side wait of each task long-poll.
+    #[arg(long, default_value = "30s", value_parser = parse_duration)]
+    pub task_poll_timeout: Duration,
+}
+
+/// Parses `500ms`, `30s`, `5m`, `1h` or a plain number of seconds.
+pub fn parse_duration(s: &str) -> Result<Duration, String> {
+    let s = s.trim();
+    let split = s.find(|c: char| !c.is_ascii_digit()).unwrap_or(s.len());
+    let (num, unit) = s.split_at(split);
+    let n: u64 = num
+        .parse()
+        .map_err(|_| format!("invalid duration {s:?}: expected e.g. 30s, 5m, 500ms"))?;
+    let d = match unit {
+        "" | "s" => Duration::from_secs(n),
+        "ms" => Duration::from_millis(n),
+        "m" => Duration::from_secs(n.saturating_mul(60)),
+        "h" => Duration::from_secs(n.saturating_mul(3600)),
+        _ => return Err(format!("invalid duration unit in {s:?}: use ms, s, m or h")),
+    };
+    Ok(d)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn durations_parse() {
+        assert_eq!(parse_duration("30s"), Ok(Duration::from_secs(30)));
+        assert_eq!(parse_duration("5m"), Ok(Duration::from_secs(300)));
+        assert_eq!(parse_duration("250ms"), Ok(Duration::from_millis(250)));
+        assert_eq!(parse_duration("2"), Ok(Duration::from_secs(2)));
+        assert!(parse_duration("abc").is_err());
+        assert!(parse_duration("3w").is_err());
+    }
+
+    #[test]
+    fn cli_definition_is_consistent() {
+        use clap::CommandFactory;
+        Cli::command().debug_assert();
+    }
+
+    #[test]
+    fn run_defaults() {
+        let cli = Cli::try_parse_from(["jobreset-operator", "run"]).ok();
+        let Some(Cli {
+            command: Command::Run(args),
+        }) = cli
+        else {
+            panic!("run parses")
+        };
+        assert_eq!(args.concurrency, 8);
+        assert_eq!(args.task_poll_timeout, Duration::from_secs(30));
+        assert!(args.namespace.is_none());
+    }
+}

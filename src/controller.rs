@@ -1,0 +1,234 @@
+//! Controller wiring: watches JobResets (and the Secrets they reference), sizes the
+//! concurrency, and runs `reconcile::reconcile` with `reconcile::error_policy`. Does I/O (the
+//! watches; everything else through `reconcile`).
+
+use std::{
+    collections::HashMap,
+    sync::{Arc, Mutex},
+    time::Duration,
+};
+
+use futures::StreamExt;
+use k8s_openapi::api::core::v1::Secret;
+use kube::{
+    Api, Client, ResourceExt,
+    api::ListParams,
+    runtime::{
+        Controller,
+        controller::Config as ControllerConfig,
+        events::{Recorder, Reporter},
+        reflector::{ObjectRef, Store},
+        watcher,
+    },
+};
+use tracing::{debug, info, warn};
+
+pub use crate::error::Error;
+use crate::{
+    connect,
+    crd::JobReset,
+    reconcile::{Context, error_policy, reconcile},
+};
+
+/// Default `--eck-url-template`: the in-cluster HTTPS Service of an ECK cluster.
+pub const DEFAULT_ECK_URL_TEMPLATE: &str = "https://{service}.{namespace}.svc:9200";
+/// The one field manager for status writes (and the Events' reporting controller).
+pub const FIELD_MANAGER: &str = "jobreset-operator";
+
+/// Controller settings.
+#[derive(Clone, Debug)]
+pub struct Options {
+    /// Watch one namespace only; `None` watches all.
+    pub namespace: Option<String>,
+    /// JobResets reconciled at the same time (kube's default is unbounded).
+    pub concurrency: u16,
+    /// Server-side wait of each `GET _tasks/<id>?wait_for_completion=true` long-poll.
+    pub task_poll_timeout: Duration,
+    /// First retry delay after a transient fault; doubles per retry.
+    pub backoff_base: Duration,
+    /// Longest retry delay.
+    pub backoff_cap: Duration,
+    /// URL of ECK clusters named by `elasticsearchRef`; `{service}`, `{namespace}` and `{name}`
+    /// are substituted. Override only for tests and out-of-cluster runs.
+    pub eck_url_template: String,
+    /// Field manager of status writes.
+    pub field_manager: String,
+}
+
+impl Default for Options {
+    fn default() -> Self {
+        Options {
+            namespace: None,
+            concurrency: 8,
+            task_poll_timeout: Duration::from_secs(30),
+            backoff_base: Duration::from_secs(1),
+            backoff_cap: Duration::from_secs(300),
+            eck_url_template: DEFAULT_ECK_URL_TEMPLATE.to_string(),
+            field_manager: FIELD_MANAGER.to_string(),
+        }
+    }
+}
+
+/// Runs the controller until the process ends (or the watches end).
+pub async fn run(client: Client, opts: Options) -> Result<(), Error> {
+    let api: Api<JobReset> = match &opts.namespace {
+        Some(ns) => Api::namespaced(client.clone(), ns),
+        None => Api::all(client.clone()),
+    };
+    // Fail fast with a hint instead of crash-looping on watch errors.
+    api.list(&ListParams::default().limit(1))
+        .await
+        .map_err(|source| Error::CrdNotInstalled { source })?;
+    let secrets: Api<Secret> = match &opts.namespace {
+        Some(ns) => Api::namespaced(client.clone(), ns),
+        None => Api::all(client.clone()),
+    };
+
+    let controller = Controller::new(api, watcher::Config::default().any_semantic())
+        .with_config(ControllerConfig::default().concurrency(opts.concurrency));
+    let store = controller.store();
+    let (wake_all, wake_rx) = futures::channel::mpsc::unbounded();
+    let reporter = Reporter {
+        controller: opts.field_manager.clone(),
+        instance: std::env::var("POD_NAME").ok(),
+    };
+    let ctx = Arc::new(Context {
+        client: client.clone(),
+        store: store.clone(),
+        recorder: Recorder::new(client, reporter),
+        opts: opts.clone(),
+        wake_all,
+        failures: Mutex::new(HashMap::new()),
+    });
+    let template = opts.eck_url_template.clone();
+    info!(namespace = ?opts.namespace, concurrency = opts.concurrency, "controller starting");
+    controller
+        .watches(
+            secrets,
+            watcher::Config::default().any_semantic(),
+            move |secret: Secret| referencing(&store, &secret, &template),
+        )
+        .reconcile_all_on(wake_rx)
+        .run(reconcile, error_policy, ctx)
+        .for_each(|res| {
+            match res {
+                Ok((obj, _)) => debug!(object = %obj, "reconciled"),
+                Err(e) => warn!(error = %e, "controller"),
+            }
+            std::future::ready(())
+        })
+        .await;
+    Ok(())
+}
+
+/// The non-terminal JobResets that read this Secret (they may be waiting for it).
+fn referencing(
+    store: &Store<JobReset>,
+    secret: &Secret,
+    template: &str,
+) -> Vec<ObjectRef<JobReset>> {
+    let id = connect::SecretId {
+        namespace: secret.namespace().unwrap_or_default(),
+        name: secret.name_any(),
+    };
+    store
+        .state()
+        .into_iter()
+        .filter(|o| !o.status.as_ref().is_some_and(|s| s.phase.is_terminal()))
+        .filter(|o| {
+            let ns = o.namespace().unwrap_or_default();
+            connect::plan(&o.spec.elasticsearch, &ns, template)
+                .is_ok_and(|p| p.secrets().contains(&id))
+        })
+        .map(|o| ObjectRef::from_obj(o.as_ref()))
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::crd::{
+        CloseJobSpec, ElasticsearchRef, ElasticsearchSpec, JobResetSpec, JobResetStatus, Phase,
+        SecretName,
+    };
+    use kube::runtime::reflector::store;
+
+    fn jr(name: &str, es: ElasticsearchSpec, phase: Phase) -> JobReset {
+        let mut o = JobReset::new(
+            name,
+            JobResetSpec {
+                job_id: "j".into(),
+                elasticsearch: es,
+                close_job: CloseJobSpec::default(),
+                delete_user_annotations: false,
+                deadline_seconds: 60,
+            },
+        );
+        o.metadata.namespace = Some("obs".into());
+        o.metadata.uid = Some(format!("uid-{name}"));
+        o.status = Some(JobResetStatus {
+            phase,
+            ..Default::default()
+        });
+        o
+    }
+
+    fn secret(ns: &str, name: &str) -> Secret {
+        let mut s = Secret::default();
+        s.metadata.namespace = Some(ns.into());
+        s.metadata.name = Some(name.into());
+        s
+    }
+
+    #[test]
+    fn secrets_map_to_the_runs_that_read_them() {
+        let (reader, mut writer) = store::<JobReset>();
+        let with_creds = ElasticsearchSpec {
+            url: Some("https://es:9200".into()),
+            credentials_secret: Some(SecretName {
+                name: "creds".into(),
+            }),
+            ..Default::default()
+        };
+        let eck = ElasticsearchSpec {
+            elasticsearch_ref: Some(ElasticsearchRef {
+                name: "qs".into(),
+                namespace: Some("elastic".into()),
+                service_name: None,
+            }),
+            ..Default::default()
+        };
+        for o in [
+            jr("a", with_creds.clone(), Phase::Pending),
+            jr("done", with_creds, Phase::Completed),
+            jr("eck", eck, Phase::Resetting),
+        ] {
+            writer.apply_watcher_event(&watcher::Event::Apply(o));
+        }
+        let names = |s: &Secret| {
+            let mut v: Vec<String> = referencing(&reader, s, DEFAULT_ECK_URL_TEMPLATE)
+                .into_iter()
+                .map(|r| r.name)
+                .collect();
+            v.sort();
+            v
+        };
+        assert_eq!(names(&secret("obs", "creds")), vec!["a"]);
+        assert_eq!(names(&secret("other", "creds")), Vec::<String>::new());
+        assert_eq!(names(&secret("elastic", "qs-es-elastic-user")), vec!["eck"]);
+        assert_eq!(
+            names(&secret("elastic", "qs-es-http-certs-public")),
+            vec!["eck"]
+        );
+    }
+
+    #[test]
+    fn default_options_are_production_ready() {
+        let o = Options::default();
+        assert_eq!(o.concurrency, 8);
+        assert_eq!(o.field_manager, "jobreset-operator");
+        assert_eq!(o.eck_url_template, "https://{service}.{namespace}.svc:9200");
+        assert!(o.namespace.is_none());
+        assert!(o.backoff_base < o.backoff_cap);
+    }
+}

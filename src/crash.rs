@@ -1,0 +1,62 @@
+//! Crash points for restart tests: when the environment variable `JOBRESET_CRASH_AT` names a
+//! point, the process aborts there (no cleanup, like a SIGKILL), the first time a run reaches
+//! it. The points:
+//!
+//! - `after-close`: the close request returned, nothing recorded yet;
+//! - `after-reset-post`: the reset POST returned a task id, not yet written to status;
+//! - `after-task-id-written`: `status.taskId` was just written;
+//! - `mid-follow`: a `GET _tasks/<id>` long-poll returned, its answer not yet processed;
+//! - `after-completion-before-status`: the run decided Completed, the status not yet written.
+//!
+//! Reads the environment once; otherwise no I/O.
+
+use std::sync::OnceLock;
+
+/// The environment variable naming the crash point.
+pub const ENV: &str = "JOBRESET_CRASH_AT";
+
+/// A place in a run where the process can be made to die.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum CrashPoint {
+    AfterClose,
+    AfterResetPost,
+    AfterTaskIdWritten,
+    MidFollow,
+    AfterCompletionBeforeStatus,
+}
+
+impl CrashPoint {
+    pub const ALL: [CrashPoint; 5] = [
+        CrashPoint::AfterClose,
+        CrashPoint::AfterResetPost,
+        CrashPoint::AfterTaskIdWritten,
+        CrashPoint::MidFollow,
+        CrashPoint::AfterCompletionBeforeStatus,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            CrashPoint::AfterClose => "after-close",
+            CrashPoint::AfterResetPost => "after-reset-post",
+            CrashPoint::AfterTaskIdWritten => "after-task-id-written",
+            CrashPoint::MidFollow => "mid-follow",
+            CrashPoint::AfterCompletionBeforeStatus => "after-completion-before-status",
+        }
+    }
+}
+
+fn configured() -> Option<&'static str> {
+    static AT: OnceLock<Option<String>> = OnceLock::new();
+    AT.get_or_init(|| std::env::var(ENV).ok()).as_deref()
+}
+
+/// Aborts the process if `JOBRESET_CRASH_AT` names this point.
+pub fn at(point: CrashPoint) {
+    if configured() == Some(point.as_str()) {
+        eprintln!(
+            "jobreset-operator: {ENV}={}: aborting on purpose",
+            point.as_str()
+        );
+        std::process::abort();
+    }
+}

@@ -1,0 +1,798 @@
+//! The run's state machine: `decide(input, status, observation) -> (action, new status)`.
+//! Pure: no I/O, no clock (the time comes in `Input::now`), so every cell of
+//! phase × job state × task state is table-tested below and in `decide_tests.rs`.
+//!
+//! The driver (`steps.rs`) performs the returned action, turns its result into the next
+//! observation and calls `decide` again; it writes the status whenever `decide` changed it.
+
+use std::time::Duration;
+
+use jiff::Timestamp;
+
+use crate::{
+    crd::{JobFingerprint, JobResetSpec, JobResetStatus, Phase},
+    es::{BlockReason, ClusterInfo, EsError, Job, JobState, TaskInfo, TaskOutcome, TaskPoll},
+    status,
+};
+
+/// The action name Elasticsearch gives reset tasks.
+pub const RESET_ACTION: &str = "cluster:admin/xpack/ml/job/reset";
+
+/// Stable `status.reason` values (CamelCase; `WaitingFor/<name>` is the one exception).
+pub mod reason {
+    pub const ACCEPTED: &str = "Accepted";
+    pub const CLOSING_JOB: &str = "ClosingJob";
+    pub const RESET_REQUESTED: &str = "ResetRequested";
+    pub const RESET_STARTED: &str = "ResetStarted";
+    pub const RESET_RUNNING: &str = "ResetRunning";
+    pub const ADOPTED: &str = "Adopted";
+    pub const CONFIRMING: &str = "ConfirmingReset";
+    pub const RESET_COMPLETED: &str = "ResetCompleted";
+    pub const DEADLINE_EXCEEDED: &str = "DeadlineExceeded";
+    pub const JOB_NOT_FOUND: &str = "JobNotFound";
+    pub const JOB_BEING_DELETED: &str = "JobBeingDeleted";
+    pub const JOB_BEING_REVERTED: &str = "JobBeingReverted";
+    pub const JOB_NOT_CLOSED: &str = "JobNotClosed";
+    pub const UNAUTHORIZED: &str = "Unauthorized";
+    pub const MISSING_PRIVILEGE: &str = "MissingPrivilege";
+    pub const UNSUPPORTED_VERSION: &str = "UnsupportedVersion";
+    pub const CANCELLED: &str = "Cancelled";
+    pub const STUCK_RESET: &str = "StuckReset";
+    pub const RESET_TIMED_OUT: &str = "ResetTimedOut";
+    pub const RESET_REJECTED: &str = "ResetRejected";
+    pub const RESET_FAILED: &str = "ResetFailed";
+    pub const CLOSE_FAILED: &str = "CloseFailed";
+    pub const UPGRADE_IN_PROGRESS: &str = "UpgradeInProgress";
+    pub const INVALID_SPEC: &str = "InvalidSpec";
+    pub const WAITING_FOR_PREFIX: &str = "WaitingFor/";
+}
+
+/// What `decide` needs besides the status and the observation.
+#[derive(Clone, Debug)]
+pub struct Input<'a> {
+    pub spec: &'a JobResetSpec,
+    /// `metadata.generation`, copied into `observedGeneration`.
+    pub generation: Option<i64>,
+    pub now: Timestamp,
+    pub backoff_base: Duration,
+    pub backoff_cap: Duration,
+}
+
+/// Why the job is read; the same job answer means different things at different points.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum JobRead {
+    /// First read (Pending): record the state before, check for blocks, start closing.
+    Initial,
+    /// After the close: adopt a running reset, or record the intent and reset.
+    PreReset,
+    /// Resetting without a task id: a previous run may have lost the reset's answer.
+    Recover,
+    /// The task reported success: confirm the job is no longer blocked.
+    ConfirmAck,
+    /// The task is gone (404, reused id, no stored result): the job tells what happened.
+    TaskGone,
+    /// Following an adopted reset that has no task id: wait for the block to clear.
+    AdoptWait,
+}
+
+/// An Elasticsearch call, named in error handling.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Op {
+    Info,
+    ReadJob(JobRead),
+    Close { force: bool },
+    PostReset,
+    FollowTask,
+}
+
+impl Op {
+    fn describe(self) -> &'static str {
+        match self {
+            Op::Info => "reading the cluster version (GET /)",
+            Op::ReadJob(_) => "reading the job",
+            Op::Close { .. } => "closing the job",
+            Op::PostReset => "requesting the reset",
+            Op::FollowTask => "following the reset task",
+        }
+    }
+
+    /// The privilege a 403 on this call is missing.
+    fn privilege(self) -> &'static str {
+        match self {
+            Op::Info => "monitor (cluster:monitor/main)",
+            Op::ReadJob(_) => "monitor_ml (or manage_ml)",
+            Op::Close { .. } | Op::PostReset => "manage_ml",
+            Op::FollowTask => "cluster:monitor/task/get (or monitor)",
+        }
+    }
+}
+
+/// What the driver saw: the situation at the start of a reconcile, or the result of the
+/// last action.
+#[derive(Debug)]
+pub enum Observation {
+    /// Start of a reconcile, nothing read from Elasticsearch yet.
+    Start,
+    /// Another JobReset for the same job and cluster goes first (only matters in Pending).
+    WaitingFor {
+        name: String,
+    },
+    /// The connection settings cannot be built yet (Secret or key missing, unreadable).
+    ConnectionUnavailable {
+        reason: String,
+        message: String,
+    },
+    /// The spec cannot work (only possible when the schema's rules were bypassed); the spec
+    /// is immutable, so this is final.
+    InvalidSpec {
+        message: String,
+    },
+    Info(ClusterInfo),
+    Job {
+        job: Job,
+        read: JobRead,
+    },
+    Closed,
+    ResetPosted {
+        task_id: String,
+    },
+    Task(TaskPoll),
+    EsFailed {
+        op: Op,
+        error: EsError,
+    },
+}
+
+/// The next step for the driver.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Action {
+    ReadInfo,
+    ReadJob(JobRead),
+    Close {
+        force: bool,
+    },
+    PostReset,
+    FollowTask {
+        task_id: String,
+    },
+    /// Stop this reconcile and come back after the delay (watch events may come sooner).
+    Requeue(Duration),
+    /// Nothing left to do.
+    Done,
+}
+
+/// The pure transition function. Terminal phases are returned unchanged with `Done`.
+pub fn decide(input: &Input, old: &JobResetStatus, obs: Observation) -> (Action, JobResetStatus) {
+    if old.phase.is_terminal() {
+        return (Action::Done, old.clone());
+    }
+    let mut s = old.clone();
+    // Answers that carry a task id or an outcome are recorded even past the deadline, so the
+    // status never loses what Elasticsearch said.
+    let carries_answer = matches!(
+        obs,
+        Observation::ResetPosted { .. }
+            | Observation::Task(_)
+            | Observation::Job {
+                read: JobRead::ConfirmAck | JobRead::TaskGone,
+                ..
+            }
+    );
+    let late = deadline_passed(input, old);
+    let mut action = if late && !carries_answer {
+        Action::Done
+    } else {
+        apply(input, &mut s, obs)
+    };
+    // Past the deadline one more job read may settle a reported outcome; nothing else runs.
+    let settling = matches!(
+        action,
+        Action::ReadJob(JobRead::ConfirmAck | JobRead::TaskGone)
+    );
+    if late && !s.phase.is_terminal() && !settling {
+        if action == Action::PostReset {
+            // The reset is not sent after all: keep the bookkeeping of the last real request.
+            s.reset_requests = old.reset_requests;
+            s.reset_requested_time = old.reset_requested_time.clone();
+            s.job_fingerprint = old.job_fingerprint.clone();
+            s.task_id = old.task_id.clone();
+        }
+        fail_deadline(input, &mut s);
+        action = Action::Done;
+    }
+    finalize(input, old, &mut s);
+    (action, s)
+}
+
+fn apply(input: &Input, s: &mut JobResetStatus, obs: Observation) -> Action {
+    match obs {
+        Observation::Start => {
+            // A retry keeps its fault as the reason until the run makes progress.
+            let retrying = matches!(
+                s.reason.as_deref(),
+                Some(
+                    "ElasticsearchUnreachable"
+                        | "ElasticsearchTimeout"
+                        | "TooManyRequests"
+                        | "ElasticsearchError"
+                )
+            );
+            if s.phase == Phase::Pending && !retrying {
+                set(
+                    s,
+                    Phase::Pending,
+                    reason::ACCEPTED,
+                    "starting the reset run".into(),
+                );
+            }
+            start_action(input, s)
+        }
+        Observation::WaitingFor { name } => {
+            if s.phase != Phase::Pending {
+                return start_action(input, s);
+            }
+            let msg = format!(
+                "waiting for JobReset {name} (same job, same cluster) to finish before starting"
+            );
+            set(
+                s,
+                Phase::Pending,
+                &format!("{}{name}", reason::WAITING_FOR_PREFIX),
+                msg,
+            );
+            Action::Requeue(Duration::from_secs(30))
+        }
+        Observation::ConnectionUnavailable { reason, message } => {
+            let phase = s.phase;
+            set(s, phase, &reason, message);
+            // The Secret watch brings the run back when a Secret appears; this is a fallback.
+            Action::Requeue(input.backoff_cap.min(Duration::from_secs(30)))
+        }
+        Observation::InvalidSpec { message } => fail(s, reason::INVALID_SPEC, message),
+        Observation::Info(info) => on_info(input, s, info),
+        Observation::Job { job, read } => on_job(input, s, job, read),
+        Observation::Closed => match s.phase {
+            Phase::Closing => Action::ReadJob(JobRead::PreReset),
+            Phase::Resetting => Action::ReadJob(JobRead::Recover),
+            _ => start_action(input, s),
+        },
+        Observation::ResetPosted { task_id } => {
+            let msg = format!("reset task {task_id} started for job {}", input.spec.job_id);
+            s.task_id = Some(task_id.clone());
+            set(s, Phase::Resetting, reason::RESET_STARTED, msg);
+            Action::FollowTask { task_id }
+        }
+        Observation::Task(poll) => on_task(input, s, poll),
+        Observation::EsFailed { op, error } => on_error(input, s, op, error),
+    }
+}
+
+/// Where a run continues from its status alone (start of a reconcile).
+fn start_action(input: &Input, s: &JobResetStatus) -> Action {
+    if s.elasticsearch_version.is_none() {
+        return Action::ReadInfo;
+    }
+    match s.phase {
+        Phase::Pending => Action::ReadJob(JobRead::Initial),
+        Phase::Closing => Action::Close {
+            force: close_force(input, s, None),
+        },
+        Phase::Resetting => match (&s.task_id, s.adopted) {
+            (Some(task_id), _) => Action::FollowTask {
+                task_id: task_id.clone(),
+            },
+            (None, true) => Action::ReadJob(JobRead::AdoptWait),
+            (None, false) => Action::ReadJob(JobRead::Recover),
+        },
+        Phase::Completed | Phase::Failed => Action::Done,
+    }
+}
+
+fn on_info(input: &Input, s: &mut JobResetStatus, info: ClusterInfo) -> Action {
+    let version = info.version.clone();
+    s.elasticsearch_version = Some(version.clone());
+    match parse_version(&version) {
+        Some(v) if v >= (7, 14) => {}
+        _ => {
+            let msg = format!(
+                "Elasticsearch {version} has no reset API: resetting a job needs 7.14 or later"
+            );
+            return fail(s, reason::UNSUPPORTED_VERSION, msg);
+        }
+    }
+    if input.spec.delete_user_annotations && parse_version(&version) < Some((8, 7)) {
+        let msg = format!(
+            "deleteUserAnnotations needs Elasticsearch 8.7 or later; the cluster runs {version}"
+        );
+        return fail(s, reason::UNSUPPORTED_VERSION, msg);
+    }
+    start_action(input, s)
+}
+
+fn on_job(input: &Input, s: &mut JobResetStatus, job: Job, read: JobRead) -> Action {
+    let jid = &input.spec.job_id;
+    if read == JobRead::Initial && s.job_state_before.is_none() {
+        s.job_state_before = Some(job_state_str(job.state).to_string());
+    }
+    if let Some(b) = &job.blocked {
+        match b.reason {
+            BlockReason::Delete => {
+                return fail(
+                    s,
+                    reason::JOB_BEING_DELETED,
+                    format!("job {jid} is being deleted"),
+                );
+            }
+            BlockReason::Revert => {
+                let msg =
+                    format!("job {jid} is being reverted to a model snapshot; cannot reset it");
+                return fail(s, reason::JOB_BEING_REVERTED, msg);
+            }
+            BlockReason::Reset => {}
+        }
+    }
+    let reset_block = job
+        .blocked
+        .as_ref()
+        .filter(|b| b.reason == BlockReason::Reset);
+    match read {
+        JobRead::Initial => {
+            let force = close_force(input, s, Some(job.state));
+            let msg = format!(
+                "closing job {jid} (state {}, force {force})",
+                job_state_str(job.state)
+            );
+            set(s, Phase::Closing, reason::CLOSING_JOB, msg);
+            Action::Close { force }
+        }
+        JobRead::PreReset | JobRead::Recover => {
+            if let Some(b) = reset_block {
+                return adopt(input, s, b.task_id.clone());
+            }
+            if read == JobRead::Recover && reset_took_effect(s, &job) {
+                let msg = format!(
+                    "the answer to the reset request was lost, but job {jid}'s data was cleared: \
+                     the reset ran (no second reset was sent)"
+                );
+                return complete(s, msg);
+            }
+            if job.state != JobState::Closed {
+                return Action::Close {
+                    force: close_force(input, s, Some(job.state)),
+                };
+            }
+            intend_reset(input, s, &job)
+        }
+        JobRead::ConfirmAck => match reset_block {
+            None => complete(s, completed_message(input, s)),
+            Some(_) => {
+                let msg = format!(
+                    "reset task reported success but job {jid} is still blocked on reset; waiting"
+                );
+                set(s, Phase::Resetting, reason::CONFIRMING, msg);
+                Action::Requeue(poll_interval(input))
+            }
+        },
+        JobRead::TaskGone => on_task_gone(input, s, &job, reset_block.map(|b| b.task_id.clone())),
+        JobRead::AdoptWait => match reset_block {
+            None => complete(s, completed_message(input, s)),
+            Some(b) => adopt(input, s, b.task_id.clone()),
+        },
+    }
+}
+
+/// The reset task vanished: the job's `blocked` field and data say what happened.
+fn on_task_gone(
+    input: &Input,
+    s: &mut JobResetStatus,
+    job: &Job,
+    reset_block: Option<Option<String>>,
+) -> Action {
+    let jid = &input.spec.job_id;
+    let gone = s.task_id.clone().unwrap_or_else(|| "?".into());
+    match reset_block {
+        None if !s.adopted && fingerprint_unchanged(s, job) => {
+            // Nothing was cleared and nothing is running: the reset never took effect.
+            if job.state != JobState::Closed {
+                return Action::Close {
+                    force: close_force(input, s, Some(job.state)),
+                };
+            }
+            s.task_id = None;
+            intend_reset(input, s, job)
+        }
+        None => complete(s, completed_message(input, s)),
+        Some(_) if version_at_least(s, (8, 13)) => {
+            // 8.13+ resets a job whose reset task died when asked again (ES #106020).
+            if job.state != JobState::Closed {
+                return Action::Close {
+                    force: close_force(input, s, Some(job.state)),
+                };
+            }
+            s.task_id = None;
+            s.adopted = false;
+            intend_reset(input, s, job)
+        }
+        Some(_) => {
+            let v = s
+                .elasticsearch_version
+                .clone()
+                .unwrap_or_else(|| "unknown".into());
+            let msg = format!(
+                "job {jid} is blocked by a reset whose task ({gone}) is gone. Elasticsearch {v} \
+                 (before 8.13) cannot reset it again; only deleting the job clears the block \
+                 (DELETE _ml/anomaly_detectors/{jid}?force=true, then recreate the job), or upgrade \
+                 to 8.13+ and create a new JobReset"
+            );
+            fail(s, reason::STUCK_RESET, msg)
+        }
+    }
+}
+
+fn on_task(input: &Input, s: &mut JobResetStatus, poll: TaskPoll) -> Action {
+    let Some(task_id) = s.task_id.clone() else {
+        return start_action(input, s);
+    };
+    let jid = input.spec.job_id.clone();
+    match poll {
+        TaskPoll::StillRunning => {
+            let msg = format!("reset task {task_id} is running");
+            let r = if s.adopted {
+                reason::ADOPTED
+            } else {
+                reason::RESET_RUNNING
+            };
+            set(s, Phase::Resetting, r, msg);
+            Action::Requeue(Duration::ZERO)
+        }
+        TaskPoll::Running(task) if task_is_ours(&task, &jid) => {
+            let r = if s.adopted {
+                reason::ADOPTED
+            } else {
+                reason::RESET_RUNNING
+            };
+            set(
+                s,
+                Phase::Resetting,
+                r,
+                format!("reset task {task_id} is running"),
+            );
+            Action::Requeue(Duration::ZERO)
+        }
+        TaskPoll::Running(_) | TaskPoll::NotFound => Action::ReadJob(JobRead::TaskGone),
+        TaskPoll::Completed { task, .. } if !task_is_ours(&task, &jid) => {
+            Action::ReadJob(JobRead::TaskGone)
+        }
+        TaskPoll::Completed { outcome, .. } => match outcome {
+            TaskOutcome::Acknowledged => Action::ReadJob(JobRead::ConfirmAck),
+            TaskOutcome::NoResult => Action::ReadJob(JobRead::TaskGone),
+            TaskOutcome::NotAcknowledged => {
+                let msg = format!(
+                    "reset task {task_id} was cancelled (acknowledged: false), e.g. by a job \
+                     delete; the job may be partly reset"
+                );
+                fail(s, reason::CANCELLED, msg)
+            }
+            TaskOutcome::Failed(cause) => {
+                let r = task_error_reason(&cause.kind, &cause.reason);
+                let mut msg = format!(
+                    "reset task {task_id} failed: {}: {}",
+                    cause.kind, cause.reason
+                );
+                if r == reason::MISSING_PRIVILEGE {
+                    msg.push_str(" (the Elasticsearch user needs the manage_ml cluster privilege)");
+                }
+                fail(s, r, msg)
+            }
+        },
+    }
+}
+
+fn on_error(input: &Input, s: &mut JobResetStatus, op: Op, error: EsError) -> Action {
+    let may_be_running = s.phase == Phase::Resetting && op != Op::PostReset;
+    let action = classify_error(input, s, op, error);
+    if may_be_running && s.phase == Phase::Failed {
+        // The operator stops following, but a reset it started may still be running.
+        let task = s
+            .task_id
+            .as_deref()
+            .map(|t| format!(" (task {t})"))
+            .unwrap_or_default();
+        if let Some(m) = s.message.as_mut() {
+            m.push_str(&format!(
+                "; a reset already running on the cluster{task} is left to finish"
+            ));
+        }
+    }
+    action
+}
+
+fn classify_error(input: &Input, s: &mut JobResetStatus, op: Op, error: EsError) -> Action {
+    let jid = &input.spec.job_id;
+    if error.is_transient() {
+        s.attempts = s.attempts.saturating_add(1);
+        let phase = s.phase;
+        let msg = format!("{} failed, will retry: {error}", op.describe());
+        set(s, phase, error.reason(), msg);
+        return Action::Requeue(backoff(input, s.attempts));
+    }
+    let (status, es_reason) = match &error {
+        EsError::Api { status, reason, .. } => (Some(*status), reason.as_str()),
+        _ => (None, ""),
+    };
+    if error.is_unsupported_api() {
+        let msg =
+            format!("the cluster has no reset API (needs Elasticsearch 7.14 or later): {error}");
+        return fail(s, reason::UNSUPPORTED_VERSION, msg);
+    }
+    if op == Op::PostReset && error.is_unrecognized_parameter() {
+        let msg = format!(
+            "the cluster does not support deleteUserAnnotations (needs 8.7 or later): {error}"
+        );
+        return fail(s, reason::UNSUPPORTED_VERSION, msg);
+    }
+    match (op, status) {
+        (_, Some(401)) => {
+            let msg = format!(
+                "Elasticsearch rejected the credentials while {} (HTTP 401); check the credentials Secret",
+                op.describe()
+            );
+            fail(s, reason::UNAUTHORIZED, msg)
+        }
+        (_, Some(403)) => {
+            let msg = format!(
+                "the Elasticsearch user lacks the {} privilege ({} was refused: {error})",
+                op.privilege(),
+                op.describe()
+            );
+            fail(s, reason::MISSING_PRIVILEGE, msg)
+        }
+        (Op::ReadJob(JobRead::ConfirmAck), Some(404)) => {
+            let task = s.task_id.clone().unwrap_or_default();
+            let msg = format!(
+                "reset task {task} reported success; job {jid} has been deleted since, so the \
+                 end of its block could not be confirmed"
+            );
+            complete(s, msg)
+        }
+        (Op::ReadJob(JobRead::TaskGone | JobRead::AdoptWait), Some(404)) => {
+            let msg = format!(
+                "job {jid} was deleted while its reset was being followed; whether the reset \
+                 finished is unknown"
+            );
+            fail(s, reason::JOB_NOT_FOUND, msg)
+        }
+        (Op::ReadJob(_) | Op::Close { .. } | Op::PostReset, Some(404)) => fail(
+            s,
+            reason::JOB_NOT_FOUND,
+            format!("job {jid} does not exist in Elasticsearch"),
+        ),
+        (Op::Close { force: false }, Some(409)) if es_reason.contains("failed") => {
+            let msg = format!("job {jid} is failed; closing it with force");
+            let phase = s.phase;
+            set(s, phase, reason::CLOSING_JOB, msg);
+            Action::Close { force: true }
+        }
+        (Op::Close { .. }, _) => fail(
+            s,
+            reason::CLOSE_FAILED,
+            format!("closing job {jid} failed: {error}"),
+        ),
+        (Op::PostReset, Some(409)) => {
+            let r = task_error_reason("status_exception", es_reason);
+            fail(
+                s,
+                r,
+                format!("Elasticsearch refused the reset of job {jid}: {error}"),
+            )
+        }
+        _ => {
+            let msg = format!("{} failed: {error}", op.describe());
+            fail(s, error.reason(), msg)
+        }
+    }
+}
+
+/// Enters Resetting with the adopted reset's task (if the block names one).
+fn adopt(input: &Input, s: &mut JobResetStatus, task_id: Option<String>) -> Action {
+    let jid = &input.spec.job_id;
+    s.adopted = true;
+    s.task_id = task_id.clone();
+    let msg = match &task_id {
+        Some(t) => format!(
+            "job {jid} is already being reset (task {t}); following it instead of starting another"
+        ),
+        None => {
+            format!("job {jid} is already being reset; waiting for it instead of starting another")
+        }
+    };
+    set(s, Phase::Resetting, reason::ADOPTED, msg);
+    match task_id {
+        Some(task_id) => Action::FollowTask { task_id },
+        None => Action::Requeue(poll_interval(input)),
+    }
+}
+
+/// Records the intent (phase, fingerprint, time, count) that must be in status before the
+/// reset request is sent.
+fn intend_reset(input: &Input, s: &mut JobResetStatus, job: &Job) -> Action {
+    s.job_fingerprint = Some(fingerprint(job));
+    s.reset_requested_time = Some(status::format_time(input.now));
+    s.reset_requests = s.reset_requests.saturating_add(1);
+    s.task_id = None;
+    let msg = format!("requesting the reset of job {}", input.spec.job_id);
+    set(s, Phase::Resetting, reason::RESET_REQUESTED, msg);
+    Action::PostReset
+}
+
+fn complete(s: &mut JobResetStatus, msg: String) -> Action {
+    set(s, Phase::Completed, reason::RESET_COMPLETED, msg);
+    Action::Done
+}
+
+fn fail(s: &mut JobResetStatus, r: &str, msg: String) -> Action {
+    set(s, Phase::Failed, r, msg);
+    Action::Done
+}
+
+fn set(s: &mut JobResetStatus, phase: Phase, r: &str, msg: String) {
+    s.phase = phase;
+    s.reason = Some(r.to_string());
+    s.message = Some(msg);
+}
+
+fn completed_message(input: &Input, s: &JobResetStatus) -> String {
+    let jid = &input.spec.job_id;
+    match (&s.task_id, s.adopted) {
+        (_, true) => format!("job {jid} was reset by a reset already under way (adopted)"),
+        (Some(t), false) => format!("job {jid} was reset (task {t})"),
+        (None, false) => format!("job {jid} was reset"),
+    }
+}
+
+fn fail_deadline(input: &Input, s: &mut JobResetStatus) {
+    let secs = input.spec.deadline_seconds;
+    let running =
+        s.phase == Phase::Resetting && (s.task_id.is_some() || s.adopted || s.reset_requests > 0);
+    let msg = if running {
+        let task = s
+            .task_id
+            .as_deref()
+            .map(|t| format!(" (task {t})"))
+            .unwrap_or_default();
+        format!(
+            "deadline of {secs}s exceeded while the reset was running; the reset already running \
+             on the cluster{task} is left to finish: check job {} before resetting it again",
+            input.spec.job_id
+        )
+    } else {
+        format!(
+            "deadline of {secs}s exceeded in phase {}; no reset was started",
+            s.phase.as_str()
+        )
+    };
+    set(s, Phase::Failed, reason::DEADLINE_EXCEEDED, msg);
+}
+
+fn deadline_passed(input: &Input, s: &JobResetStatus) -> bool {
+    let Some(start) = s
+        .start_time
+        .as_deref()
+        .and_then(|t| t.parse::<Timestamp>().ok())
+    else {
+        return false;
+    };
+    input.now.as_second().saturating_sub(start.as_second()) > input.spec.deadline_seconds
+}
+
+/// Sets the bookkeeping fields every status write carries.
+fn finalize(input: &Input, old: &JobResetStatus, s: &mut JobResetStatus) {
+    let now = status::format_time(input.now);
+    s.observed_generation = input.generation;
+    if s.start_time.is_none() {
+        s.start_time = Some(now.clone());
+    }
+    if s.phase.is_terminal() && s.completion_time.is_none() {
+        s.completion_time = Some(now.clone());
+    }
+    s.conditions = status::conditions(old, s, input.generation, &now);
+}
+
+fn close_force(input: &Input, s: &JobResetStatus, state: Option<JobState>) -> bool {
+    input.spec.close_job.force
+        || state == Some(JobState::Failed)
+        || (state.is_none() && s.job_state_before.as_deref() == Some("failed"))
+}
+
+/// Delay between job reads while waiting for a reset that has no task to follow.
+fn poll_interval(input: &Input) -> Duration {
+    Duration::from_secs(5).min(input.backoff_cap)
+}
+
+fn backoff(input: &Input, attempts: u32) -> Duration {
+    backoff_delay(input.backoff_base, input.backoff_cap, attempts)
+}
+
+/// `base * 2^(attempts-1)`, capped at `cap`.
+pub fn backoff_delay(base: Duration, cap: Duration, attempts: u32) -> Duration {
+    let exp = attempts.saturating_sub(1).min(20);
+    base.saturating_mul(1u32 << exp).min(cap)
+}
+
+pub fn fingerprint(job: &Job) -> JobFingerprint {
+    JobFingerprint {
+        model_snapshot_id: job.model_snapshot_id.clone(),
+        processed_record_count: job.processed_record_count,
+        latest_record_time_ms: job.latest_record_time_ms,
+    }
+}
+
+/// After a lost answer: the recorded fingerprint had something to clear and the job no
+/// longer shows it, so the reset ran.
+fn reset_took_effect(s: &JobResetStatus, job: &Job) -> bool {
+    match &s.job_fingerprint {
+        Some(before) if !before.is_empty() => *before != fingerprint(job),
+        _ => false,
+    }
+}
+
+/// The recorded fingerprint had something to clear and the job still shows exactly that.
+fn fingerprint_unchanged(s: &JobResetStatus, job: &Job) -> bool {
+    match &s.job_fingerprint {
+        Some(before) if !before.is_empty() => *before == fingerprint(job),
+        _ => false,
+    }
+}
+
+/// Task numbers restart at 1 when a node restarts, so an id may name someone else's task.
+fn task_is_ours(task: &TaskInfo, job_id: &str) -> bool {
+    task.action == RESET_ACTION && task.description == format!("job-{job_id}")
+}
+
+/// A stable reason for an error stored in a reset task's result.
+pub fn task_error_reason(kind: &str, es_reason: &str) -> &'static str {
+    let lower = es_reason.to_ascii_lowercase();
+    match kind {
+        "resource_not_found_exception" if lower.contains("task [") => reason::STUCK_RESET,
+        "resource_not_found_exception" => reason::JOB_NOT_FOUND,
+        "security_exception" => reason::MISSING_PRIVILEGE,
+        "task_cancelled_exception" => reason::CANCELLED,
+        "timeout_exception" => reason::RESET_TIMED_OUT,
+        "status_exception" if lower.contains("blocked with [delete]") => reason::JOB_BEING_DELETED,
+        "status_exception" if lower.contains("blocked with [revert]") => reason::JOB_BEING_REVERTED,
+        "status_exception" if lower.contains("when it is closed") => reason::JOB_NOT_CLOSED,
+        "status_exception" if lower.contains("upgraded") => reason::UPGRADE_IN_PROGRESS,
+        "status_exception" => reason::RESET_REJECTED,
+        _ if lower.contains("cancel") => reason::CANCELLED,
+        _ => reason::RESET_FAILED,
+    }
+}
+
+pub fn job_state_str(state: JobState) -> &'static str {
+    match state {
+        JobState::Closed => "closed",
+        JobState::Closing => "closing",
+        JobState::Opened => "opened",
+        JobState::Opening => "opening",
+        JobState::Failed => "failed",
+    }
+}
+
+/// `"8.13.2"`, `"9.0.0-SNAPSHOT"` -> `(8, 13)`.
+pub fn parse_version(v: &str) -> Option<(u32, u32)> {
+    let mut parts = v.split(['.', '-']);
+    let major = parts.next()?.parse().ok()?;
+    let minor = parts.next()?.parse().ok()?;
+    Some((major, minor))
+}
+
+fn version_at_least(s: &JobResetStatus, min: (u32, u32)) -> bool {
+    s.elasticsearch_version
+        .as_deref()
+        .and_then(parse_version)
+        .is_some_and(|v| v >= min)
+}
+
+#[cfg(test)]
+#[path = "decide_tests.rs"]
+mod tests;

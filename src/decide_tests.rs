@@ -1,0 +1,1578 @@
+//! Table tests for `decide`: phase × observation (job state, block, task answer, error).
+//! Pure, no I/O.
+
+use std::time::Duration;
+
+use jiff::Timestamp;
+
+use super::*;
+use crate::{
+    crd::{CloseJobSpec, ElasticsearchSpec, JobFingerprint, JobResetSpec, JobResetStatus, Phase},
+    es::{Blocked, ErrorCause},
+    status::{READY, RECONCILING, STALLED},
+};
+
+const JOB: &str = "total-requests";
+const T0: i64 = 1_700_000_000;
+
+fn spec() -> JobResetSpec {
+    JobResetSpec {
+        job_id: JOB.into(),
+        elasticsearch: ElasticsearchSpec {
+            url: Some("https://es.example:9200".into()),
+            ..Default::default()
+        },
+        close_job: CloseJobSpec::default(),
+        delete_user_annotations: false,
+        deadline_seconds: 3600,
+    }
+}
+
+fn at(secs: i64) -> Timestamp {
+    Timestamp::from_second(T0 + secs).unwrap_or(Timestamp::UNIX_EPOCH)
+}
+
+fn input(spec: &JobResetSpec, secs: i64) -> Input<'_> {
+    Input {
+        spec,
+        generation: Some(1),
+        now: at(secs),
+        backoff_base: Duration::from_secs(1),
+        backoff_cap: Duration::from_secs(60),
+    }
+}
+
+fn st(phase: Phase) -> JobResetStatus {
+    JobResetStatus {
+        phase,
+        elasticsearch_version: Some("8.15.0".into()),
+        start_time: Some(status::format_time(at(0))),
+        ..Default::default()
+    }
+}
+
+fn with_task(mut s: JobResetStatus, task: &str) -> JobResetStatus {
+    s.task_id = Some(task.into());
+    s.reset_requests = 1;
+    s.job_fingerprint = Some(full_fp());
+    s
+}
+
+fn full_fp() -> JobFingerprint {
+    JobFingerprint {
+        model_snapshot_id: Some("1700".into()),
+        processed_record_count: 1000,
+        latest_record_time_ms: Some(1_699_999_000_000),
+    }
+}
+
+fn job(state: JobState, block: Option<(BlockReason, Option<&str>)>, data: bool) -> Job {
+    Job {
+        id: JOB.into(),
+        state,
+        blocked: block.map(|(reason, t)| Blocked {
+            reason,
+            task_id: t.map(String::from),
+        }),
+        model_snapshot_id: data.then(|| "1700".into()),
+        processed_record_count: if data { 1000 } else { 0 },
+        latest_record_time_ms: data.then_some(1_699_999_000_000),
+    }
+}
+
+fn task(ours: bool) -> TaskInfo {
+    TaskInfo {
+        node: "n1".into(),
+        id: 39,
+        action: if ours {
+            RESET_ACTION.into()
+        } else {
+            "indices:data/write/bulk".into()
+        },
+        description: if ours {
+            format!("job-{JOB}")
+        } else {
+            "requests[1]".into()
+        },
+        start_time_ms: 0,
+    }
+}
+
+fn api(status: u16, kind: &str, reason: &str) -> EsError {
+    EsError::Api {
+        what: "test".into(),
+        status,
+        kind: kind.into(),
+        reason: reason.into(),
+    }
+}
+
+fn connect_err() -> EsError {
+    EsError::Connect {
+        url: "https://es.example:9200".into(),
+        detail: "connection refused".into(),
+    }
+}
+
+fn closed_ok(job: Job, read: JobRead) -> Observation {
+    Observation::Job { job, read }
+}
+
+struct Case {
+    name: &'static str,
+    status: JobResetStatus,
+    obs: Observation,
+    action: Action,
+    phase: Phase,
+    reason: &'static str,
+}
+
+fn case(
+    name: &'static str,
+    status: JobResetStatus,
+    obs: Observation,
+    action: Action,
+    phase: Phase,
+    reason: &'static str,
+) -> Case {
+    Case {
+        name,
+        status,
+        obs,
+        action,
+        phase,
+        reason,
+    }
+}
+
+fn follow(t: &str) -> Action {
+    Action::FollowTask { task_id: t.into() }
+}
+
+fn run_table(spec: &JobResetSpec, secs: i64, cases: Vec<Case>) {
+    let inp = input(spec, secs);
+    for c in cases {
+        let (action, s) = decide(&inp, &c.status, c.obs);
+        assert_eq!(action, c.action, "{}: action", c.name);
+        assert_eq!(s.phase, c.phase, "{}: phase", c.name);
+        assert_eq!(
+            s.reason.as_deref(),
+            Some(c.reason),
+            "{}: reason (message {:?})",
+            c.name,
+            s.message
+        );
+        assert_eq!(s.conditions.len(), 3, "{}: kstatus conditions", c.name);
+        assert_eq!(
+            s.observed_generation,
+            Some(1),
+            "{}: observedGeneration",
+            c.name
+        );
+        if s.phase.is_terminal() {
+            assert!(s.completion_time.is_some(), "{}: completionTime", c.name);
+        }
+    }
+}
+
+#[test]
+fn pending_cells() {
+    use BlockReason::*;
+    use JobState::*;
+    let spec = spec();
+    let fresh = JobResetStatus::default();
+    let mut pending_v = st(Phase::Pending);
+    pending_v.reason = Some("Accepted".into());
+    let mut old_version = pending_v.clone();
+    old_version.elasticsearch_version = None;
+    let p = Phase::Pending;
+    let cases = vec![
+        case(
+            "first run reads version",
+            fresh.clone(),
+            Observation::Start,
+            Action::ReadInfo,
+            p,
+            "Accepted",
+        ),
+        case(
+            "known version reads job",
+            pending_v.clone(),
+            Observation::Start,
+            Action::ReadJob(JobRead::Initial),
+            p,
+            "Accepted",
+        ),
+        case(
+            "version ok",
+            old_version.clone(),
+            Observation::Info(ClusterInfo {
+                version: "8.15.0".into(),
+                cluster_name: "c".into(),
+            }),
+            Action::ReadJob(JobRead::Initial),
+            p,
+            "Accepted",
+        ),
+        case(
+            "version too old",
+            old_version.clone(),
+            Observation::Info(ClusterInfo {
+                version: "7.10.2".into(),
+                cluster_name: "c".into(),
+            }),
+            Action::Done,
+            Phase::Failed,
+            "UnsupportedVersion",
+        ),
+        case(
+            "version garbage",
+            old_version,
+            Observation::Info(ClusterInfo {
+                version: "banana".into(),
+                cluster_name: "c".into(),
+            }),
+            Action::Done,
+            Phase::Failed,
+            "UnsupportedVersion",
+        ),
+        case(
+            "opened job closes",
+            pending_v.clone(),
+            closed_ok(job(Opened, None, true), JobRead::Initial),
+            Action::Close { force: false },
+            Phase::Closing,
+            "ClosingJob",
+        ),
+        case(
+            "failed job force-closes",
+            pending_v.clone(),
+            closed_ok(job(Failed, None, true), JobRead::Initial),
+            Action::Close { force: true },
+            Phase::Closing,
+            "ClosingJob",
+        ),
+        case(
+            "closed job still goes through close",
+            pending_v.clone(),
+            closed_ok(job(Closed, None, true), JobRead::Initial),
+            Action::Close { force: false },
+            Phase::Closing,
+            "ClosingJob",
+        ),
+        case(
+            "opening job closes",
+            pending_v.clone(),
+            closed_ok(job(Opening, None, true), JobRead::Initial),
+            Action::Close { force: false },
+            Phase::Closing,
+            "ClosingJob",
+        ),
+        case(
+            "closing job closes",
+            pending_v.clone(),
+            closed_ok(job(Closing, None, true), JobRead::Initial),
+            Action::Close { force: false },
+            Phase::Closing,
+            "ClosingJob",
+        ),
+        case(
+            "reset-blocked job still closes (adopted later)",
+            pending_v.clone(),
+            closed_ok(
+                job(Closed, Some((Reset, Some("m:1"))), true),
+                JobRead::Initial,
+            ),
+            Action::Close { force: false },
+            Phase::Closing,
+            "ClosingJob",
+        ),
+        case(
+            "delete-blocked job fails",
+            pending_v.clone(),
+            closed_ok(job(Closed, Some((Delete, None)), true), JobRead::Initial),
+            Action::Done,
+            Phase::Failed,
+            "JobBeingDeleted",
+        ),
+        case(
+            "revert-blocked job fails",
+            pending_v.clone(),
+            closed_ok(job(Opened, Some((Revert, None)), true), JobRead::Initial),
+            Action::Done,
+            Phase::Failed,
+            "JobBeingReverted",
+        ),
+        case(
+            "another reset goes first",
+            pending_v.clone(),
+            Observation::WaitingFor {
+                name: "older".into(),
+            },
+            Action::Requeue(Duration::from_secs(30)),
+            p,
+            "WaitingFor/older",
+        ),
+        case(
+            "secret missing waits",
+            pending_v.clone(),
+            Observation::ConnectionUnavailable {
+                reason: "SecretNotFound".into(),
+                message: "Secret x not found".into(),
+            },
+            Action::Requeue(Duration::from_secs(30)),
+            p,
+            "SecretNotFound",
+        ),
+        case(
+            "impossible spec fails",
+            pending_v.clone(),
+            Observation::InvalidSpec {
+                message: "both url and ref".into(),
+            },
+            Action::Done,
+            Phase::Failed,
+            "InvalidSpec",
+        ),
+        case(
+            "version read unreachable retries",
+            fresh.clone(),
+            Observation::EsFailed {
+                op: Op::Info,
+                error: connect_err(),
+            },
+            Action::Requeue(Duration::from_secs(1)),
+            p,
+            "ElasticsearchUnreachable",
+        ),
+        case(
+            "job missing fails",
+            pending_v.clone(),
+            Observation::EsFailed {
+                op: Op::ReadJob(JobRead::Initial),
+                error: api(
+                    404,
+                    "resource_not_found_exception",
+                    "No known job with id 'total-requests'",
+                ),
+            },
+            Action::Done,
+            Phase::Failed,
+            "JobNotFound",
+        ),
+        case(
+            "bad credentials fail",
+            pending_v.clone(),
+            Observation::EsFailed {
+                op: Op::Info,
+                error: api(401, "security_exception", "unable to authenticate"),
+            },
+            Action::Done,
+            Phase::Failed,
+            "Unauthorized",
+        ),
+        case(
+            "job read 5xx retries",
+            pending_v,
+            Observation::EsFailed {
+                op: Op::ReadJob(JobRead::Initial),
+                error: api(503, "unavailable", "x"),
+            },
+            Action::Requeue(Duration::from_secs(1)),
+            p,
+            "ElasticsearchError",
+        ),
+    ];
+    run_table(&spec, 10, cases);
+}
+
+#[test]
+fn closing_cells() {
+    use BlockReason::*;
+    use JobState::*;
+    let spec = spec();
+    let c = st(Phase::Closing);
+    let mut was_failed = st(Phase::Closing);
+    was_failed.job_state_before = Some("failed".into());
+    let mut no_version = st(Phase::Closing);
+    no_version.elasticsearch_version = None;
+    let cl = Phase::Closing;
+    let r = Phase::Resetting;
+    let cases = vec![
+        case(
+            "restart closes again",
+            c.clone(),
+            Observation::Start,
+            Action::Close { force: false },
+            cl,
+            "ClosingJob",
+        )
+        .with_reason_from_status(),
+        case(
+            "restart of a failed job force-closes",
+            was_failed,
+            Observation::Start,
+            Action::Close { force: true },
+            cl,
+            "ClosingJob",
+        )
+        .with_reason_from_status(),
+        case(
+            "restart without version reads it",
+            no_version,
+            Observation::Start,
+            Action::ReadInfo,
+            cl,
+            "ClosingJob",
+        )
+        .with_reason_from_status(),
+        case(
+            "closed: read before reset",
+            c.clone(),
+            Observation::Closed,
+            Action::ReadJob(JobRead::PreReset),
+            cl,
+            "ClosingJob",
+        )
+        .with_reason_from_status(),
+        case(
+            "closed and clear: intent then reset",
+            c.clone(),
+            closed_ok(job(Closed, None, true), JobRead::PreReset),
+            Action::PostReset,
+            r,
+            "ResetRequested",
+        ),
+        case(
+            "empty job still reset",
+            c.clone(),
+            closed_ok(job(Closed, None, false), JobRead::PreReset),
+            Action::PostReset,
+            r,
+            "ResetRequested",
+        ),
+        case(
+            "reset under way with task: adopt",
+            c.clone(),
+            closed_ok(
+                job(Closed, Some((Reset, Some("m:7"))), true),
+                JobRead::PreReset,
+            ),
+            follow("m:7"),
+            r,
+            "Adopted",
+        ),
+        case(
+            "reset under way without task: adopt and poll",
+            c.clone(),
+            closed_ok(job(Closed, Some((Reset, None)), true), JobRead::PreReset),
+            Action::Requeue(Duration::from_secs(5)),
+            r,
+            "Adopted",
+        ),
+        case(
+            "delete under way fails",
+            c.clone(),
+            closed_ok(job(Closed, Some((Delete, None)), true), JobRead::PreReset),
+            Action::Done,
+            Phase::Failed,
+            "JobBeingDeleted",
+        ),
+        case(
+            "reopened job closes again",
+            c.clone(),
+            closed_ok(job(Opened, None, true), JobRead::PreReset),
+            Action::Close { force: false },
+            cl,
+            "ClosingJob",
+        )
+        .with_reason_from_status(),
+        case(
+            "failed job closes with force",
+            c.clone(),
+            Observation::EsFailed {
+                op: Op::Close { force: false },
+                error: api(
+                    409,
+                    "status_exception",
+                    "cannot close job [x] because it failed, use force close",
+                ),
+            },
+            Action::Close { force: true },
+            cl,
+            "ClosingJob",
+        ),
+        case(
+            "forced close conflict fails",
+            c.clone(),
+            Observation::EsFailed {
+                op: Op::Close { force: true },
+                error: api(409, "status_exception", "datafeeds could not be stopped"),
+            },
+            Action::Done,
+            Phase::Failed,
+            "CloseFailed",
+        ),
+        case(
+            "close forbidden",
+            c.clone(),
+            Observation::EsFailed {
+                op: Op::Close { force: false },
+                error: api(
+                    403,
+                    "security_exception",
+                    "action [cluster:admin/xpack/ml/job/close] is unauthorized",
+                ),
+            },
+            Action::Done,
+            Phase::Failed,
+            "MissingPrivilege",
+        ),
+        case(
+            "close job missing",
+            c.clone(),
+            Observation::EsFailed {
+                op: Op::Close { force: false },
+                error: api(404, "resource_not_found_exception", "No known job"),
+            },
+            Action::Done,
+            Phase::Failed,
+            "JobNotFound",
+        ),
+        case(
+            "close timeout retries",
+            c.clone(),
+            Observation::EsFailed {
+                op: Op::Close { force: false },
+                error: api(
+                    500,
+                    "illegal_state_exception",
+                    "Timed out when waiting for persistent tasks",
+                ),
+            },
+            Action::Requeue(Duration::from_secs(1)),
+            cl,
+            "ElasticsearchError",
+        ),
+        case(
+            "close unreachable retries",
+            c,
+            Observation::EsFailed {
+                op: Op::Close { force: false },
+                error: connect_err(),
+            },
+            Action::Requeue(Duration::from_secs(1)),
+            cl,
+            "ElasticsearchUnreachable",
+        ),
+    ];
+    run_table(&spec, 10, cases);
+}
+
+impl Case {
+    /// For cells that keep the status's reason: give the input status that reason.
+    fn with_reason_from_status(mut self) -> Case {
+        self.status.reason = Some(self.reason.to_string());
+        self
+    }
+}
+
+#[test]
+fn resetting_task_cells() {
+    let spec = spec();
+    let r = Phase::Resetting;
+    let f = Phase::Failed;
+    let mut intent = st(Phase::Resetting);
+    intent.job_fingerprint = Some(full_fp());
+    intent.reset_requests = 1;
+    let t = with_task(st(Phase::Resetting), "n1:39");
+    let mut adopted = st(Phase::Resetting);
+    adopted.adopted = true;
+    let done = |outcome| {
+        Observation::Task(TaskPoll::Completed {
+            task: task(true),
+            outcome,
+        })
+    };
+    let failed = |kind: &str, why: &str| {
+        done(TaskOutcome::Failed(ErrorCause {
+            kind: kind.into(),
+            reason: why.into(),
+        }))
+    };
+    let cases = vec![
+        case(
+            "reset posted: record the task id",
+            intent.clone(),
+            Observation::ResetPosted {
+                task_id: "n1:39".into(),
+            },
+            follow("n1:39"),
+            r,
+            "ResetStarted",
+        ),
+        case(
+            "restart with task id follows",
+            t.clone(),
+            Observation::Start,
+            follow("n1:39"),
+            r,
+            "ResetStarted",
+        )
+        .with_reason_from_status(),
+        case(
+            "restart without task id recovers",
+            intent.clone(),
+            Observation::Start,
+            Action::ReadJob(JobRead::Recover),
+            r,
+            "ResetRequested",
+        )
+        .with_reason_from_status(),
+        case(
+            "restart of adopted without task waits on the job",
+            adopted,
+            Observation::Start,
+            Action::ReadJob(JobRead::AdoptWait),
+            r,
+            "Adopted",
+        )
+        .with_reason_from_status(),
+        case(
+            "long-poll timed out",
+            t.clone(),
+            Observation::Task(TaskPoll::StillRunning),
+            Action::Requeue(Duration::ZERO),
+            r,
+            "ResetRunning",
+        ),
+        case(
+            "running, ours",
+            t.clone(),
+            Observation::Task(TaskPoll::Running(task(true))),
+            Action::Requeue(Duration::ZERO),
+            r,
+            "ResetRunning",
+        ),
+        case(
+            "running, someone else's task",
+            t.clone(),
+            Observation::Task(TaskPoll::Running(task(false))),
+            Action::ReadJob(JobRead::TaskGone),
+            r,
+            "ResetStarted",
+        )
+        .with_reason_from_status(),
+        case(
+            "success: confirm on the job",
+            t.clone(),
+            done(TaskOutcome::Acknowledged),
+            Action::ReadJob(JobRead::ConfirmAck),
+            r,
+            "ResetStarted",
+        )
+        .with_reason_from_status(),
+        case(
+            "success of a reused id is not ours",
+            t.clone(),
+            Observation::Task(TaskPoll::Completed {
+                task: task(false),
+                outcome: TaskOutcome::Acknowledged,
+            }),
+            Action::ReadJob(JobRead::TaskGone),
+            r,
+            "ResetStarted",
+        )
+        .with_reason_from_status(),
+        case(
+            "no stored result",
+            t.clone(),
+            done(TaskOutcome::NoResult),
+            Action::ReadJob(JobRead::TaskGone),
+            r,
+            "ResetStarted",
+        )
+        .with_reason_from_status(),
+        case(
+            "404",
+            t.clone(),
+            Observation::Task(TaskPoll::NotFound),
+            Action::ReadJob(JobRead::TaskGone),
+            r,
+            "ResetStarted",
+        )
+        .with_reason_from_status(),
+        case(
+            "cancelled",
+            t.clone(),
+            done(TaskOutcome::NotAcknowledged),
+            Action::Done,
+            f,
+            "Cancelled",
+        ),
+        case(
+            "not closed",
+            t.clone(),
+            failed(
+                "status_exception",
+                "Can only reset a job when it is closed.",
+            ),
+            Action::Done,
+            f,
+            "JobNotClosed",
+        ),
+        case(
+            "deleted meanwhile",
+            t.clone(),
+            failed(
+                "status_exception",
+                "cannot reset job while it is blocked with [delete]",
+            ),
+            Action::Done,
+            f,
+            "JobBeingDeleted",
+        ),
+        case(
+            "job vanished",
+            t.clone(),
+            failed(
+                "resource_not_found_exception",
+                "No known job with id 'total-requests'",
+            ),
+            Action::Done,
+            f,
+            "JobNotFound",
+        ),
+        case(
+            "stuck before 8.13",
+            t.clone(),
+            failed(
+                "resource_not_found_exception",
+                "task [m:1] isn't running and hasn't stored its results",
+            ),
+            Action::Done,
+            f,
+            "StuckReset",
+        ),
+        case(
+            "no privilege",
+            t.clone(),
+            failed(
+                "security_exception",
+                "action [cluster:admin/xpack/ml/job/reset] is unauthorized",
+            ),
+            Action::Done,
+            f,
+            "MissingPrivilege",
+        ),
+        case(
+            "task cancelled error",
+            t.clone(),
+            failed("task_cancelled_exception", "task cancelled [deleting job]"),
+            Action::Done,
+            f,
+            "Cancelled",
+        ),
+        case(
+            "other error",
+            t.clone(),
+            failed("exception", "reset failed to complete"),
+            Action::Done,
+            f,
+            "ResetFailed",
+        ),
+        case(
+            "task read forbidden",
+            t.clone(),
+            Observation::EsFailed {
+                op: Op::FollowTask,
+                error: api(403, "security_exception", "unauthorized"),
+            },
+            Action::Done,
+            f,
+            "MissingPrivilege",
+        ),
+        case(
+            "task read 429 retries",
+            t.clone(),
+            Observation::EsFailed {
+                op: Op::FollowTask,
+                error: api(429, "es_rejected_execution_exception", "busy"),
+            },
+            Action::Requeue(Duration::from_secs(1)),
+            r,
+            "TooManyRequests",
+        ),
+        case(
+            "reset POST unreachable retries",
+            intent.clone(),
+            Observation::EsFailed {
+                op: Op::PostReset,
+                error: connect_err(),
+            },
+            Action::Requeue(Duration::from_secs(1)),
+            r,
+            "ElasticsearchUnreachable",
+        ),
+        case(
+            "reset POST refused",
+            intent,
+            Observation::EsFailed {
+                op: Op::PostReset,
+                error: api(
+                    409,
+                    "status_exception",
+                    "cannot reset job while indices are being upgraded",
+                ),
+            },
+            Action::Done,
+            f,
+            "UpgradeInProgress",
+        ),
+    ];
+    run_table(&spec, 10, cases);
+}
+
+#[test]
+fn resetting_job_cells() {
+    use BlockReason::*;
+    use JobState::*;
+    let spec = spec();
+    let r = Phase::Resetting;
+    let t = with_task(st(Phase::Resetting), "n1:39");
+    let mut old_es = t.clone();
+    old_es.elasticsearch_version = Some("8.12.2".into());
+    let mut intent = st(Phase::Resetting);
+    intent.job_fingerprint = Some(full_fp());
+    intent.reset_requests = 1;
+    let mut empty_intent = intent.clone();
+    empty_intent.job_fingerprint = Some(JobFingerprint::default());
+    let mut adopted = st(Phase::Resetting);
+    adopted.adopted = true;
+    adopted.task_id = Some("m:7".into());
+    let gone = JobRead::TaskGone;
+    let cases = vec![
+        case(
+            "ack and unblocked: done",
+            t.clone(),
+            closed_ok(job(Closed, None, false), JobRead::ConfirmAck),
+            Action::Done,
+            Phase::Completed,
+            "ResetCompleted",
+        ),
+        case(
+            "ack but still blocked: wait",
+            t.clone(),
+            closed_ok(
+                job(Closed, Some((Reset, Some("m:1"))), false),
+                JobRead::ConfirmAck,
+            ),
+            Action::Requeue(Duration::from_secs(5)),
+            r,
+            "ConfirmingReset",
+        ),
+        case(
+            "gone, unblocked, data cleared: done",
+            t.clone(),
+            closed_ok(job(Closed, None, false), gone),
+            Action::Done,
+            Phase::Completed,
+            "ResetCompleted",
+        ),
+        case(
+            "gone, unblocked, data untouched: reset never ran, reset",
+            t.clone(),
+            closed_ok(job(Closed, None, true), gone),
+            Action::PostReset,
+            r,
+            "ResetRequested",
+        ),
+        case(
+            "gone, blocked, 8.13+: re-issue",
+            t.clone(),
+            closed_ok(job(Closed, Some((Reset, Some("m:1"))), false), gone),
+            Action::PostReset,
+            r,
+            "ResetRequested",
+        ),
+        case(
+            "gone, blocked, before 8.13: stuck",
+            old_es,
+            closed_ok(job(Closed, Some((Reset, Some("m:1"))), false), gone),
+            Action::Done,
+            Phase::Failed,
+            "StuckReset",
+        ),
+        case(
+            "gone, delete under way",
+            t.clone(),
+            closed_ok(job(Closed, Some((Delete, None)), false), gone),
+            Action::Done,
+            Phase::Failed,
+            "JobBeingDeleted",
+        ),
+        case(
+            "lost answer, job blocked on reset: adopt",
+            intent.clone(),
+            closed_ok(
+                job(Closed, Some((Reset, Some("m:9"))), false),
+                JobRead::Recover,
+            ),
+            follow("m:9"),
+            r,
+            "Adopted",
+        ),
+        case(
+            "lost answer, data cleared: done without a second POST",
+            intent.clone(),
+            closed_ok(job(Closed, None, false), JobRead::Recover),
+            Action::Done,
+            Phase::Completed,
+            "ResetCompleted",
+        ),
+        case(
+            "lost answer, data unchanged: first effective reset",
+            intent.clone(),
+            closed_ok(job(Closed, None, true), JobRead::Recover),
+            Action::PostReset,
+            r,
+            "ResetRequested",
+        ),
+        case(
+            "lost answer, nothing to clear: reset again harmlessly",
+            empty_intent,
+            closed_ok(job(Closed, None, false), JobRead::Recover),
+            Action::PostReset,
+            r,
+            "ResetRequested",
+        ),
+        case(
+            "lost answer, job reopened: close first",
+            intent.clone(),
+            closed_ok(job(Opened, None, true), JobRead::Recover),
+            Action::Close { force: false },
+            r,
+            "ResetRequested",
+        )
+        .with_reason_from_status(),
+        case(
+            "closed during recovery: read again",
+            intent.clone(),
+            Observation::Closed,
+            Action::ReadJob(JobRead::Recover),
+            r,
+            "ResetRequested",
+        )
+        .with_reason_from_status(),
+        case(
+            "lost answer, delete under way",
+            intent,
+            closed_ok(job(Closed, Some((Delete, None)), false), JobRead::Recover),
+            Action::Done,
+            Phase::Failed,
+            "JobBeingDeleted",
+        ),
+        case(
+            "adopted reset finished",
+            adopted.clone(),
+            closed_ok(job(Closed, None, true), JobRead::AdoptWait),
+            Action::Done,
+            Phase::Completed,
+            "ResetCompleted",
+        ),
+        case(
+            "adopted task gone, unblocked: done",
+            adopted,
+            closed_ok(job(Closed, None, true), gone),
+            Action::Done,
+            Phase::Completed,
+            "ResetCompleted",
+        ),
+    ];
+    run_table(&spec, 10, cases);
+}
+
+#[test]
+fn job_deleted_while_following() {
+    let spec = spec();
+    let inp = input(&spec, 10);
+    let t = with_task(st(Phase::Resetting), "n1:39");
+    let gone = || {
+        api(
+            404,
+            "resource_not_found_exception",
+            "No known job with id 'total-requests'",
+        )
+    };
+    let (a, s) = decide(
+        &inp,
+        &t,
+        Observation::EsFailed {
+            op: Op::ReadJob(JobRead::ConfirmAck),
+            error: gone(),
+        },
+    );
+    assert_eq!((a, s.phase), (Action::Done, Phase::Completed));
+    assert!(
+        s.message.as_deref().is_some_and(|m| m.contains("deleted")),
+        "{:?}",
+        s.message
+    );
+    let (a, s) = decide(
+        &inp,
+        &t,
+        Observation::EsFailed {
+            op: Op::ReadJob(JobRead::TaskGone),
+            error: gone(),
+        },
+    );
+    assert_eq!((a, s.phase), (Action::Done, Phase::Failed));
+    assert!(
+        s.message.as_deref().is_some_and(|m| m.contains("unknown")),
+        "{:?}",
+        s.message
+    );
+}
+
+#[test]
+fn a_retry_keeps_its_fault_as_the_reason() {
+    let spec = spec();
+    let inp = input(&spec, 10);
+    let (_, failed_once) = decide(
+        &inp,
+        &JobResetStatus::default(),
+        Observation::EsFailed {
+            op: Op::Info,
+            error: connect_err(),
+        },
+    );
+    let (action, again) = decide(&inp, &failed_once, Observation::Start);
+    assert_eq!(action, Action::ReadInfo);
+    assert_eq!(again, failed_once, "no status write just for starting over");
+}
+
+#[test]
+fn terminal_phases_do_nothing() {
+    let spec = spec();
+    let inp = input(&spec, 10);
+    for phase in [Phase::Completed, Phase::Failed] {
+        let s = st(phase);
+        let observations = vec![
+            Observation::Start,
+            Observation::Closed,
+            Observation::Task(TaskPoll::NotFound),
+            Observation::Job {
+                job: job(JobState::Opened, None, true),
+                read: JobRead::Initial,
+            },
+        ];
+        for obs in observations {
+            let (action, out) = decide(&inp, &s, obs);
+            assert_eq!(action, Action::Done);
+            assert_eq!(out, s, "terminal status unchanged");
+        }
+    }
+}
+
+#[test]
+fn deadline_cells() {
+    let spec = spec();
+    let late = 3601 + 10;
+    let closing = st(Phase::Closing);
+    let t = with_task(st(Phase::Resetting), "n1:39");
+    let mut intent = st(Phase::Resetting);
+    intent.job_fingerprint = Some(full_fp());
+    intent.reset_requests = 1;
+    let cases = vec![
+        case(
+            "closing past deadline",
+            closing.clone(),
+            Observation::Start,
+            Action::Done,
+            Phase::Failed,
+            "DeadlineExceeded",
+        ),
+        case(
+            "following past deadline",
+            t.clone(),
+            Observation::Start,
+            Action::Done,
+            Phase::Failed,
+            "DeadlineExceeded",
+        ),
+        case(
+            "answer past deadline is recorded",
+            intent.clone(),
+            Observation::ResetPosted {
+                task_id: "n1:40".into(),
+            },
+            Action::Done,
+            Phase::Failed,
+            "DeadlineExceeded",
+        ),
+        case(
+            "success past deadline is still confirmed",
+            t.clone(),
+            Observation::Task(TaskPoll::Completed {
+                task: task(true),
+                outcome: TaskOutcome::Acknowledged,
+            }),
+            Action::ReadJob(JobRead::ConfirmAck),
+            Phase::Resetting,
+            "ResetStarted",
+        )
+        .with_reason_from_status(),
+        case(
+            "confirmation past deadline completes",
+            t.clone(),
+            closed_ok(job(JobState::Closed, None, false), JobRead::ConfirmAck),
+            Action::Done,
+            Phase::Completed,
+            "ResetCompleted",
+        ),
+        case(
+            "re-issue past deadline is not sent",
+            t.clone(),
+            closed_ok(
+                job(JobState::Closed, Some((BlockReason::Reset, None)), false),
+                JobRead::TaskGone,
+            ),
+            Action::Done,
+            Phase::Failed,
+            "DeadlineExceeded",
+        ),
+    ];
+    run_table(&spec, late, cases);
+
+    let inp = input(&spec, late);
+    let (_, s) = decide(
+        &inp,
+        &intent,
+        Observation::ResetPosted {
+            task_id: "n1:40".into(),
+        },
+    );
+    assert_eq!(s.task_id.as_deref(), Some("n1:40"));
+    assert!(
+        s.message
+            .as_deref()
+            .is_some_and(|m| m.contains("left to finish")),
+        "{:?}",
+        s.message
+    );
+    let (_, s) = decide(&inp, &closing, Observation::Start);
+    assert!(
+        s.message
+            .as_deref()
+            .is_some_and(|m| m.contains("no reset was started")),
+        "{:?}",
+        s.message
+    );
+    let (_, s) = decide(
+        &inp,
+        &t,
+        closed_ok(
+            job(JobState::Closed, Some((BlockReason::Reset, None)), false),
+            JobRead::TaskGone,
+        ),
+    );
+    assert_eq!(s.reset_requests, 1, "a reset not sent is not counted");
+}
+
+#[test]
+fn intent_is_recorded_before_the_post() {
+    let spec = spec();
+    let inp = input(&spec, 10);
+    let (action, s) = decide(
+        &inp,
+        &st(Phase::Closing),
+        closed_ok(job(JobState::Closed, None, true), JobRead::PreReset),
+    );
+    assert_eq!(action, Action::PostReset);
+    assert_eq!(s.job_fingerprint, Some(full_fp()));
+    assert_eq!(s.reset_requests, 1);
+    assert!(s.reset_requested_time.is_some());
+    assert!(s.task_id.is_none());
+}
+
+#[test]
+fn job_state_before_is_kept_from_the_first_read() {
+    let spec = spec();
+    let inp = input(&spec, 10);
+    let (_, s) = decide(
+        &inp,
+        &st(Phase::Pending),
+        closed_ok(job(JobState::Opened, None, true), JobRead::Initial),
+    );
+    assert_eq!(s.job_state_before.as_deref(), Some("opened"));
+    let (_, s2) = decide(
+        &inp,
+        &s,
+        closed_ok(job(JobState::Closed, None, true), JobRead::Initial),
+    );
+    assert_eq!(s2.job_state_before.as_deref(), Some("opened"));
+}
+
+#[test]
+fn conditions_follow_kstatus() {
+    let spec = spec();
+    let inp = input(&spec, 10);
+    let cond = |s: &JobResetStatus, t: &str| s.condition(t).map(|c| c.status.clone());
+    let (_, first) = decide(&inp, &JobResetStatus::default(), Observation::Start);
+    assert_eq!(cond(&first, READY).as_deref(), Some("False"));
+    assert_eq!(cond(&first, RECONCILING).as_deref(), Some("True"));
+    assert!(first.start_time.is_some());
+    let t = with_task(st(Phase::Resetting), "n1:39");
+    let (_, done) = decide(
+        &inp,
+        &t,
+        closed_ok(job(JobState::Closed, None, false), JobRead::ConfirmAck),
+    );
+    assert_eq!(cond(&done, READY).as_deref(), Some("True"));
+    assert_eq!(cond(&done, STALLED).as_deref(), Some("False"));
+    let (_, failed) = decide(
+        &inp,
+        &t,
+        Observation::Task(TaskPoll::Completed {
+            task: task(true),
+            outcome: TaskOutcome::NotAcknowledged,
+        }),
+    );
+    assert_eq!(cond(&failed, STALLED).as_deref(), Some("True"));
+    assert_eq!(cond(&failed, READY).as_deref(), Some("False"));
+    let (_, waiting) = decide(
+        &inp,
+        &st(Phase::Pending),
+        Observation::WaitingFor { name: "a".into() },
+    );
+    assert_eq!(
+        waiting.condition(READY).map(|c| c.reason.as_str()),
+        Some("WaitingForOtherReset")
+    );
+}
+
+#[test]
+fn transient_faults_count_and_back_off() {
+    let spec = spec();
+    let inp = input(&spec, 10);
+    let mut s = st(Phase::Closing);
+    let mut delays = vec![];
+    for _ in 0..8 {
+        let (action, next) = decide(
+            &inp,
+            &s,
+            Observation::EsFailed {
+                op: Op::Close { force: false },
+                error: connect_err(),
+            },
+        );
+        let Action::Requeue(d) = action else {
+            panic!("transient fault requeues, got {action:?}")
+        };
+        delays.push(d.as_secs());
+        assert_eq!(next.phase, Phase::Closing);
+        s = next;
+    }
+    assert_eq!(s.attempts, 8);
+    assert_eq!(delays, vec![1, 2, 4, 8, 16, 32, 60, 60]);
+}
+
+#[test]
+fn forbidden_messages_name_the_privilege() {
+    let spec = spec();
+    let inp = input(&spec, 10);
+    let t = with_task(st(Phase::Resetting), "n1:39");
+    let (_, s) = decide(
+        &inp,
+        &t,
+        Observation::EsFailed {
+            op: Op::FollowTask,
+            error: api(403, "security_exception", "no"),
+        },
+    );
+    assert!(
+        s.message
+            .as_deref()
+            .is_some_and(|m| m.contains("cluster:monitor/task/get")),
+        "{:?}",
+        s.message
+    );
+    assert!(
+        s.message
+            .as_deref()
+            .is_some_and(|m| m.contains("left to finish")),
+        "{:?}",
+        s.message
+    );
+    let (_, s) = decide(
+        &inp,
+        &st(Phase::Closing),
+        Observation::EsFailed {
+            op: Op::Close { force: false },
+            error: api(403, "security_exception", "no"),
+        },
+    );
+    assert!(
+        s.message
+            .as_deref()
+            .is_some_and(|m| m.contains("manage_ml")),
+        "{:?}",
+        s.message
+    );
+}
+
+#[test]
+fn stuck_reset_message_gives_the_way_out() {
+    let spec = spec();
+    let inp = input(&spec, 10);
+    let mut t = with_task(st(Phase::Resetting), "n1:39");
+    t.elasticsearch_version = Some("8.10.4".into());
+    let blocked = job(
+        JobState::Closed,
+        Some((BlockReason::Reset, Some("m:1"))),
+        false,
+    );
+    let (_, s) = decide(&inp, &t, closed_ok(blocked, JobRead::TaskGone));
+    let msg = s.message.unwrap_or_default();
+    assert!(
+        msg.contains("only deleting the job clears the block"),
+        "{msg}"
+    );
+    assert!(msg.contains("8.13"), "{msg}");
+}
+
+#[test]
+fn delete_user_annotations_needs_8_7() {
+    let mut spec = spec();
+    spec.delete_user_annotations = true;
+    let inp = input(&spec, 10);
+    let info = |v: &str| {
+        Observation::Info(ClusterInfo {
+            version: v.into(),
+            cluster_name: "c".into(),
+        })
+    };
+    let (a, s) = decide(&inp, &JobResetStatus::default(), info("8.6.2"));
+    assert_eq!((a, s.phase), (Action::Done, Phase::Failed));
+    let (a, _) = decide(&inp, &JobResetStatus::default(), info("8.7.0"));
+    assert_eq!(a, Action::ReadJob(JobRead::Initial));
+}
+
+#[test]
+fn versions_parse() {
+    assert_eq!(parse_version("8.13.2"), Some((8, 13)));
+    assert_eq!(parse_version("9.0.0-SNAPSHOT"), Some((9, 0)));
+    assert_eq!(parse_version("7"), None);
+}
+
+/// Walks a whole happy run through decide, as the driver would, and checks exactly one POST.
+#[test]
+fn happy_run_issues_one_reset() {
+    let spec = spec();
+    let inp = input(&spec, 10);
+    let mut s = JobResetStatus::default();
+    let mut obs = Observation::Start;
+    let mut posts = 0;
+    for _ in 0..20 {
+        let (action, next) = decide(&inp, &s, obs);
+        s = next;
+        obs = match action {
+            Action::ReadInfo => Observation::Info(ClusterInfo {
+                version: "8.15.0".into(),
+                cluster_name: "c".into(),
+            }),
+            Action::ReadJob(read @ JobRead::Initial) => Observation::Job {
+                job: job(JobState::Opened, None, true),
+                read,
+            },
+            Action::ReadJob(read @ JobRead::PreReset) => Observation::Job {
+                job: job(JobState::Closed, None, true),
+                read,
+            },
+            Action::ReadJob(read) => Observation::Job {
+                job: job(JobState::Closed, None, false),
+                read,
+            },
+            Action::Close { .. } => Observation::Closed,
+            Action::PostReset => {
+                posts += 1;
+                Observation::ResetPosted {
+                    task_id: "n1:39".into(),
+                }
+            }
+            Action::FollowTask { .. } => Observation::Task(TaskPoll::Completed {
+                task: task(true),
+                outcome: TaskOutcome::Acknowledged,
+            }),
+            Action::Requeue(_) | Action::Done => break,
+        };
+    }
+    assert_eq!(s.phase, Phase::Completed, "{:?}", s.message);
+    assert_eq!(posts, 1);
+    assert_eq!(s.task_id.as_deref(), Some("n1:39"));
+    assert_eq!(s.job_state_before.as_deref(), Some("opened"));
+}
+
+/// Every phase × job state × block × read purpose × data: the safety invariants hold.
+#[test]
+fn exhaustive_job_cells_keep_the_invariants() {
+    let spec = spec();
+    let inp = input(&spec, 10);
+    let phases = [
+        Phase::Pending,
+        Phase::Closing,
+        Phase::Resetting,
+        Phase::Completed,
+        Phase::Failed,
+    ];
+    let states = [
+        JobState::Closed,
+        JobState::Closing,
+        JobState::Opened,
+        JobState::Opening,
+        JobState::Failed,
+    ];
+    let blocks = [
+        None,
+        Some((BlockReason::Reset, Some("m:1"))),
+        Some((BlockReason::Reset, None)),
+        Some((BlockReason::Delete, None)),
+        Some((BlockReason::Revert, None)),
+    ];
+    let reads = [
+        JobRead::Initial,
+        JobRead::PreReset,
+        JobRead::Recover,
+        JobRead::ConfirmAck,
+        JobRead::TaskGone,
+        JobRead::AdoptWait,
+    ];
+    let mut cells = 0;
+    for phase in phases {
+        for with_task_id in [false, true] {
+            for recorded in [None, Some(JobFingerprint::default()), Some(full_fp())] {
+                let mut old = st(phase);
+                old.task_id = with_task_id.then(|| "n1:39".to_string());
+                old.job_fingerprint = recorded.clone();
+                for state in states {
+                    for block in blocks {
+                        for read in reads {
+                            for data in [false, true] {
+                                cells += 1;
+                                let j = job(state, block, data);
+                                let obs = Observation::Job {
+                                    job: j.clone(),
+                                    read,
+                                };
+                                let (action, new) = decide(&inp, &old, obs);
+                                let cell = format!(
+                                    "{phase:?} task={with_task_id} fp={recorded:?} {state:?} {block:?} {read:?} data={data}"
+                                );
+                                if phase.is_terminal() {
+                                    assert_eq!((action, &new), (Action::Done, &old), "{cell}");
+                                    continue;
+                                }
+                                if action == Action::PostReset {
+                                    assert_eq!(
+                                        j.state,
+                                        JobState::Closed,
+                                        "reset only a closed job: {cell}"
+                                    );
+                                    // The one exception: a reset whose task vanished on 8.13+, which
+                                    // Elasticsearch repairs when asked again (ES #106020).
+                                    let reissue = read == JobRead::TaskGone
+                                        && matches!(block, Some((BlockReason::Reset, _)));
+                                    assert!(
+                                        j.blocked.is_none() || reissue,
+                                        "never reset a blocked job blindly: {cell}"
+                                    );
+                                    assert_eq!(new.phase, Phase::Resetting, "{cell}");
+                                    assert_eq!(
+                                        new.reset_requests,
+                                        old.reset_requests + 1,
+                                        "{cell}"
+                                    );
+                                    assert!(new.task_id.is_none(), "{cell}");
+                                    assert_eq!(
+                                        new.job_fingerprint,
+                                        Some(fingerprint(&j)),
+                                        "intent recorded: {cell}"
+                                    );
+                                    let cleared_since = recorded
+                                        .as_ref()
+                                        .is_some_and(|f| !f.is_empty() && *f != fingerprint(&j));
+                                    assert!(
+                                        !(cleared_since && read == JobRead::Recover),
+                                        "a reset whose effect is visible is not sent again: {cell}"
+                                    );
+                                }
+                                if matches!(
+                                    block,
+                                    Some((BlockReason::Delete | BlockReason::Revert, _))
+                                ) {
+                                    assert_eq!(new.phase, Phase::Failed, "{cell}");
+                                }
+                                assert_eq!(new.conditions.len(), 3, "{cell}");
+                            }
+                        }
+                    }
+                }
+            }
+        }
+    }
+    assert_eq!(cells, 5 * 2 * 3 * 5 * 5 * 6 * 2);
+}
+
+/// Every phase × task answer: no reset is ever sent straight from a task answer (the job is
+/// read first), and a foreign task is never taken for ours.
+#[test]
+fn exhaustive_task_cells_keep_the_invariants() {
+    let spec = spec();
+    let inp = input(&spec, 10);
+    let outcomes = || {
+        vec![
+            TaskOutcome::Acknowledged,
+            TaskOutcome::NotAcknowledged,
+            TaskOutcome::NoResult,
+            TaskOutcome::Failed(ErrorCause {
+                kind: "exception".into(),
+                reason: "x".into(),
+            }),
+        ]
+    };
+    for phase in [Phase::Pending, Phase::Closing, Phase::Resetting] {
+        for adopted in [false, true] {
+            let mut old = with_task(st(phase), "n1:39");
+            old.adopted = adopted;
+            let mut polls = vec![
+                TaskPoll::StillRunning,
+                TaskPoll::NotFound,
+                TaskPoll::Running(task(true)),
+                TaskPoll::Running(task(false)),
+            ];
+            for ours in [true, false] {
+                for outcome in outcomes() {
+                    polls.push(TaskPoll::Completed {
+                        task: task(ours),
+                        outcome,
+                    });
+                }
+            }
+            for poll in polls {
+                let cell = format!("{phase:?} adopted={adopted} {poll:?}");
+                let foreign = matches!(&poll, TaskPoll::Running(t) | TaskPoll::Completed { task: t, .. } if t.action != RESET_ACTION);
+                let (action, new) = decide(&inp, &old, Observation::Task(poll));
+                assert_ne!(action, Action::PostReset, "{cell}");
+                if foreign {
+                    assert_eq!(action, Action::ReadJob(JobRead::TaskGone), "{cell}");
+                    assert!(!new.phase.is_terminal(), "{cell}");
+                }
+                assert_eq!(
+                    new.task_id.as_deref(),
+                    Some("n1:39"),
+                    "the task id is kept: {cell}"
+                );
+            }
+        }
+    }
+}

@@ -1,0 +1,63 @@
+//! The controller layer's error enum: failures of Kubernetes calls around a run (Elasticsearch
+//! faults are not errors here: `decide` turns them into status). Pure, no I/O.
+
+/// An error that stops one reconcile (retried by the controller's error policy) or the
+/// controller itself.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error("cannot read JobReset {namespace}/{name}: {source}")]
+    ReadObject {
+        namespace: String,
+        name: String,
+        #[source]
+        source: kube::Error,
+    },
+    #[error("cannot write the status of JobReset {namespace}/{name}: {source}")]
+    WriteStatus {
+        namespace: String,
+        name: String,
+        #[source]
+        source: kube::Error,
+    },
+    #[error("JobReset {0} has no namespace")]
+    MissingNamespace(String),
+    #[error(
+        "cannot list JobResets (is the CRD installed? kubectl apply -f crds/jobreset.yaml): {source}"
+    )]
+    CrdNotInstalled {
+        #[source]
+        source: kube::Error,
+    },
+}
+
+impl Error {
+    /// Stable reason for logs and metrics.
+    pub fn reason(&self) -> &'static str {
+        match self {
+            Error::ReadObject { .. } => "ReadObjectFailed",
+            Error::WriteStatus { .. } => "StatusWriteFailed",
+            Error::MissingNamespace(_) => "MissingNamespace",
+            Error::CrdNotInstalled { .. } => "CrdNotInstalled",
+        }
+    }
+
+    /// Whether a later attempt may succeed (decided once, here).
+    pub fn is_transient(&self) -> bool {
+        match self {
+            Error::ReadObject { .. } | Error::WriteStatus { .. } => true,
+            Error::MissingNamespace(_) | Error::CrdNotInstalled { .. } => false,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn classification() {
+        let e = Error::MissingNamespace("x".into());
+        assert_eq!(e.reason(), "MissingNamespace");
+        assert!(!e.is_transient());
+    }
+}

@@ -1,0 +1,210 @@
+//! Kubernetes Events (`events.k8s.io/v1`) for run transitions: which Event a status change
+//! deserves is pure (`for_transition`); `publish` sends it through kube's `Recorder` (I/O).
+
+use kube::{
+    Resource,
+    runtime::events::{Event, EventType, Recorder},
+};
+
+use crate::crd::{JobReset, JobResetStatus, Phase};
+
+/// The stable Event reasons this operator emits.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum EventReason {
+    /// The run started (first status write).
+    Accepted,
+    /// Waiting for another JobReset of the same job and cluster.
+    Waiting,
+    /// Waiting for a Secret or key, or the connection settings are invalid.
+    WaitingForConnection,
+    /// Closing the job.
+    Closing,
+    /// The reset intent is recorded; the reset request is being sent.
+    Resetting,
+    /// Elasticsearch accepted the reset; the task id is in status.
+    ResetStarted,
+    /// A reset already under way was adopted instead of starting another.
+    Adopted,
+    /// A transient fault; the step will be retried.
+    Retrying,
+    /// The reset completed.
+    Completed,
+    /// The run failed.
+    Failed,
+}
+
+impl EventReason {
+    /// Every reason, for documentation and tests.
+    pub const ALL: [EventReason; 10] = [
+        EventReason::Accepted,
+        EventReason::Waiting,
+        EventReason::WaitingForConnection,
+        EventReason::Closing,
+        EventReason::Resetting,
+        EventReason::ResetStarted,
+        EventReason::Adopted,
+        EventReason::Retrying,
+        EventReason::Completed,
+        EventReason::Failed,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            EventReason::Accepted => "Accepted",
+            EventReason::Waiting => "Waiting",
+            EventReason::WaitingForConnection => "WaitingForConnection",
+            EventReason::Closing => "Closing",
+            EventReason::Resetting => "Resetting",
+            EventReason::ResetStarted => "ResetStarted",
+            EventReason::Adopted => "Adopted",
+            EventReason::Retrying => "Retrying",
+            EventReason::Completed => "Completed",
+            EventReason::Failed => "Failed",
+        }
+    }
+
+    fn is_warning(self) -> bool {
+        matches!(
+            self,
+            EventReason::Failed | EventReason::Retrying | EventReason::WaitingForConnection
+        )
+    }
+}
+
+/// The Event (reason, note) a status change deserves, if any.
+pub fn for_transition(old: &JobResetStatus, new: &JobResetStatus) -> Option<(EventReason, String)> {
+    let note = new.message.clone().unwrap_or_default();
+    let reason_changed = old.reason != new.reason;
+    let r = match (old.phase, new.phase) {
+        (_, Phase::Completed) if old.phase != Phase::Completed => EventReason::Completed,
+        (_, Phase::Failed) if old.phase != Phase::Failed => EventReason::Failed,
+        (p, Phase::Closing) if p != Phase::Closing => EventReason::Closing,
+        (p, Phase::Resetting) if p != Phase::Resetting && new.adopted => EventReason::Adopted,
+        (p, Phase::Resetting) if p != Phase::Resetting => EventReason::Resetting,
+        _ if old.task_id.is_none() && new.task_id.is_some() && !new.adopted => {
+            EventReason::ResetStarted
+        }
+        _ if !old.adopted && new.adopted => EventReason::Adopted,
+        _ if new.attempts > old.attempts => EventReason::Retrying,
+        _ if new.reason.as_deref() == Some("ResetRequested") && reason_changed => {
+            EventReason::Resetting
+        }
+        _ if reason_changed
+            && new
+                .reason
+                .as_deref()
+                .is_some_and(|r| r.starts_with("WaitingFor/")) =>
+        {
+            EventReason::Waiting
+        }
+        _ if reason_changed && is_connection_reason(new.reason.as_deref()) => {
+            EventReason::WaitingForConnection
+        }
+        _ if old.start_time.is_none() && new.start_time.is_some() => EventReason::Accepted,
+        _ => return None,
+    };
+    Some((r, note))
+}
+
+fn is_connection_reason(r: Option<&str>) -> bool {
+    matches!(
+        r,
+        Some(
+            "SecretNotFound"
+                | "SecretKeyMissing"
+                | "InvalidSecret"
+                | "SecretUnreadable"
+                | "InvalidSpec"
+                | "InvalidConnection"
+        )
+    )
+}
+
+/// Publishes the Event; a failure is logged, never fatal (the status is the record).
+pub async fn publish(recorder: &Recorder, obj: &JobReset, reason: EventReason, note: String) {
+    // Event notes are limited to 1 kB.
+    let note: String = note.chars().take(1000).collect();
+    let ev = Event {
+        type_: if reason.is_warning() {
+            EventType::Warning
+        } else {
+            EventType::Normal
+        },
+        reason: reason.as_str().to_string(),
+        note: Some(note),
+        action: reason.as_str().to_string(),
+        secondary: None,
+    };
+    if let Err(e) = recorder.publish(&ev, &obj.object_ref(&())).await {
+        tracing::warn!(reason = reason.as_str(), error = %e, "could not publish Event");
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn s(phase: Phase, reason: &str) -> JobResetStatus {
+        JobResetStatus {
+            phase,
+            reason: Some(reason.into()),
+            start_time: Some("t".into()),
+            ..Default::default()
+        }
+    }
+
+    #[test]
+    fn transitions() {
+        let first =
+            |new: &JobResetStatus| for_transition(&JobResetStatus::default(), new).map(|e| e.0);
+        assert_eq!(
+            first(&s(Phase::Pending, "Accepted")),
+            Some(EventReason::Accepted)
+        );
+        let t = |a: &JobResetStatus, b: &JobResetStatus| for_transition(a, b).map(|e| e.0);
+        let pending = s(Phase::Pending, "Accepted");
+        let closing = s(Phase::Closing, "ClosingJob");
+        let resetting = s(Phase::Resetting, "ResetRequested");
+        let mut started = resetting.clone();
+        started.task_id = Some("n:1".into());
+        started.reason = Some("ResetStarted".into());
+        let mut adopted = resetting.clone();
+        adopted.adopted = true;
+        assert_eq!(t(&pending, &closing), Some(EventReason::Closing));
+        assert_eq!(t(&closing, &resetting), Some(EventReason::Resetting));
+        assert_eq!(t(&closing, &adopted), Some(EventReason::Adopted));
+        assert_eq!(t(&resetting, &started), Some(EventReason::ResetStarted));
+        assert_eq!(
+            t(&started, &s(Phase::Completed, "ResetCompleted")),
+            Some(EventReason::Completed)
+        );
+        assert_eq!(
+            t(&started, &s(Phase::Failed, "Cancelled")),
+            Some(EventReason::Failed)
+        );
+        assert_eq!(
+            t(&pending, &s(Phase::Pending, "WaitingFor/x")),
+            Some(EventReason::Waiting)
+        );
+        assert_eq!(
+            t(&pending, &s(Phase::Pending, "SecretNotFound")),
+            Some(EventReason::WaitingForConnection)
+        );
+        let mut retry = closing.clone();
+        retry.attempts = 1;
+        assert_eq!(t(&closing, &retry), Some(EventReason::Retrying));
+        assert_eq!(t(&started, &started), None);
+    }
+
+    #[test]
+    fn reasons_are_camel_case() {
+        for r in EventReason::ALL {
+            let s = r.as_str();
+            assert!(
+                s.chars().next().is_some_and(|c| c.is_ascii_uppercase()),
+                "{s}"
+            );
+            assert!(s.chars().all(|c| c.is_ascii_alphanumeric()), "{s}");
+        }
+    }
+}

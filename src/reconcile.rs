@@ -1,0 +1,305 @@
+//! One reconcile of one JobReset: observe (fresh object, other JobResets of the same job,
+//! Secrets), then `steps::drive` (decide → act → record with server-side apply and Events).
+//! Does I/O (Kubernetes reads and status writes; Elasticsearch through `steps`).
+//!
+//! No finalizer: a reset cannot be undone, so deleting a JobReset has nothing to clean up in
+//! Elasticsearch (a reset already running there finishes on its own).
+
+use std::{
+    collections::HashMap,
+    sync::{Arc, Mutex},
+    time::Duration,
+};
+
+use futures::channel::mpsc::UnboundedSender;
+use kube::{
+    Api, Client, ResourceExt,
+    runtime::{controller::Action, events::Recorder, reflector::Store},
+};
+use tracing::{info, warn};
+
+use crate::{
+    connect::{self, ConnectError},
+    controller::Options,
+    crd::{JobReset, JobResetStatus},
+    decide::{Observation, backoff_delay},
+    error::Error,
+    es::EsClient,
+    events, status,
+    steps::{self, Next, Sink, StepConfig},
+};
+
+/// Shared by all reconciles.
+pub struct Context {
+    pub client: Client,
+    /// The controller's reflector store of JobResets.
+    pub store: Store<JobReset>,
+    pub recorder: Recorder,
+    pub opts: Options,
+    /// Asks the controller to reconcile every JobReset (to wake waiters when a run ends).
+    pub wake_all: UnboundedSender<()>,
+    /// Consecutive Kubernetes-side failures per JobReset, for the error policy's backoff.
+    pub failures: Mutex<HashMap<String, u32>>,
+}
+
+impl Context {
+    fn step_config(&self) -> StepConfig {
+        StepConfig {
+            task_poll_timeout: self.opts.task_poll_timeout,
+            backoff_base: self.opts.backoff_base,
+            backoff_cap: self.opts.backoff_cap,
+        }
+    }
+}
+
+/// The controller's reconcile function.
+pub async fn reconcile(obj: Arc<JobReset>, ctx: Arc<Context>) -> Result<Action, Error> {
+    // Terminal phases return before any I/O; terminal never reverts, so a stale cache is fine.
+    if obj.status.as_ref().is_some_and(|s| s.phase.is_terminal()) {
+        return Ok(Action::await_change());
+    }
+    let name = obj.name_any();
+    let namespace = obj
+        .namespace()
+        .ok_or_else(|| Error::MissingNamespace(name.clone()))?;
+    let api: Api<JobReset> = Api::namespaced(ctx.client.clone(), &namespace);
+    // The cache can lag behind this operator's own last status write (e.g. the task id just
+    // written); deciding on a stale status could send a second reset, so read the object.
+    let fresh = api
+        .get_opt(&name)
+        .await
+        .map_err(|source| Error::ReadObject {
+            namespace: namespace.clone(),
+            name: name.clone(),
+            source,
+        })?;
+    let Some(fresh) = fresh else {
+        return Ok(Action::await_change());
+    };
+    let mut status = fresh.status.clone().unwrap_or_default();
+    if status.phase.is_terminal() {
+        return Ok(Action::await_change());
+    }
+
+    let (es, first) = observe(&ctx, &fresh, &namespace, &status).await?;
+    let mut sink = KubeSink {
+        api: &api,
+        obj: &fresh,
+        ctx: &ctx,
+    };
+    let cfg = ctx.step_config();
+    let next = steps::drive(
+        es.as_ref(),
+        &fresh.spec,
+        fresh.metadata.generation,
+        &mut status,
+        first,
+        &cfg,
+        &mut sink,
+    )
+    .await?;
+
+    if let Ok(mut f) = ctx.failures.lock() {
+        f.remove(&failure_key(&fresh));
+    }
+    if status.phase.is_terminal() && !waiters(&ctx, &fresh).is_empty() {
+        // The waiters' triggers are not tied to this object; wake them all (terminal ones
+        // return at once).
+        let _ = ctx.wake_all.unbounded_send(());
+    }
+    Ok(match next {
+        Next::Done => Action::await_change(),
+        Next::Requeue(d) => Action::requeue(d),
+    })
+}
+
+/// What is known before any Elasticsearch call: another run going first, or connection
+/// settings that cannot be built yet; else the client.
+async fn observe(
+    ctx: &Context,
+    obj: &JobReset,
+    namespace: &str,
+    status: &JobResetStatus,
+) -> Result<(Option<EsClient>, Observation), Error> {
+    if status.phase == crate::crd::Phase::Pending
+        && let Some(name) = blocker(ctx, obj).await?
+    {
+        return Ok((None, Observation::WaitingFor { name }));
+    }
+    let plan = match connect::plan(
+        &obj.spec.elasticsearch,
+        namespace,
+        &ctx.opts.eck_url_template,
+    ) {
+        Ok(p) => p,
+        Err(e) => {
+            return Ok((
+                None,
+                Observation::InvalidSpec {
+                    message: e.to_string(),
+                },
+            ));
+        }
+    };
+    if plan.insecure_skip_verify {
+        warn!(namespace, name = %obj.name_any(), url = %plan.url, "TLS verification is disabled (tls.insecureSkipVerify)");
+    }
+    let opaque_id = format!(
+        "jobreset/{namespace}/{}/{}",
+        obj.name_any(),
+        obj.uid().unwrap_or_default()
+    );
+    let cfg = match connect::resolve(&ctx.client, &plan, opaque_id).await {
+        Ok(cfg) => cfg,
+        Err(e @ ConnectError::Kube { .. }) => {
+            // The Secret could not be read (API error): retry with backoff, keep the status.
+            warn!(namespace, name = %obj.name_any(), error = %e, "cannot read a referenced Secret");
+            return Ok((None, unavailable(&e)));
+        }
+        Err(e) => return Ok((None, unavailable(&e))),
+    };
+    match EsClient::new(cfg) {
+        Ok(es) => Ok((Some(es), Observation::Start)),
+        Err(e) => Ok((
+            None,
+            Observation::ConnectionUnavailable {
+                reason: e.reason().to_string(),
+                message: e.to_string(),
+            },
+        )),
+    }
+}
+
+fn unavailable(e: &ConnectError) -> Observation {
+    Observation::ConnectionUnavailable {
+        reason: e.reason().to_string(),
+        message: e.to_string(),
+    }
+}
+
+/// Orders runs of the same job on the same cluster: earlier creationTimestamp, then name,
+/// then namespace goes first.
+fn order_key(o: &JobReset) -> (Option<jiff::Timestamp>, String, String) {
+    (
+        o.metadata.creation_timestamp.as_ref().map(|t| t.0),
+        o.name_any(),
+        o.namespace().unwrap_or_default(),
+    )
+}
+
+/// Other non-terminal JobResets (per the cache) for the same job and cluster.
+fn same_target(ctx: &Context, me: &JobReset) -> Vec<Arc<JobReset>> {
+    let template = &ctx.opts.eck_url_template;
+    let my_ns = me.namespace().unwrap_or_default();
+    let my_id = connect::cluster_identity(&me.spec.elasticsearch, &my_ns, template);
+    ctx.store
+        .state()
+        .into_iter()
+        .filter(|o| o.uid() != me.uid())
+        .filter(|o| !o.status.as_ref().is_some_and(|s| s.phase.is_terminal()))
+        .filter(|o| o.spec.job_id == me.spec.job_id)
+        .filter(|o| {
+            let ns = o.namespace().unwrap_or_default();
+            connect::cluster_identity(&o.spec.elasticsearch, &ns, template) == my_id
+        })
+        .collect()
+}
+
+fn waiters(ctx: &Context, me: &JobReset) -> Vec<Arc<JobReset>> {
+    same_target(ctx, me)
+}
+
+/// The name of the JobReset this one must wait for, confirmed with a fresh read (the cache
+/// may not show yet that it finished).
+async fn blocker(ctx: &Context, me: &JobReset) -> Result<Option<String>, Error> {
+    let mine = order_key(me);
+    let mut earlier: Vec<_> = same_target(ctx, me)
+        .into_iter()
+        .filter(|o| order_key(o) < mine)
+        .collect();
+    earlier.sort_by_key(|o| order_key(o));
+    for other in earlier {
+        let ns = other.namespace().unwrap_or_default();
+        let name = other.name_any();
+        let api: Api<JobReset> = Api::namespaced(ctx.client.clone(), &ns);
+        let fresh = api
+            .get_opt(&name)
+            .await
+            .map_err(|source| Error::ReadObject {
+                namespace: ns.clone(),
+                name: name.clone(),
+                source,
+            })?;
+        if fresh.is_some_and(|f| !f.status.as_ref().is_some_and(|s| s.phase.is_terminal())) {
+            return Ok(Some(name));
+        }
+    }
+    Ok(None)
+}
+
+fn failure_key(o: &JobReset) -> String {
+    format!("{}/{}", o.namespace().unwrap_or_default(), o.name_any())
+}
+
+/// The controller's error policy: Kubernetes-side failures retry with capped backoff.
+pub fn error_policy(obj: Arc<JobReset>, err: &Error, ctx: Arc<Context>) -> Action {
+    let n = match ctx.failures.lock() {
+        Ok(mut f) => {
+            let n = f.entry(failure_key(&obj)).or_insert(0);
+            *n = n.saturating_add(1);
+            *n
+        }
+        Err(_) => 1,
+    };
+    warn!(
+        namespace = %obj.namespace().unwrap_or_default(),
+        name = %obj.name_any(),
+        reason = err.reason(),
+        error = %err,
+        failures = n,
+        "reconcile failed"
+    );
+    if err.is_transient() {
+        Action::requeue(backoff_delay(
+            ctx.opts.backoff_base,
+            ctx.opts.backoff_cap,
+            n,
+        ))
+    } else {
+        Action::requeue(Duration::from_secs(3600))
+    }
+}
+
+/// Records status with server-side apply, then the transition's Event.
+struct KubeSink<'a> {
+    api: &'a Api<JobReset>,
+    obj: &'a JobReset,
+    ctx: &'a Context,
+}
+
+impl Sink for KubeSink<'_> {
+    async fn record(&mut self, old: &JobResetStatus, new: &JobResetStatus) -> Result<(), Error> {
+        let name = self.obj.name_any();
+        status::apply(self.api, &name, &self.ctx.opts.field_manager, new)
+            .await
+            .map_err(|source| Error::WriteStatus {
+                namespace: self.obj.namespace().unwrap_or_default(),
+                name: name.clone(),
+                source,
+            })?;
+        info!(
+            namespace = %self.obj.namespace().unwrap_or_default(),
+            name = %name,
+            job = %self.obj.spec.job_id,
+            phase = new.phase.as_str(),
+            reason = new.reason.as_deref().unwrap_or(""),
+            task = new.task_id.as_deref().unwrap_or(""),
+            detail = new.message.as_deref().unwrap_or(""),
+            "status"
+        );
+        if let Some((reason, note)) = events::for_transition(old, new) {
+            events::publish(&self.ctx.recorder, self.obj, reason, note).await;
+        }
+        Ok(())
+    }
+}

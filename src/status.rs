@@ -1,0 +1,160 @@
+//! Status bookkeeping: the kstatus conditions (Ready, Reconciling, Stalled) derived from a
+//! status (pure), and the server-side apply of the status subresource under the operator's
+//! one field manager (I/O: one PATCH).
+
+use kube::{
+    Api,
+    api::{Patch, PatchParams},
+};
+use serde_json::json;
+
+use crate::crd::{Condition, JobReset, JobResetStatus, Phase};
+
+/// Condition type: the reset completed.
+pub const READY: &str = "Ready";
+/// Condition type: the operator is still working on the run.
+pub const RECONCILING: &str = "Reconciling";
+/// Condition type: the run failed and will not progress without a new JobReset.
+pub const STALLED: &str = "Stalled";
+
+/// A timestamp as written in status: RFC 3339, whole seconds, UTC.
+pub fn format_time(t: jiff::Timestamp) -> String {
+    jiff::Timestamp::from_second(t.as_second())
+        .unwrap_or(t)
+        .to_string()
+}
+
+/// A `metav1.Condition` reason must be CamelCase-ish (`^[A-Za-z]([A-Za-z0-9_,:]*[A-Za-z0-9_])?$`);
+/// `status.reason` may hold `WaitingFor/<name>`, which does not fit.
+pub fn condition_reason(reason: &str) -> String {
+    if reason.starts_with("WaitingFor/") {
+        return "WaitingForOtherReset".to_string();
+    }
+    let cleaned: String = reason
+        .chars()
+        .filter(|c| c.is_ascii_alphanumeric() || *c == '_')
+        .collect();
+    match cleaned.chars().next() {
+        Some(c) if c.is_ascii_alphabetic() => cleaned,
+        _ => "Unknown".to_string(),
+    }
+}
+
+/// The conditions for `new`, keeping `lastTransitionTime` from `old` where a condition's
+/// status did not flip.
+pub fn conditions(
+    old: &JobResetStatus,
+    new: &JobResetStatus,
+    generation: Option<i64>,
+    now: &str,
+) -> Vec<Condition> {
+    let reason = condition_reason(new.reason.as_deref().unwrap_or(new.phase.as_str()));
+    let message = new.message.clone().unwrap_or_default();
+    let (ready, reconciling, stalled) = match new.phase {
+        Phase::Completed => ("True", "False", "False"),
+        Phase::Failed => ("False", "False", "True"),
+        Phase::Pending | Phase::Closing | Phase::Resetting => ("False", "True", "False"),
+    };
+    [
+        (READY, ready),
+        (RECONCILING, reconciling),
+        (STALLED, stalled),
+    ]
+    .into_iter()
+    .map(|(type_, status)| {
+        let since = match old.condition(type_) {
+            Some(c) if c.status == status => c.last_transition_time.clone(),
+            _ => now.to_string(),
+        };
+        Condition {
+            type_: type_.to_string(),
+            status: status.to_string(),
+            observed_generation: generation,
+            last_transition_time: since,
+            reason: reason.clone(),
+            message: message.clone(),
+        }
+    })
+    .collect()
+}
+
+/// Writes the whole status with server-side apply (field manager `field_manager`, forced, so
+/// the operator always owns every status field it writes; fields it leaves out are removed).
+pub async fn apply(
+    api: &Api<JobReset>,
+    name: &str,
+    field_manager: &str,
+    status: &JobResetStatus,
+) -> Result<JobReset, kube::Error> {
+    let body = json!({
+        "apiVersion": "ml.jobreset.io/v1alpha1",
+        "kind": "JobReset",
+        "status": status,
+    });
+    let params = PatchParams::apply(field_manager).force();
+    api.patch_status(name, &params, &Patch::Apply(&body)).await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn status(phase: Phase, reason: &str) -> JobResetStatus {
+        JobResetStatus {
+            phase,
+            reason: Some(reason.into()),
+            ..Default::default()
+        }
+    }
+
+    #[test]
+    fn reasons_fit_metav1_condition() {
+        assert_eq!(condition_reason("WaitingFor/other"), "WaitingForOtherReset");
+        assert_eq!(condition_reason("ResetCompleted"), "ResetCompleted");
+        assert_eq!(condition_reason("9lives"), "Unknown");
+        assert_eq!(condition_reason(""), "Unknown");
+    }
+
+    #[test]
+    fn kstatus_shape_per_phase() {
+        let old = JobResetStatus::default();
+        let get = |s: &JobResetStatus, t: &str| {
+            conditions(&old, s, Some(1), "t0")
+                .into_iter()
+                .find(|c| c.type_ == t)
+                .map(|c| c.status)
+        };
+        let pending = status(Phase::Pending, "Accepted");
+        assert_eq!(get(&pending, READY).as_deref(), Some("False"));
+        assert_eq!(get(&pending, RECONCILING).as_deref(), Some("True"));
+        assert_eq!(get(&pending, STALLED).as_deref(), Some("False"));
+        let done = status(Phase::Completed, "ResetCompleted");
+        assert_eq!(get(&done, READY).as_deref(), Some("True"));
+        assert_eq!(get(&done, RECONCILING).as_deref(), Some("False"));
+        let failed = status(Phase::Failed, "JobNotFound");
+        assert_eq!(get(&failed, STALLED).as_deref(), Some("True"));
+        assert_eq!(get(&failed, READY).as_deref(), Some("False"));
+    }
+
+    #[test]
+    fn transition_time_kept_until_status_flips() {
+        let first = status(Phase::Closing, "ClosingJob");
+        let mut old = first.clone();
+        old.conditions = conditions(&JobResetStatus::default(), &first, Some(1), "t0");
+        let next = status(Phase::Resetting, "ResetStarted");
+        let conds = conditions(&old, &next, Some(1), "t1");
+        assert!(conds.iter().all(|c| c.last_transition_time == "t0"));
+        let done = status(Phase::Completed, "ResetCompleted");
+        let conds = conditions(&old, &done, Some(1), "t2");
+        let ready = conds
+            .iter()
+            .find(|c| c.type_ == READY)
+            .map(|c| c.last_transition_time.as_str());
+        assert_eq!(ready, Some("t2"));
+        let stalled = conds
+            .iter()
+            .find(|c| c.type_ == STALLED)
+            .map(|c| c.last_transition_time.as_str());
+        assert_eq!(stalled, Some("t0"));
+    }
+}

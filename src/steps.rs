@@ -1,0 +1,243 @@
+//! The act/record half of a run, shared by the controller and the standalone `reset`
+//! command: call `decide`, record the status it returns whenever it changed (through a
+//! `Sink`), perform the action against Elasticsearch, feed the answer back. Does I/O (the
+//! Elasticsearch calls and whatever the sink does).
+//!
+//! Ordering guarantees live here: the reset intent is recorded before the reset POST (decide
+//! returns it together with `PostReset`), and the task id is recorded by the very next sink
+//! call after the POST returns.
+
+use std::{future::Future, time::Duration};
+
+use jiff::Timestamp;
+
+use crate::{
+    crash::{self, CrashPoint},
+    crd::{JobResetSpec, JobResetStatus, Phase},
+    decide::{Action, Input, Observation, Op, decide},
+    error::Error,
+    es::{EsClient, TaskPoll},
+};
+
+/// Upper bound of decide/act rounds in one reconcile; a run that needs more comes back.
+const MAX_STEPS: usize = 32;
+
+/// Timing settings of a run.
+#[derive(Clone, Debug)]
+pub struct StepConfig {
+    /// Server-side wait of each task long-poll.
+    pub task_poll_timeout: Duration,
+    pub backoff_base: Duration,
+    pub backoff_cap: Duration,
+}
+
+/// Where status changes go (the API server, or the terminal for the standalone command).
+pub trait Sink {
+    fn record(
+        &mut self,
+        old: &JobResetStatus,
+        new: &JobResetStatus,
+    ) -> impl Future<Output = Result<(), Error>> + Send;
+}
+
+/// How a run left off.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Next {
+    /// Come back after this delay.
+    Requeue(Duration),
+    /// Nothing more to do.
+    Done,
+}
+
+/// Runs decide/act rounds from `first` until the run must wait or is over. `status` is
+/// updated to what was last recorded. `es` is `None` when no connection could be built; the
+/// observation then explains why and `decide` only asks to wait.
+pub async fn drive<S: Sink + Send>(
+    es: Option<&EsClient>,
+    spec: &JobResetSpec,
+    generation: Option<i64>,
+    status: &mut JobResetStatus,
+    first: Observation,
+    cfg: &StepConfig,
+    sink: &mut S,
+) -> Result<Next, Error> {
+    let mut obs = first;
+    for _ in 0..MAX_STEPS {
+        let now = Timestamp::now();
+        let input = Input {
+            spec,
+            generation,
+            now,
+            backoff_base: cfg.backoff_base,
+            backoff_cap: cfg.backoff_cap,
+        };
+        let (action, new) = decide(&input, status, obs);
+        if new != *status {
+            if new.phase == Phase::Completed {
+                crash::at(CrashPoint::AfterCompletionBeforeStatus);
+            }
+            let task_recorded = status.task_id.is_none() && new.task_id.is_some() && !new.adopted;
+            sink.record(status, &new).await?;
+            *status = new;
+            if task_recorded {
+                crash::at(CrashPoint::AfterTaskIdWritten);
+            }
+        }
+        let es = match (&action, es) {
+            (Action::Done, _) => return Ok(Next::Done),
+            (Action::Requeue(d), _) => return Ok(Next::Requeue(*d)),
+            (_, Some(es)) => es,
+            (_, None) => return Ok(Next::Requeue(cfg.backoff_cap)),
+        };
+        obs = act(es, spec, status, action, cfg, now).await;
+    }
+    Ok(Next::Requeue(Duration::ZERO))
+}
+
+async fn act(
+    es: &EsClient,
+    spec: &JobResetSpec,
+    status: &JobResetStatus,
+    action: Action,
+    cfg: &StepConfig,
+    now: Timestamp,
+) -> Observation {
+    let job_id = spec.job_id.as_str();
+    match action {
+        Action::ReadInfo => match es.info().await {
+            Ok(info) => Observation::Info(info),
+            Err(error) => Observation::EsFailed {
+                op: Op::Info,
+                error,
+            },
+        },
+        Action::ReadJob(read) => match es.job(job_id).await {
+            Ok(job) => Observation::Job { job, read },
+            Err(error) => Observation::EsFailed {
+                op: Op::ReadJob(read),
+                error,
+            },
+        },
+        Action::Close { force } => match es.close_job(job_id, force, &spec.close_job.timeout).await
+        {
+            Ok(()) => {
+                crash::at(CrashPoint::AfterClose);
+                Observation::Closed
+            }
+            Err(error) => Observation::EsFailed {
+                op: Op::Close { force },
+                error,
+            },
+        },
+        Action::PostReset => match es.reset_job(job_id, spec.delete_user_annotations).await {
+            Ok(task_id) => {
+                crash::at(CrashPoint::AfterResetPost);
+                Observation::ResetPosted { task_id }
+            }
+            Err(error) => Observation::EsFailed {
+                op: Op::PostReset,
+                error,
+            },
+        },
+        Action::FollowTask { task_id } => {
+            let wait = follow_wait(cfg, spec, status, now);
+            let answer = es.wait_task(&task_id, wait).await;
+            crash::at(CrashPoint::MidFollow);
+            match answer {
+                // A timed-out long-poll names no task; task numbers are reused after a node
+                // restart, so look at what the id names now before waiting again.
+                Ok(TaskPoll::StillRunning) => match es.task(&task_id).await {
+                    Ok(poll) => Observation::Task(poll),
+                    Err(error) => Observation::EsFailed {
+                        op: Op::FollowTask,
+                        error,
+                    },
+                },
+                Ok(poll) => Observation::Task(poll),
+                Err(error) => Observation::EsFailed {
+                    op: Op::FollowTask,
+                    error,
+                },
+            }
+        }
+        // Not reached: `drive` returns on these before acting.
+        Action::Requeue(_) | Action::Done => Observation::Start,
+    }
+}
+
+/// The long-poll wait: the configured poll timeout, cut short by the deadline so a run
+/// notices it in time (but not below one second, so a late poll still has a chance).
+pub fn follow_wait(
+    cfg: &StepConfig,
+    spec: &JobResetSpec,
+    status: &JobResetStatus,
+    now: Timestamp,
+) -> Duration {
+    let remaining = status
+        .start_time
+        .as_deref()
+        .and_then(|t| t.parse::<Timestamp>().ok())
+        .map(|start| {
+            spec.deadline_seconds
+                .saturating_sub(now.as_second().saturating_sub(start.as_second()))
+        })
+        .map(|secs| Duration::from_secs(u64::try_from(secs).unwrap_or(0)));
+    match remaining {
+        Some(r) => cfg.task_poll_timeout.min(r.max(Duration::from_secs(1))),
+        None => cfg.task_poll_timeout,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::crd::{CloseJobSpec, ElasticsearchSpec};
+
+    #[test]
+    fn follow_wait_respects_the_deadline() {
+        let cfg = StepConfig {
+            task_poll_timeout: Duration::from_secs(30),
+            backoff_base: Duration::from_secs(1),
+            backoff_cap: Duration::from_secs(60),
+        };
+        let spec = JobResetSpec {
+            job_id: "j".into(),
+            elasticsearch: ElasticsearchSpec::default(),
+            close_job: CloseJobSpec::default(),
+            delete_user_annotations: false,
+            deadline_seconds: 100,
+        };
+        let start = Timestamp::from_second(1_700_000_000).unwrap_or(Timestamp::UNIX_EPOCH);
+        let status = JobResetStatus {
+            start_time: Some(start.to_string()),
+            ..Default::default()
+        };
+        let at =
+            |s: i64| Timestamp::from_second(1_700_000_000 + s).unwrap_or(Timestamp::UNIX_EPOCH);
+        assert_eq!(
+            follow_wait(&cfg, &spec, &status, at(10)),
+            Duration::from_secs(30)
+        );
+        assert_eq!(
+            follow_wait(&cfg, &spec, &status, at(90)),
+            Duration::from_secs(10)
+        );
+        assert_eq!(
+            follow_wait(&cfg, &spec, &status, at(200)),
+            Duration::from_secs(1)
+        );
+        let short = StepConfig {
+            task_poll_timeout: Duration::from_millis(500),
+            ..cfg.clone()
+        };
+        assert_eq!(
+            follow_wait(&short, &spec, &status, at(10)),
+            Duration::from_millis(500)
+        );
+        let no_start = JobResetStatus::default();
+        assert_eq!(
+            follow_wait(&cfg, &spec, &no_start, at(0)),
+            Duration::from_secs(30)
+        );
+    }
+}
