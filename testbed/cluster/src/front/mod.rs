@@ -1,0 +1,261 @@
+//! The front: an HTTPS server on loopback in front of the apiserver. It serves core/v1
+//! (translated onto private CRDs), the `/api` and `/apis` discovery, OpenAPI v2/v3 built from
+//! the CRDs, records every resource request, and forwards everything else. Network I/O.
+
+pub mod core;
+mod discovery;
+mod events_mirror;
+pub mod forward;
+mod openapi;
+mod protobuf;
+pub mod reqinfo;
+
+use std::convert::Infallible;
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use bytes::Bytes;
+use http_body_util::BodyExt;
+use http_body_util::combinators::BoxBody;
+use hyper::body::Incoming;
+use hyper::{Request, Response, StatusCode};
+use hyper_util::rt::TokioIo;
+use serde_json::{Value, json};
+use tokio::net::TcpListener;
+use tokio_rustls::TlsAcceptor;
+
+use forward::Upstream;
+use reqinfo::Recorder;
+
+pub type BoxError = Box<dyn std::error::Error + Send + Sync>;
+pub type Body = BoxBody<Bytes, BoxError>;
+
+pub struct Ctx {
+    pub up: Upstream,
+    pub recorder: Arc<Recorder>,
+    /// false with a full kube-apiserver: then the front only records and forwards.
+    pub translate: bool,
+    pub addr: SocketAddr,
+}
+
+/// A Kubernetes `Status` answer.
+pub fn status(code: StatusCode, reason: &str, message: &str) -> Response<Body> {
+    forward::json(
+        code,
+        &json!({
+            "kind": "Status",
+            "apiVersion": "v1",
+            "metadata": {},
+            "status": "Failure",
+            "message": message,
+            "reason": reason,
+            "details": {},
+            "code": code.as_u16(),
+        }),
+    )
+}
+
+pub fn not_found() -> Response<Body> {
+    status(
+        StatusCode::NOT_FOUND,
+        "NotFound",
+        "the server could not find the requested resource",
+    )
+}
+
+/// Accepts connections until the runtime is dropped.
+pub async fn serve(listener: TcpListener, tls: rustls::ServerConfig, ctx: Arc<Ctx>) {
+    let acceptor = TlsAcceptor::from(Arc::new(tls));
+    loop {
+        let sock = match listener.accept().await {
+            Ok((sock, _)) => sock,
+            Err(e) => {
+                tracing::warn!(error = %e, "front: accept failed");
+                // Back off instead of spinning while e.g. file descriptors run out.
+                tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+                continue;
+            }
+        };
+        // Without it every keep-alive request waits ~40 ms for delayed ACKs.
+        let _ = sock.set_nodelay(true);
+        let acceptor = acceptor.clone();
+        let ctx = ctx.clone();
+        tokio::spawn(async move {
+            let Ok(tls) = acceptor.accept(sock).await else {
+                return;
+            };
+            let svc = hyper::service::service_fn(move |req| {
+                let ctx = ctx.clone();
+                async move { Ok::<_, Infallible>(handle(ctx, req).await) }
+            });
+            let _ = hyper::server::conn::http1::Builder::new()
+                .serve_connection(TokioIo::new(tls), svc)
+                .await;
+        });
+    }
+}
+
+/// The apiserver's CRDs (JSON), for discovery and OpenAPI.
+pub async fn list_crds(up: &Upstream) -> Result<Vec<Value>, Response<Body>> {
+    let url = format!(
+        "{}/apis/apiextensions.k8s.io/v1/customresourcedefinitions",
+        up.base
+    );
+    let fail = |e: String| {
+        status(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "ServiceUnavailable",
+            &format!("listing CRDs: {e}"),
+        )
+    };
+    let resp = up
+        .http
+        .get(url)
+        .send()
+        .await
+        .map_err(|e| fail(e.to_string()))?;
+    let list: Value = resp.json().await.map_err(|e| fail(e.to_string()))?;
+    Ok(list
+        .get("items")
+        .and_then(Value::as_array)
+        .cloned()
+        .unwrap_or_default())
+}
+
+/// The admission check kube-apiserver has and the apiextensions-apiserver lacks: nothing is
+/// created in a namespace that does not exist.
+async fn namespace_lifecycle(ctx: &Ctx, info: &reqinfo::Info) -> Option<Response<Body>> {
+    let ns = info.namespace.as_deref()?;
+    if info.verb != "create" || info.resource == "namespaces" {
+        return None;
+    }
+    let url = format!(
+        "{}/apis/{}/v1/corenamespaces/{ns}",
+        ctx.up.base,
+        core::GROUP
+    );
+    let resp = ctx.up.http.get(url).send().await.ok()?;
+    if resp.status() != StatusCode::NOT_FOUND {
+        return None;
+    }
+    Some(forward::json(
+        StatusCode::NOT_FOUND,
+        &json!({
+            "kind": "Status",
+            "apiVersion": "v1",
+            "metadata": {},
+            "status": "Failure",
+            "message": format!("namespaces \"{ns}\" not found"),
+            "reason": "NotFound",
+            "details": {"name": ns, "kind": "namespaces"},
+            "code": 404,
+        }),
+    ))
+}
+
+async fn handle(ctx: Arc<Ctx>, req: Request<Incoming>) -> Response<Body> {
+    let path = req.uri().path().to_string();
+    let query = req.uri().query().unwrap_or("").to_string();
+    let path_q = if query.is_empty() {
+        path.clone()
+    } else {
+        format!("{path}?{query}")
+    };
+    let user_agent = req
+        .headers()
+        .get(hyper::header::USER_AGENT)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("")
+        .to_string();
+    if path == "/testbed/requests" {
+        let recorded = serde_json::to_value(ctx.recorder.snapshot()).unwrap_or(Value::Null);
+        return forward::json(StatusCode::OK, &recorded);
+    }
+    let info = reqinfo::parse(req.method().as_str(), &path, &query);
+    if let Some(i) = &info {
+        ctx.recorder.record(&user_agent, i);
+    }
+    let (parts, body) = req.into_parts();
+    let body = match body.collect().await {
+        Ok(b) => b.to_bytes(),
+        Err(e) => {
+            return status(
+                StatusCode::BAD_REQUEST,
+                "BadRequest",
+                &format!("reading the request body: {e}"),
+            );
+        }
+    };
+    let watch = info.as_ref().is_some_and(|i| i.verb == "watch");
+    if !ctx.translate {
+        return forward::pass(&ctx.up, parts.method, &path_q, &parts.headers, body).await;
+    }
+    if let Some(i) = &info
+        && let Some(refused) = namespace_lifecycle(&ctx, i).await
+    {
+        return refused;
+    }
+    match path.as_str() {
+        "/api" | "/api/" => discovery::api(&ctx),
+        "/api/v1" | "/api/v1/" => discovery::core_v1(),
+        "/apis" | "/apis/" => discovery::apis(&ctx).await,
+        "/openapi/v2" => openapi::v2(&ctx, &parts.headers).await,
+        "/openapi/v3" | "/openapi/v3/" => openapi::index(&ctx).await,
+        // Its informer-sync check never passes without kube-apiserver; the rest is meaningful.
+        "/readyz" if !query.contains("exclude=") => {
+            forward::pass(
+                &ctx.up,
+                parts.method,
+                "/readyz?exclude=informer-sync",
+                &parts.headers,
+                body,
+            )
+            .await
+        }
+        p if p.starts_with("/openapi/v3/") => {
+            openapi::document(&ctx, p, parts.method, &path_q, &parts.headers, body).await
+        }
+        p if p.starts_with("/api/v1/") => {
+            core::handle(
+                &ctx,
+                info,
+                parts.method,
+                &query,
+                &parts.headers,
+                body,
+                watch,
+            )
+            .await
+        }
+        p if p.starts_with("/api/") => not_found(),
+        p if p.starts_with("/apis/events.k8s.io/v1/") && !watch => {
+            let verb = info.as_ref().map(|i| i.verb.as_str()).unwrap_or("");
+            let resp =
+                match forward::send(&ctx.up, parts.method, &path_q, &parts.headers, body).await {
+                    Ok(r) => r,
+                    Err(r) => return r,
+                };
+            if !resp.status().is_success() {
+                return forward::relay(resp, None, false).await;
+            }
+            match (verb, &info) {
+                ("create" | "update" | "patch", _) => {
+                    let (code, headers, answer) = match forward::buffered(resp).await {
+                        Ok(parts) => parts,
+                        Err(r) => return r,
+                    };
+                    events_mirror::mirror_write(&ctx, &answer).await;
+                    forward::rebuild(code, &headers, answer)
+                }
+                ("delete", Some(i)) => {
+                    if let (Some(ns), Some(name)) = (&i.namespace, &i.name) {
+                        events_mirror::mirror_delete(&ctx, ns, name).await;
+                    }
+                    forward::relay(resp, None, false).await
+                }
+                _ => forward::relay(resp, None, false).await,
+            }
+        }
+        _ => forward::pass(&ctx.up, parts.method, &path_q, &parts.headers, body).await,
+    }
+}
