@@ -1,14 +1,29 @@
 //! HTTP client for Elasticsearch: one reqwest client per connection setting, auth,
 //! TLS (ring provider), `X-Opaque-Id` on every request. Does network I/O.
 
+use std::sync::Arc;
 use std::time::Duration;
 
+use base64::Engine as _;
+use base64::engine::general_purpose::STANDARD;
+use reqwest::header::{ACCEPT, AUTHORIZATION, CONTENT_TYPE, HeaderMap, HeaderName, HeaderValue};
+use reqwest::{Method, StatusCode, Url};
+use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
+use rustls::crypto::{CryptoProvider, verify_tls12_signature, verify_tls13_signature};
+use rustls::pki_types::pem::PemObject;
+use rustls::pki_types::{CertificateDer, ServerName, UnixTime};
+use rustls::{DigitallySignedStruct, SignatureScheme};
+
+use super::wire::{self, JobDecode};
 use super::{ClusterInfo, EsError, Job, TaskPoll};
 
 /// Credentials; `Debug` never prints the secret parts.
 #[derive(Clone)]
 pub enum Auth {
-    Basic { username: String, password: String },
+    Basic {
+        username: String,
+        password: String,
+    },
     /// The encoded API key (base64 of `id:key`), sent as `Authorization: ApiKey <value>`.
     ApiKey(String),
 }
@@ -38,44 +53,610 @@ pub struct EsConfig {
 
 #[derive(Clone, Debug)]
 pub struct EsClient {
-    cfg: EsConfig,
+    http: reqwest::Client,
+    /// The base URL without any userinfo, safe to show.
+    base: Url,
+    /// Prebuilt, sensitive-marked `Authorization` value.
+    auth: Option<HeaderValue>,
+    /// Secret strings scrubbed from any error text as a last line of defence.
+    secrets: Secrets,
+    request_timeout: Duration,
 }
+
+/// Secret values, kept only to scrub them from error text; `Debug` prints nothing of them.
+#[derive(Clone, Default)]
+struct Secrets(Vec<String>);
+
+impl std::fmt::Debug for Secrets {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "Secrets({} redacted)", self.0.len())
+    }
+}
+
+const USER_AGENT: &str = concat!("jobreset-operator/", env!("CARGO_PKG_VERSION"));
+const OPAQUE_ID: HeaderName = HeaderName::from_static("x-opaque-id");
+/// The close call can wait this long when its timeout is `-1` (no limit in Elasticsearch).
+const UNBOUNDED_WAIT: Duration = Duration::from_secs(24 * 3600);
 
 impl EsClient {
     pub fn new(cfg: EsConfig) -> Result<EsClient, EsError> {
-        Ok(EsClient { cfg })
+        let base = parse_base(&cfg.url)?;
+        if cfg.request_timeout.is_zero() {
+            return Err(EsError::Config(
+                "request timeout must be greater than zero".to_owned(),
+            ));
+        }
+
+        let mut secrets = Secrets::default();
+        let auth = match &cfg.auth {
+            None => None,
+            Some(Auth::Basic { username, password }) => {
+                if username.contains(':') {
+                    return Err(EsError::Config(
+                        "the username must not contain ':'".to_owned(),
+                    ));
+                }
+                secrets.0.push(password.clone());
+                let token = STANDARD.encode(format!("{username}:{password}"));
+                secrets.0.push(token.clone());
+                Some(sensitive(
+                    &format!("Basic {token}"),
+                    "the username or password",
+                )?)
+            }
+            Some(Auth::ApiKey(key)) => {
+                let key = key.trim();
+                if key.is_empty() {
+                    return Err(EsError::Config("the API key is empty".to_owned()));
+                }
+                secrets.0.push(key.to_owned());
+                Some(sensitive(&format!("ApiKey {key}"), "the API key")?)
+            }
+        };
+        secrets.0.retain(|s| s.len() >= 4);
+
+        let mut headers = HeaderMap::new();
+        headers.insert(ACCEPT, HeaderValue::from_static("application/json"));
+        headers.insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
+        if let Some(id) = &cfg.opaque_id {
+            let value = HeaderValue::from_str(id).map_err(|_| {
+                EsError::Config("the X-Opaque-Id value is not a valid header value".to_owned())
+            })?;
+            headers.insert(OPAQUE_ID, value);
+        }
+
+        let tls = tls_config(&cfg)?;
+        let http = reqwest::Client::builder()
+            .user_agent(USER_AGENT)
+            .default_headers(headers)
+            .timeout(cfg.request_timeout)
+            .connect_timeout(cfg.request_timeout)
+            .tcp_nodelay(true)
+            // A redirect could carry the Authorization header elsewhere; Elasticsearch never
+            // redirects, so one is an error.
+            .redirect(reqwest::redirect::Policy::none())
+            // HTTP(S)_PROXY / NO_PROXY from the environment are honoured, as kubectl and curl do.
+            .tls_backend_preconfigured(tls)
+            .build()
+            .map_err(|e| {
+                EsError::Config(format!(
+                    "cannot build the HTTP client: {}",
+                    chain(&e.without_url())
+                ))
+            })?;
+
+        Ok(EsClient {
+            http,
+            base,
+            auth,
+            secrets,
+            request_timeout: cfg.request_timeout,
+        })
+    }
+
+    /// The base URL (never with credentials), for messages.
+    pub fn url(&self) -> &str {
+        self.base.as_str()
     }
 
     /// `GET /`.
     pub async fn info(&self) -> Result<ClusterInfo, EsError> {
-        Err(self.unimplemented("GET /"))
+        let call = self.call(Method::GET, &[], &[]);
+        let body = self.send_ok(&call, None).await?;
+        wire::cluster_info(&body).map_err(|detail| call.decode(detail))
     }
 
     /// `GET _ml/anomaly_detectors/<id>` + `GET .../_stats`, merged.
     pub async fn job(&self, job_id: &str) -> Result<Job, EsError> {
-        Err(self.unimplemented(job_id))
+        let config = self.call(Method::GET, &["_ml", "anomaly_detectors", job_id], &[]);
+        let stats = self.call(
+            Method::GET,
+            &["_ml", "anomaly_detectors", job_id, "_stats"],
+            &[],
+        );
+        let (config_body, stats_body) =
+            tokio::try_join!(self.send_ok(&config, None), self.send_ok(&stats, None))?;
+        match wire::job(job_id, &config_body, &stats_body)
+            .map_err(|detail| config.decode(detail))?
+        {
+            JobDecode::Found(job) => Ok(job),
+            JobDecode::Missing => Err(EsError::Api {
+                what: config.what.clone(),
+                status: 404,
+                kind: "resource_not_found_exception".to_owned(),
+                reason: format!("No known job with id '{job_id}' (the answer listed no such job)"),
+            }),
+        }
     }
 
     /// `POST .../_close?force=&timeout=` (no body). An already closed job is Ok.
     pub async fn close_job(&self, job_id: &str, force: bool, timeout: &str) -> Result<(), EsError> {
-        let _ = (force, timeout);
-        Err(self.unimplemented(job_id))
+        let wait = match wire::parse_es_time(timeout) {
+            Some(Some(d)) => d,
+            Some(None) => UNBOUNDED_WAIT,
+            None => {
+                return Err(EsError::Config(format!(
+                    "invalid close timeout {timeout:?} (use e.g. 30s, 30m)"
+                )));
+            }
+        };
+        let force = if force { "true" } else { "false" };
+        let call = self.call(
+            Method::POST,
+            &["_ml", "anomaly_detectors", job_id, "_close"],
+            &[("force", force), ("timeout", timeout.trim())],
+        );
+        // Elasticsearch holds the answer until the job is closed, up to `timeout`.
+        let body = self
+            .send_ok(&call, Some(wait.saturating_add(self.request_timeout)))
+            .await?;
+        wire::closed(&body).map_err(|detail| call.decode(detail))
     }
 
     /// `POST .../_reset?wait_for_completion=false[&delete_user_annotations=true]`; returns the task id.
-    pub async fn reset_job(&self, job_id: &str, delete_user_annotations: bool) -> Result<String, EsError> {
-        let _ = delete_user_annotations;
-        Err(self.unimplemented(job_id))
+    pub async fn reset_job(
+        &self,
+        job_id: &str,
+        delete_user_annotations: bool,
+    ) -> Result<String, EsError> {
+        let mut query = vec![("wait_for_completion", "false")];
+        // Only sent when asked: versions before 8.7 reject the unknown parameter.
+        if delete_user_annotations {
+            query.push(("delete_user_annotations", "true"));
+        }
+        let call = self.call(
+            Method::POST,
+            &["_ml", "anomaly_detectors", job_id, "_reset"],
+            &query,
+        );
+        let body = self.send_ok(&call, None).await?;
+        wire::reset_task(&body).map_err(|detail| call.decode(detail))
     }
 
     /// `GET _tasks/<id>?wait_for_completion=true&timeout=<wait>`; a timeout answer is `StillRunning`,
     /// a 404 is `NotFound`.
     pub async fn wait_task(&self, task_id: &str, wait: Duration) -> Result<TaskPoll, EsError> {
-        let _ = wait;
-        Err(self.unimplemented(task_id))
+        let timeout = wire::es_time(wait);
+        let call = self.call(
+            Method::GET,
+            &["_tasks", task_id],
+            &[
+                ("wait_for_completion", "true"),
+                ("timeout", timeout.as_str()),
+            ],
+        );
+        let (status, body) = self
+            .send(&call, Some(wait.saturating_add(self.request_timeout)))
+            .await?;
+        if status.is_success() {
+            return wire::task(&body).map_err(|detail| call.decode(detail));
+        }
+        if wire::is_poll_timeout(status.as_u16(), &body) {
+            return Ok(TaskPoll::StillRunning);
+        }
+        if status == StatusCode::NOT_FOUND && wire::is_es_error_body(&body) {
+            return Ok(TaskPoll::NotFound);
+        }
+        Err(self.api_error(&call, status, &body))
     }
 
-    fn unimplemented(&self, what: &str) -> EsError {
-        EsError::Config(format!("client not implemented yet ({what}, {})", self.cfg.url))
+    /// `GET _tasks/<id>` without waiting: `Running(info)` while it runs (so the caller can
+    /// check `action`/`description` before long-polling), `Completed` or `NotFound` otherwise.
+    pub async fn task(&self, task_id: &str) -> Result<TaskPoll, EsError> {
+        let call = self.call(Method::GET, &["_tasks", task_id], &[]);
+        let (status, body) = self.send(&call, None).await?;
+        if status.is_success() {
+            return wire::task(&body).map_err(|detail| call.decode(detail));
+        }
+        if status == StatusCode::NOT_FOUND && wire::is_es_error_body(&body) {
+            return Ok(TaskPoll::NotFound);
+        }
+        Err(self.api_error(&call, status, &body))
+    }
+
+    fn call(&self, method: Method, segments: &[&str], query: &[(&str, &str)]) -> Call {
+        let mut url = self.base.clone();
+        if let Ok(mut path) = url.path_segments_mut() {
+            // Path segments are percent-encoded here, so a job id can never change the route.
+            path.pop_if_empty().extend(segments);
+        }
+        if !query.is_empty() {
+            url.query_pairs_mut().extend_pairs(query);
+        }
+        let what = format!("{method} /{}", segments.join("/"));
+        Call { method, url, what }
+    }
+
+    /// Sends and requires a 2xx answer.
+    async fn send_ok(&self, call: &Call, timeout: Option<Duration>) -> Result<Vec<u8>, EsError> {
+        let (status, body) = self.send(call, timeout).await?;
+        if status.is_success() {
+            Ok(body)
+        } else {
+            Err(self.api_error(call, status, &body))
+        }
+    }
+
+    async fn send(
+        &self,
+        call: &Call,
+        timeout: Option<Duration>,
+    ) -> Result<(StatusCode, Vec<u8>), EsError> {
+        let mut req = self.http.request(call.method.clone(), call.url.clone());
+        if let Some(auth) = &self.auth {
+            req = req.header(AUTHORIZATION, auth.clone());
+        }
+        let after = timeout.unwrap_or(self.request_timeout);
+        if let Some(t) = timeout {
+            req = req.timeout(t);
+        }
+        let resp = req
+            .send()
+            .await
+            .map_err(|e| self.transport_error(call, after, e))?;
+        let status = resp.status();
+        let body = resp
+            .bytes()
+            .await
+            .map_err(|e| self.transport_error(call, after, e))?
+            .to_vec();
+        Ok((status, body))
+    }
+
+    fn api_error(&self, call: &Call, status: StatusCode, body: &[u8]) -> EsError {
+        let (kind, reason) = wire::error_body(status.as_u16(), body);
+        EsError::Api {
+            what: call.what.clone(),
+            status: status.as_u16(),
+            kind,
+            reason: self.scrub(reason),
+        }
+    }
+
+    fn transport_error(&self, call: &Call, after: Duration, e: reqwest::Error) -> EsError {
+        if e.is_timeout() {
+            return EsError::Timeout {
+                what: call.what.clone(),
+                after,
+            };
+        }
+        let (builder, decode) = (e.is_builder(), e.is_decode());
+        let detail = self.scrub(chain(&e.without_url()));
+        if builder {
+            return EsError::Config(format!("cannot build {}: {detail}", call.what));
+        }
+        if decode {
+            return call.decode(detail);
+        }
+        // Connection refused, reset, TLS failure or a body cut short: all "could not talk to it".
+        EsError::Connect {
+            url: self.base.to_string(),
+            detail,
+        }
+    }
+
+    fn scrub(&self, mut text: String) -> String {
+        for secret in &self.secrets.0 {
+            if text.contains(secret.as_str()) {
+                text = text.replace(secret.as_str(), "<redacted>");
+            }
+        }
+        text
+    }
+}
+
+struct Call {
+    method: Method,
+    url: Url,
+    what: String,
+}
+
+impl Call {
+    fn decode(&self, detail: String) -> EsError {
+        EsError::Decode {
+            what: self.what.clone(),
+            detail,
+        }
+    }
+}
+
+fn parse_base(raw: &str) -> Result<Url, EsError> {
+    let mut url = Url::parse(raw.trim())
+        .map_err(|e| EsError::Config(format!("invalid Elasticsearch URL: {e}")))?;
+    if !matches!(url.scheme(), "http" | "https") {
+        return Err(EsError::Config(format!(
+            "unsupported URL scheme {:?} (use http or https)",
+            url.scheme()
+        )));
+    }
+    if url.cannot_be_a_base() || url.host().is_none() {
+        return Err(EsError::Config(
+            "the Elasticsearch URL has no host".to_owned(),
+        ));
+    }
+    if !url.username().is_empty() || url.password().is_some() {
+        // Never echo the URL here: it holds the credentials.
+        return Err(EsError::Config(
+            "the Elasticsearch URL must not contain credentials; use a credentials Secret"
+                .to_owned(),
+        ));
+    }
+    url.set_query(None);
+    url.set_fragment(None);
+    Ok(url)
+}
+
+fn sensitive(value: &str, what: &str) -> Result<HeaderValue, EsError> {
+    let mut v = HeaderValue::from_str(value).map_err(|_| {
+        EsError::Config(format!(
+            "{what} contains characters not allowed in an HTTP header"
+        ))
+    })?;
+    v.set_sensitive(true);
+    Ok(v)
+}
+
+/// The error and its sources, one line.
+fn chain(e: &(dyn std::error::Error + 'static)) -> String {
+    let mut out = e.to_string();
+    let mut source = e.source();
+    while let Some(s) = source {
+        let text = s.to_string();
+        if !out.contains(&text) {
+            out.push_str(": ");
+            out.push_str(&text);
+        }
+        source = s.source();
+    }
+    out
+}
+
+fn tls_config(cfg: &EsConfig) -> Result<rustls::ClientConfig, EsError> {
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let builder = rustls::ClientConfig::builder_with_provider(provider.clone())
+        .with_safe_default_protocol_versions()
+        .map_err(|e| EsError::Config(format!("TLS setup: {e}")))?;
+    let config = if cfg.insecure_skip_verify {
+        builder
+            .dangerous()
+            .with_custom_certificate_verifier(Arc::new(AcceptAnyCert { provider }))
+            .with_no_client_auth()
+    } else if let Some(pem) = &cfg.ca_pem {
+        let mut roots = rustls::RootCertStore::empty();
+        for cert in CertificateDer::pem_slice_iter(pem) {
+            let cert =
+                cert.map_err(|e| EsError::Config(format!("the CA bundle is not valid PEM: {e}")))?;
+            roots.add(cert).map_err(|e| {
+                EsError::Config(format!("the CA bundle holds an unusable certificate: {e}"))
+            })?;
+        }
+        if roots.is_empty() {
+            return Err(EsError::Config(
+                "the CA bundle holds no certificate".to_owned(),
+            ));
+        }
+        builder.with_root_certificates(roots).with_no_client_auth()
+    } else {
+        match rustls_platform_verifier::Verifier::new(provider.clone()) {
+            Ok(verifier) => builder
+                .dangerous()
+                .with_custom_certificate_verifier(Arc::new(verifier))
+                .with_no_client_auth(),
+            // No system roots (minimal images): plain http still works, https says why it cannot.
+            Err(e) => builder
+                .dangerous()
+                .with_custom_certificate_verifier(Arc::new(NoRoots {
+                    provider,
+                    why: e.to_string(),
+                }))
+                .with_no_client_auth(),
+        }
+    };
+    Ok(config)
+}
+
+/// `insecureSkipVerify`: any certificate and host name is accepted; handshake signatures are
+/// still checked so the peer holds the key of the certificate it sent.
+#[derive(Debug)]
+struct AcceptAnyCert {
+    provider: Arc<CryptoProvider>,
+}
+
+impl ServerCertVerifier for AcceptAnyCert {
+    fn verify_server_cert(
+        &self,
+        _end_entity: &CertificateDer<'_>,
+        _intermediates: &[CertificateDer<'_>],
+        _server_name: &ServerName<'_>,
+        _ocsp_response: &[u8],
+        _now: UnixTime,
+    ) -> Result<ServerCertVerified, rustls::Error> {
+        Ok(ServerCertVerified::assertion())
+    }
+
+    fn verify_tls12_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
+        verify_tls12_signature(
+            message,
+            cert,
+            dss,
+            &self.provider.signature_verification_algorithms,
+        )
+    }
+
+    fn verify_tls13_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
+        verify_tls13_signature(
+            message,
+            cert,
+            dss,
+            &self.provider.signature_verification_algorithms,
+        )
+    }
+
+    fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
+        self.provider
+            .signature_verification_algorithms
+            .supported_schemes()
+    }
+}
+
+/// Stands in when the system has no CA roots and no CA bundle was given: every https
+/// handshake fails with the reason.
+#[derive(Debug)]
+struct NoRoots {
+    provider: Arc<CryptoProvider>,
+    why: String,
+}
+
+impl ServerCertVerifier for NoRoots {
+    fn verify_server_cert(
+        &self,
+        _end_entity: &CertificateDer<'_>,
+        _intermediates: &[CertificateDer<'_>],
+        _server_name: &ServerName<'_>,
+        _ocsp_response: &[u8],
+        _now: UnixTime,
+    ) -> Result<ServerCertVerified, rustls::Error> {
+        Err(rustls::Error::General(format!(
+            "no trusted CA certificates (set a CA Secret): {}",
+            self.why
+        )))
+    }
+
+    fn verify_tls12_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
+        verify_tls12_signature(
+            message,
+            cert,
+            dss,
+            &self.provider.signature_verification_algorithms,
+        )
+    }
+
+    fn verify_tls13_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
+        verify_tls13_signature(
+            message,
+            cert,
+            dss,
+            &self.provider.signature_verification_algorithms,
+        )
+    }
+
+    fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
+        self.provider
+            .signature_verification_algorithms
+            .supported_schemes()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn cfg(url: &str) -> EsConfig {
+        EsConfig {
+            url: url.to_owned(),
+            auth: None,
+            ca_pem: None,
+            insecure_skip_verify: false,
+            opaque_id: Some("jobreset/ns/name/uid".to_owned()),
+            request_timeout: Duration::from_secs(5),
+        }
+    }
+
+    #[test]
+    fn paths_are_percent_encoded_under_a_base_path() {
+        let c = EsClient::new(cfg("https://es.example:9200/prefix/")).unwrap();
+        let call = c.call(
+            Method::POST,
+            &["_ml", "anomaly_detectors", "a/b?c", "_reset"],
+            &[("wait_for_completion", "false")],
+        );
+        assert_eq!(
+            call.url.as_str(),
+            "https://es.example:9200/prefix/_ml/anomaly_detectors/a%2Fb%3Fc/_reset?wait_for_completion=false"
+        );
+        let task = c.call(Method::GET, &["_tasks", "oTUlt:39"], &[]);
+        assert_eq!(task.url.path(), "/prefix/_tasks/oTUlt:39");
+    }
+
+    #[test]
+    fn credentials_in_url_are_refused_without_echoing_them() {
+        let err = EsClient::new(cfg("https://elastic:hunter22@es.example:9200")).unwrap_err();
+        assert_eq!(err.reason(), "InvalidConnection");
+        assert!(!err.to_string().contains("hunter22"));
+    }
+
+    #[test]
+    fn bad_settings_are_config_errors() {
+        assert!(matches!(
+            EsClient::new(cfg("ftp://es")),
+            Err(EsError::Config(_))
+        ));
+        assert!(matches!(
+            EsClient::new(cfg("not a url")),
+            Err(EsError::Config(_))
+        ));
+        let mut c = cfg("https://es:9200");
+        c.ca_pem =
+            Some(b"-----BEGIN CERTIFICATE-----\nnot base64!\n-----END CERTIFICATE-----\n".to_vec());
+        assert!(matches!(EsClient::new(c), Err(EsError::Config(_))));
+        let mut c = cfg("https://es:9200");
+        c.ca_pem = Some(b"no pem here".to_vec());
+        assert!(matches!(EsClient::new(c), Err(EsError::Config(_))));
+        let mut c = cfg("https://es:9200");
+        c.auth = Some(Auth::ApiKey("bad\nkey-secret".to_owned()));
+        let err = EsClient::new(c).unwrap_err();
+        assert!(!err.to_string().contains("key-secret"));
+    }
+
+    #[test]
+    fn scrub_removes_secrets() {
+        let mut c = cfg("http://es:9200");
+        c.auth = Some(Auth::Basic {
+            username: "elastic".into(),
+            password: "s3cret-pw".into(),
+        });
+        let client = EsClient::new(c).unwrap();
+        assert_eq!(client.scrub("x s3cret-pw y".to_owned()), "x <redacted> y");
+        assert!(!format!("{client:?}").contains("s3cret-pw"));
     }
 }

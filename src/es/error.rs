@@ -12,7 +12,12 @@ pub enum EsError {
     #[error("Elasticsearch did not answer {what} within {after:?}")]
     Timeout { what: String, after: Duration },
     #[error("Elasticsearch answered {what} with HTTP {status} {kind}: {reason}")]
-    Api { what: String, status: u16, kind: String, reason: String },
+    Api {
+        what: String,
+        status: u16,
+        kind: String,
+        reason: String,
+    },
     #[error("unexpected answer to {what}: {detail}")]
     Decode { what: String, detail: String },
 }
@@ -32,6 +37,29 @@ impl EsError {
     pub fn is_conflict(&self) -> bool {
         matches!(self, EsError::Api { status: 409, .. })
     }
+    /// The HTTP status of an API error.
+    pub fn status_code(&self) -> Option<u16> {
+        match self {
+            EsError::Api { status, .. } => Some(*status),
+            _ => None,
+        }
+    }
+    /// The Elasticsearch `error.type` of an API error (e.g. `status_exception`).
+    pub fn kind(&self) -> Option<&str> {
+        match self {
+            EsError::Api { kind, .. } => Some(kind),
+            _ => None,
+        }
+    }
+    /// The cluster has no such route: the plain-string `no handler found` answer of versions
+    /// before 7.14, which have no reset API.
+    pub fn is_unsupported_api(&self) -> bool {
+        matches!(self, EsError::Api { status: 400 | 405, reason, .. } if reason.contains("no handler found"))
+    }
+    /// A query parameter this version does not know (e.g. `delete_user_annotations` before 8.7).
+    pub fn is_unrecognized_parameter(&self) -> bool {
+        matches!(self, EsError::Api { status: 400, reason, .. } if reason.contains("unrecognized parameter"))
+    }
     /// Stable CamelCase reason for status, Events and metrics.
     pub fn reason(&self) -> &'static str {
         match self {
@@ -47,5 +75,76 @@ impl EsError {
             EsError::Api { .. } => "BadRequest",
             EsError::Decode { .. } => "UnexpectedResponse",
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn api(status: u16, kind: &str, reason: &str) -> EsError {
+        EsError::Api {
+            what: "POST /x".into(),
+            status,
+            kind: kind.into(),
+            reason: reason.into(),
+        }
+    }
+
+    #[test]
+    fn classification() {
+        assert!(api(429, "timeout_exception", "t").is_transient());
+        assert!(api(503, "x", "y").is_transient());
+        assert!(
+            !api(
+                409,
+                "status_exception",
+                "Can only reset a job when it is closed."
+            )
+            .is_transient()
+        );
+        assert!(api(409, "status_exception", "c").is_conflict());
+        assert!(api(404, "resource_not_found_exception", "n").is_not_found());
+        assert!(
+            EsError::Timeout {
+                what: "GET /".into(),
+                after: Duration::from_secs(1)
+            }
+            .is_transient()
+        );
+        assert!(
+            !EsError::Decode {
+                what: "GET /".into(),
+                detail: "d".into()
+            }
+            .is_transient()
+        );
+        assert_eq!(api(401, "security_exception", "x").reason(), "Unauthorized");
+        assert_eq!(
+            api(502, "untyped_error", "x").reason(),
+            "ElasticsearchError"
+        );
+        assert_eq!(
+            api(400, "illegal_argument_exception", "x").reason(),
+            "BadRequest"
+        );
+    }
+
+    #[test]
+    fn version_gaps() {
+        let old = api(
+            400,
+            "untyped_error",
+            "no handler found for uri [/_ml/anomaly_detectors/j/_reset] and method [POST]",
+        );
+        assert!(old.is_unsupported_api());
+        let param = api(
+            400,
+            "illegal_argument_exception",
+            "request [/_ml/anomaly_detectors/j/_reset] contains unrecognized parameter: [delete_user_annotations]",
+        );
+        assert!(param.is_unrecognized_parameter());
+        assert!(!param.is_unsupported_api());
+        assert_eq!(param.kind(), Some("illegal_argument_exception"));
     }
 }

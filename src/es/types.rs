@@ -9,6 +9,17 @@ pub struct ClusterInfo {
     pub cluster_name: String,
 }
 
+impl ClusterInfo {
+    /// `(major, minor)` of `version` (`8.13.4`, `9.0.0-SNAPSHOT`), for version-dependent
+    /// behaviour such as the reset retry on a vanished task (8.13+).
+    pub fn major_minor(&self) -> Option<(u32, u32)> {
+        let mut parts = self.version.split(['.', '-']);
+        let major = parts.next()?.parse().ok()?;
+        let minor = parts.next()?.parse().ok()?;
+        Some((major, minor))
+    }
+}
+
 /// Job state as `_stats` reports it.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
@@ -86,7 +97,26 @@ pub enum TaskPoll {
     StillRunning,
     /// `completed: false` (only when not waiting).
     Running(TaskInfo),
-    Completed { task: TaskInfo, outcome: TaskOutcome },
+    Completed {
+        task: TaskInfo,
+        outcome: TaskOutcome,
+    },
     /// 404: the task is not running and stored no result.
     NotFound,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn version_numbers() {
+        let info = |v: &str| ClusterInfo {
+            version: v.into(),
+            cluster_name: "c".into(),
+        };
+        assert_eq!(info("8.13.4").major_minor(), Some((8, 13)));
+        assert_eq!(info("9.0.0-SNAPSHOT").major_minor(), Some((9, 0)));
+        assert_eq!(info("garbage").major_minor(), None);
+    }
 }

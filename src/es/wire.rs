@@ -1,0 +1,728 @@
+//! Elasticsearch wire formats: decoding of response and error bodies into the typed views,
+//! and Elasticsearch time units. Pure functions over bytes, no I/O, so every answer shape
+//! (including the odd ones from old versions and proxies) is unit-tested here.
+
+use std::time::Duration;
+
+use serde::Deserialize;
+use serde_json::Value;
+
+use super::types::{
+    BlockReason, Blocked, ClusterInfo, ErrorCause, Job, JobState, TaskInfo, TaskOutcome, TaskPoll,
+};
+
+/// Longest error reason kept; a proxy's HTML page or a huge `caused_by` chain must not end
+/// up whole in a Kubernetes status.
+const MAX_REASON: usize = 1000;
+
+/// `error.type` used when Elasticsearch (or something in front of it) answered without a
+/// typed error object: the string `error` form (routing failures, versions before 7.14) or a
+/// body that is not an Elasticsearch error at all.
+pub const UNTYPED_ERROR: &str = "untyped_error";
+
+/// Error types that mean "the long-poll ran out of time, the task goes on": the wait itself
+/// (`timeout_exception`, HTTP 500 before 9.0, 429 from 9.0) or the forwarded transport
+/// request racing it.
+const POLL_TIMEOUT_TYPES: [&str; 2] = ["timeout_exception", "receive_timeout_transport_exception"];
+
+/// `(kind, reason)` of an error answer. Handles the object form
+/// (`{"error":{"type","reason","caused_by",..},"status":N}`), the string form
+/// (`{"error":"no handler found ..."}`) and non-JSON bodies.
+pub fn error_body(status: u16, body: &[u8]) -> (String, String) {
+    let Ok(value) = serde_json::from_slice::<Value>(body) else {
+        return (UNTYPED_ERROR.to_owned(), non_json_reason(status, body));
+    };
+    match value.get("error") {
+        Some(Value::Object(obj)) => {
+            let kind = obj
+                .get("type")
+                .and_then(Value::as_str)
+                .or_else(|| {
+                    first_root_cause(obj)
+                        .and_then(|rc| rc.get("type"))
+                        .and_then(Value::as_str)
+                })
+                .unwrap_or(UNTYPED_ERROR)
+                .to_owned();
+            let mut reason = obj
+                .get("reason")
+                .and_then(Value::as_str)
+                .or_else(|| {
+                    first_root_cause(obj)
+                        .and_then(|rc| rc.get("reason"))
+                        .and_then(Value::as_str)
+                })
+                .unwrap_or_default()
+                .to_owned();
+            if let Some(Value::Object(cause)) = obj.get("caused_by") {
+                let ckind = cause
+                    .get("type")
+                    .and_then(Value::as_str)
+                    .unwrap_or_default();
+                let creason = cause
+                    .get("reason")
+                    .and_then(Value::as_str)
+                    .unwrap_or_default();
+                if !ckind.is_empty() || !creason.is_empty() {
+                    reason = format!("{reason} (caused by {ckind}: {creason})");
+                }
+            }
+            if reason.is_empty() {
+                reason = canonical(status).to_owned();
+            }
+            (kind, truncate(reason))
+        }
+        Some(Value::String(text)) => (UNTYPED_ERROR.to_owned(), truncate(text.clone())),
+        _ => (UNTYPED_ERROR.to_owned(), non_json_reason(status, body)),
+    }
+}
+
+/// Whether an error answer to a get-task long-poll means "still running".
+pub fn is_poll_timeout(status: u16, body: &[u8]) -> bool {
+    if !matches!(status, 408 | 429 | 500 | 503 | 504) {
+        return false;
+    }
+    let Ok(value) = serde_json::from_slice::<Value>(body) else {
+        return false;
+    };
+    let Some(Value::Object(err)) = value.get("error") else {
+        return false;
+    };
+    let top = err.get("type").and_then(Value::as_str);
+    let root = first_root_cause(err)
+        .and_then(|rc| rc.get("type"))
+        .and_then(Value::as_str);
+    [top, root]
+        .into_iter()
+        .flatten()
+        .any(|t| POLL_TIMEOUT_TYPES.contains(&t))
+}
+
+/// Whether a 404 body is an Elasticsearch error (so the task really is unknown), rather than
+/// a proxy's page for a wrong path.
+pub fn is_es_error_body(body: &[u8]) -> bool {
+    serde_json::from_slice::<Value>(body)
+        .map(|v| {
+            matches!(
+                v.get("error"),
+                Some(Value::Object(_)) | Some(Value::String(_))
+            )
+        })
+        .unwrap_or(false)
+}
+
+fn first_root_cause(err: &serde_json::Map<String, Value>) -> Option<&Value> {
+    err.get("root_cause")
+        .and_then(Value::as_array)
+        .and_then(|a| a.first())
+}
+
+fn non_json_reason(status: u16, body: &[u8]) -> String {
+    let text = String::from_utf8_lossy(body);
+    let text = text.split_whitespace().collect::<Vec<_>>().join(" ");
+    if text.is_empty() {
+        canonical(status).to_owned()
+    } else {
+        truncate(format!("{}: {text}", canonical(status)))
+    }
+}
+
+fn canonical(status: u16) -> &'static str {
+    reqwest::StatusCode::from_u16(status)
+        .ok()
+        .and_then(|s| s.canonical_reason())
+        .unwrap_or("unknown status")
+}
+
+fn truncate(mut s: String) -> String {
+    if s.len() > MAX_REASON {
+        let mut cut = MAX_REASON;
+        while !s.is_char_boundary(cut) {
+            cut -= 1;
+        }
+        s.truncate(cut);
+        s.push('…');
+    }
+    s
+}
+
+/// Why a success body could not be used; becomes `EsError::Decode`.
+pub type DecodeError = String;
+
+fn json<'a, T: Deserialize<'a>>(body: &'a [u8]) -> Result<T, DecodeError> {
+    serde_json::from_slice(body).map_err(|e| format!("invalid JSON: {e}"))
+}
+
+/// `GET /`.
+pub fn cluster_info(body: &[u8]) -> Result<ClusterInfo, DecodeError> {
+    #[derive(Deserialize)]
+    struct Root {
+        cluster_name: String,
+        version: Version,
+    }
+    #[derive(Deserialize)]
+    struct Version {
+        number: String,
+    }
+    let root: Root = json(body)?;
+    Ok(ClusterInfo {
+        version: root.version.number,
+        cluster_name: root.cluster_name,
+    })
+}
+
+#[derive(Deserialize)]
+struct Jobs<T> {
+    #[serde(default = "Vec::new")]
+    jobs: Vec<T>,
+}
+
+#[derive(Deserialize)]
+struct JobConfig {
+    job_id: String,
+    #[serde(default)]
+    blocked: Option<BlockedWire>,
+    #[serde(default)]
+    model_snapshot_id: Option<String>,
+}
+
+#[derive(Deserialize)]
+struct BlockedWire {
+    reason: String,
+    #[serde(default)]
+    task_id: Option<String>,
+}
+
+#[derive(Deserialize)]
+struct JobStats {
+    job_id: String,
+    state: String,
+    #[serde(default)]
+    data_counts: DataCounts,
+}
+
+#[derive(Default, Deserialize)]
+struct DataCounts {
+    #[serde(default)]
+    processed_record_count: u64,
+    /// Epoch millis; a string with `?human` or from some clients.
+    #[serde(default)]
+    latest_record_timestamp: Option<Value>,
+}
+
+/// Outcome of merging `GET _ml/anomaly_detectors/<id>` and its `_stats`.
+#[derive(Debug, PartialEq, Eq)]
+pub enum JobDecode {
+    Found(Job),
+    /// The answer was well formed but listed no job with this id.
+    Missing,
+}
+
+/// Merges the config answer (`blocked`, `model_snapshot_id`) with the stats answer (state,
+/// data counts) for `job_id`.
+pub fn job(job_id: &str, config_body: &[u8], stats_body: &[u8]) -> Result<JobDecode, DecodeError> {
+    let config: Jobs<JobConfig> = json(config_body).map_err(|e| format!("job config: {e}"))?;
+    let stats: Jobs<JobStats> = json(stats_body).map_err(|e| format!("job stats: {e}"))?;
+    let Some(config) = config.jobs.into_iter().find(|j| j.job_id == job_id) else {
+        return Ok(JobDecode::Missing);
+    };
+    let Some(stats) = stats.jobs.into_iter().find(|j| j.job_id == job_id) else {
+        return Ok(JobDecode::Missing);
+    };
+    let state =
+        job_state(&stats.state).ok_or_else(|| format!("unknown job state {:?}", stats.state))?;
+    let blocked = match config.blocked {
+        // `none` is never serialised, but accept it rather than fail on a future change.
+        Some(b) if b.reason == "none" => None,
+        Some(b) => Some(Blocked {
+            reason: block_reason(&b.reason)
+                .ok_or_else(|| format!("unknown blocked.reason {:?}", b.reason))?,
+            task_id: b.task_id.filter(|t| !t.is_empty()),
+        }),
+        None => None,
+    };
+    let latest_record_time_ms = match stats.data_counts.latest_record_timestamp {
+        None | Some(Value::Null) => None,
+        Some(Value::Number(n)) => n.as_i64(),
+        Some(Value::String(s)) => s.parse::<i64>().ok(),
+        Some(other) => return Err(format!("unexpected latest_record_timestamp {other}")),
+    };
+    Ok(JobDecode::Found(Job {
+        id: job_id.to_owned(),
+        state,
+        blocked,
+        model_snapshot_id: config
+            .model_snapshot_id
+            .filter(|s| !s.is_empty() && s != "empty"),
+        processed_record_count: stats.data_counts.processed_record_count,
+        latest_record_time_ms,
+    }))
+}
+
+fn job_state(s: &str) -> Option<JobState> {
+    Some(match s {
+        "closed" => JobState::Closed,
+        "closing" => JobState::Closing,
+        "opened" => JobState::Opened,
+        "opening" => JobState::Opening,
+        "failed" => JobState::Failed,
+        _ => return None,
+    })
+}
+
+fn block_reason(s: &str) -> Option<BlockReason> {
+    Some(match s {
+        "delete" => BlockReason::Delete,
+        "reset" => BlockReason::Reset,
+        "revert" => BlockReason::Revert,
+        _ => return None,
+    })
+}
+
+/// `POST .../_close`: `{"closed": true}`.
+pub fn closed(body: &[u8]) -> Result<(), DecodeError> {
+    #[derive(Deserialize)]
+    struct Closed {
+        closed: bool,
+    }
+    let c: Closed = json(body)?;
+    if c.closed {
+        Ok(())
+    } else {
+        Err("close answered \"closed\": false".to_owned())
+    }
+}
+
+/// `POST .../_reset?wait_for_completion=false`: `{"task": "<node>:<n>"}`.
+pub fn reset_task(body: &[u8]) -> Result<String, DecodeError> {
+    #[derive(Deserialize)]
+    struct Started {
+        #[serde(default)]
+        task: Option<String>,
+        #[serde(default)]
+        acknowledged: Option<bool>,
+    }
+    let s: Started = json(body)?;
+    match (s.task, s.acknowledged) {
+        (Some(t), _) if !t.trim().is_empty() => Ok(t),
+        // A synchronous answer means `wait_for_completion=false` was dropped on the way.
+        (_, Some(_)) => Err(
+            "reset answered synchronously (no task id); was wait_for_completion dropped?"
+                .to_owned(),
+        ),
+        _ => Err("reset answer has no task id".to_owned()),
+    }
+}
+
+#[derive(Deserialize)]
+struct TaskWire {
+    node: String,
+    id: u64,
+    action: String,
+    #[serde(default)]
+    description: String,
+    #[serde(default)]
+    start_time_in_millis: i64,
+}
+
+/// A 200 answer of `GET _tasks/<id>`.
+pub fn task(body: &[u8]) -> Result<TaskPoll, DecodeError> {
+    #[derive(Deserialize)]
+    struct Answer {
+        completed: bool,
+        task: TaskWire,
+        #[serde(default)]
+        response: Option<Value>,
+        #[serde(default)]
+        error: Option<Value>,
+    }
+    let a: Answer = json(body)?;
+    let task = TaskInfo {
+        node: a.task.node,
+        id: a.task.id,
+        action: a.task.action,
+        description: a.task.description,
+        start_time_ms: a.task.start_time_in_millis,
+    };
+    if !a.completed {
+        return Ok(TaskPoll::Running(task));
+    }
+    let outcome = match (a.error.filter(|e| !e.is_null()), a.response) {
+        (Some(err), _) => TaskOutcome::Failed(stored_error(&err)),
+        (None, Some(resp)) => match resp.get("acknowledged").and_then(Value::as_bool) {
+            Some(true) => TaskOutcome::Acknowledged,
+            Some(false) => TaskOutcome::NotAcknowledged,
+            None => TaskOutcome::NoResult,
+        },
+        (None, None) => TaskOutcome::NoResult,
+    };
+    Ok(TaskPoll::Completed { task, outcome })
+}
+
+/// A task result's `error` is the bare cause (`type`, `reason`, `caused_by`), no `status`.
+fn stored_error(err: &Value) -> ErrorCause {
+    match err {
+        Value::String(s) => ErrorCause {
+            kind: UNTYPED_ERROR.to_owned(),
+            reason: truncate(s.clone()),
+        },
+        _ => {
+            let kind = err
+                .get("type")
+                .and_then(Value::as_str)
+                .unwrap_or(UNTYPED_ERROR)
+                .to_owned();
+            let mut reason = err
+                .get("reason")
+                .and_then(Value::as_str)
+                .unwrap_or_default()
+                .to_owned();
+            if let Some(cause) = err.get("caused_by").filter(|c| c.is_object()) {
+                let ckind = cause
+                    .get("type")
+                    .and_then(Value::as_str)
+                    .unwrap_or_default();
+                let creason = cause
+                    .get("reason")
+                    .and_then(Value::as_str)
+                    .unwrap_or_default();
+                reason = format!("{reason} (caused by {ckind}: {creason})");
+            }
+            ErrorCause {
+                kind,
+                reason: truncate(reason),
+            }
+        }
+    }
+}
+
+/// Formats a wait in Elasticsearch time units: whole seconds as `30s`, anything else as
+/// milliseconds (rounded up, so a short wait never becomes `0`).
+pub fn es_time(d: Duration) -> String {
+    if d.subsec_nanos() == 0 {
+        format!("{}s", d.as_secs())
+    } else {
+        let ms = d.as_nanos().div_ceil(1_000_000);
+        format!("{ms}ms")
+    }
+}
+
+/// Parses an Elasticsearch time value (`30m`, `1500ms`, `2h`, `0`, `-1`). `-1` (wait
+/// forever) is `Some(None)`; an unparsable value is `None`.
+pub fn parse_es_time(s: &str) -> Option<Option<Duration>> {
+    let s = s.trim();
+    if s == "-1" {
+        return Some(None);
+    }
+    if s == "0" {
+        return Some(Some(Duration::ZERO));
+    }
+    let split = s.find(|c: char| !c.is_ascii_digit())?;
+    let (num, unit) = s.split_at(split);
+    let n: u64 = num.parse().ok()?;
+    let d = match unit {
+        "nanos" => Duration::from_nanos(n),
+        "micros" => Duration::from_micros(n),
+        "ms" => Duration::from_millis(n),
+        "s" => Duration::from_secs(n),
+        "m" => Duration::from_secs(n.checked_mul(60)?),
+        "h" => Duration::from_secs(n.checked_mul(3600)?),
+        "d" => Duration::from_secs(n.checked_mul(86_400)?),
+        _ => return None,
+    };
+    Some(Some(d))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn error_object_form() {
+        let body = br#"{"error":{"root_cause":[{"type":"status_exception","reason":"Can only reset a job when it is closed."}],
+            "type":"status_exception","reason":"Can only reset a job when it is closed."},"status":409}"#;
+        assert_eq!(
+            error_body(409, body),
+            (
+                "status_exception".to_owned(),
+                "Can only reset a job when it is closed.".to_owned()
+            )
+        );
+    }
+
+    #[test]
+    fn error_caused_by_is_kept() {
+        let body = br#"{"error":{"type":"exception","reason":"reset failed","caused_by":{"type":"io_exception","reason":"disk"}},"status":500}"#;
+        let (kind, reason) = error_body(500, body);
+        assert_eq!(kind, "exception");
+        assert_eq!(reason, "reset failed (caused by io_exception: disk)");
+    }
+
+    #[test]
+    fn error_only_root_cause() {
+        let body = br#"{"error":{"root_cause":[{"type":"security_exception","reason":"missing authentication credentials"}]},"status":401}"#;
+        assert_eq!(
+            error_body(401, body),
+            (
+                "security_exception".to_owned(),
+                "missing authentication credentials".to_owned()
+            )
+        );
+    }
+
+    #[test]
+    fn error_string_form_before_7_14() {
+        let body = br#"{"error":"no handler found for uri [/_ml/anomaly_detectors/x/_reset] and method [POST]","status":400}"#;
+        let (kind, reason) = error_body(400, body);
+        assert_eq!(kind, UNTYPED_ERROR);
+        assert!(reason.starts_with("no handler found for uri"));
+    }
+
+    #[test]
+    fn error_non_json_is_summarised() {
+        let (kind, reason) = error_body(502, b"<html>\n <body>Bad   gateway</body></html>");
+        assert_eq!(kind, UNTYPED_ERROR);
+        assert_eq!(
+            reason,
+            "Bad Gateway: <html> <body>Bad gateway</body></html>"
+        );
+        assert_eq!(error_body(503, b"").1, "Service Unavailable");
+    }
+
+    #[test]
+    fn error_reason_is_truncated() {
+        let long = "é".repeat(2000);
+        let body = serde_json::to_vec(&serde_json::json!({"error": {"type": "x", "reason": long}}))
+            .unwrap();
+        let (_, reason) = error_body(500, &body);
+        assert!(reason.len() <= MAX_REASON + '…'.len_utf8());
+        assert!(reason.ends_with('…'));
+    }
+
+    #[test]
+    fn poll_timeouts_in_both_version_modes() {
+        let t = br#"{"error":{"root_cause":[{"type":"timeout_exception","reason":"Timed out waiting for completion of task"}],"type":"timeout_exception","reason":"Timed out waiting for completion of task"},"status":500}"#;
+        assert!(is_poll_timeout(500, t));
+        assert!(is_poll_timeout(429, t));
+        let rt = br#"{"error":{"type":"receive_timeout_transport_exception","reason":"[n][127.0.0.1:9300][cluster:monitor/task/get] request_id [1] timed out after [30000ms]"},"status":500}"#;
+        assert!(is_poll_timeout(500, rt));
+        // The same type on a 404, or another type on a 500, is not a poll timeout.
+        assert!(!is_poll_timeout(404, t));
+        let other = br#"{"error":{"type":"exception","reason":"boom"},"status":500}"#;
+        assert!(!is_poll_timeout(500, other));
+        assert!(!is_poll_timeout(
+            429,
+            br#"{"error":{"type":"es_rejected_execution_exception","reason":"full"},"status":429}"#
+        ));
+        assert!(!is_poll_timeout(500, b"not json"));
+    }
+
+    #[test]
+    fn es_error_body_detection() {
+        assert!(is_es_error_body(br#"{"error":{"type":"resource_not_found_exception","reason":"task [a:1] isn't running and hasn't stored its results"},"status":404}"#));
+        assert!(!is_es_error_body(b"<html>404</html>"));
+        assert!(!is_es_error_body(br#"{"message":"not found"}"#));
+    }
+
+    const RUNNING: &str = r#"{"completed":false,"task":{"node":"n1","id":39,"type":"transport",
+        "action":"cluster:admin/xpack/ml/job/reset","description":"job-total-requests",
+        "start_time_in_millis":1700000000000,"running_time_in_nanos":1,"cancellable":true,"cancelled":false,"headers":{}}}"#;
+
+    fn info() -> TaskInfo {
+        TaskInfo {
+            node: "n1".into(),
+            id: 39,
+            action: "cluster:admin/xpack/ml/job/reset".into(),
+            description: "job-total-requests".into(),
+            start_time_ms: 1_700_000_000_000,
+        }
+    }
+
+    fn completed(extra: &str) -> Vec<u8> {
+        let mut v: Value = serde_json::from_str(RUNNING).unwrap();
+        v["completed"] = Value::Bool(true);
+        let extra: Value = serde_json::from_str(extra).unwrap();
+        for (k, val) in extra.as_object().unwrap() {
+            v[k] = val.clone();
+        }
+        serde_json::to_vec(&v).unwrap()
+    }
+
+    #[test]
+    fn task_running() {
+        assert_eq!(task(RUNNING.as_bytes()).unwrap(), TaskPoll::Running(info()));
+    }
+
+    #[test]
+    fn task_acknowledged_and_not() {
+        assert_eq!(
+            task(&completed(r#"{"response":{"acknowledged":true}}"#)).unwrap(),
+            TaskPoll::Completed {
+                task: info(),
+                outcome: TaskOutcome::Acknowledged
+            }
+        );
+        assert_eq!(
+            task(&completed(r#"{"response":{"acknowledged":false}}"#)).unwrap(),
+            TaskPoll::Completed {
+                task: info(),
+                outcome: TaskOutcome::NotAcknowledged
+            }
+        );
+    }
+
+    #[test]
+    fn task_failed_with_stored_error() {
+        let body = completed(
+            r#"{"error":{"type":"status_exception","reason":"Can only reset a job when it is closed."}}"#,
+        );
+        assert_eq!(
+            task(&body).unwrap(),
+            TaskPoll::Completed {
+                task: info(),
+                outcome: TaskOutcome::Failed(ErrorCause {
+                    kind: "status_exception".into(),
+                    reason: "Can only reset a job when it is closed.".into()
+                })
+            }
+        );
+    }
+
+    #[test]
+    fn task_error_wins_over_response() {
+        let body =
+            completed(r#"{"error":{"type":"x","reason":"y"},"response":{"acknowledged":true}}"#);
+        assert!(matches!(
+            task(&body).unwrap(),
+            TaskPoll::Completed {
+                outcome: TaskOutcome::Failed(_),
+                ..
+            }
+        ));
+    }
+
+    #[test]
+    fn task_completed_without_result() {
+        assert_eq!(
+            task(&completed("{}")).unwrap(),
+            TaskPoll::Completed {
+                task: info(),
+                outcome: TaskOutcome::NoResult
+            }
+        );
+        assert_eq!(
+            task(&completed(r#"{"response":{}}"#)).unwrap(),
+            TaskPoll::Completed {
+                task: info(),
+                outcome: TaskOutcome::NoResult
+            }
+        );
+    }
+
+    #[test]
+    fn task_garbage_is_decode_error() {
+        assert!(task(b"{}").is_err());
+        assert!(task(b"nope").is_err());
+    }
+
+    #[test]
+    fn job_merge() {
+        let config = br#"{"count":1,"jobs":[{"job_id":"j1","job_type":"anomaly_detector",
+            "blocked":{"reason":"reset","task_id":"m:12"},"model_snapshot_id":"1700"}]}"#;
+        let stats = br#"{"count":1,"jobs":[{"job_id":"j1","state":"closed",
+            "data_counts":{"processed_record_count":42,"latest_record_timestamp":1700000000123}}]}"#;
+        assert_eq!(
+            job("j1", config, stats).unwrap(),
+            JobDecode::Found(Job {
+                id: "j1".into(),
+                state: JobState::Closed,
+                blocked: Some(Blocked {
+                    reason: BlockReason::Reset,
+                    task_id: Some("m:12".into())
+                }),
+                model_snapshot_id: Some("1700".into()),
+                processed_record_count: 42,
+                latest_record_time_ms: Some(1_700_000_000_123),
+            })
+        );
+    }
+
+    #[test]
+    fn job_merge_fresh_job() {
+        let config = br#"{"count":1,"jobs":[{"job_id":"j1"}]}"#;
+        let stats = br#"{"count":1,"jobs":[{"job_id":"j1","state":"opened","data_counts":{"processed_record_count":0}}]}"#;
+        let JobDecode::Found(j) = job("j1", config, stats).unwrap() else {
+            panic!("missing")
+        };
+        assert_eq!(j.state, JobState::Opened);
+        assert_eq!(j.blocked, None);
+        assert_eq!(j.model_snapshot_id, None);
+        assert_eq!(j.latest_record_time_ms, None);
+    }
+
+    #[test]
+    fn job_missing_or_unknown_values() {
+        let stats = br#"{"count":1,"jobs":[{"job_id":"j1","state":"closed"}]}"#;
+        assert_eq!(
+            job("j1", br#"{"count":0,"jobs":[]}"#, stats).unwrap(),
+            JobDecode::Missing
+        );
+        assert_eq!(
+            job("other", br#"{"jobs":[{"job_id":"j1"}]}"#, stats).unwrap(),
+            JobDecode::Missing
+        );
+        let weird = br#"{"jobs":[{"job_id":"j1","state":"hibernating"}]}"#;
+        assert!(
+            job("j1", br#"{"jobs":[{"job_id":"j1"}]}"#, weird)
+                .unwrap_err()
+                .contains("hibernating")
+        );
+        let blocked = br#"{"jobs":[{"job_id":"j1","blocked":{"reason":"frozen"}}]}"#;
+        assert!(job("j1", blocked, stats).is_err());
+    }
+
+    #[test]
+    fn reset_and_close_answers() {
+        assert_eq!(
+            reset_task(br#"{"task":"oTUltX4IQMOUUVeiohTt8A:39"}"#).unwrap(),
+            "oTUltX4IQMOUUVeiohTt8A:39"
+        );
+        assert!(
+            reset_task(br#"{"acknowledged":true}"#)
+                .unwrap_err()
+                .contains("synchronously")
+        );
+        assert!(reset_task(br#"{"task":""}"#).is_err());
+        assert!(closed(br#"{"closed":true}"#).is_ok());
+        assert!(closed(br#"{"closed":false}"#).is_err());
+    }
+
+    #[test]
+    fn cluster_info_answer() {
+        let body = br#"{"name":"n","cluster_name":"c","version":{"number":"8.13.4","build_flavor":"default"},"tagline":"You Know, for Search"}"#;
+        assert_eq!(
+            cluster_info(body).unwrap(),
+            ClusterInfo {
+                version: "8.13.4".into(),
+                cluster_name: "c".into()
+            }
+        );
+    }
+
+    #[test]
+    fn time_units() {
+        assert_eq!(es_time(Duration::from_secs(30)), "30s");
+        assert_eq!(es_time(Duration::from_millis(1500)), "1500ms");
+        assert_eq!(es_time(Duration::from_micros(1)), "1ms");
+        assert_eq!(parse_es_time("30m"), Some(Some(Duration::from_secs(1800))));
+        assert_eq!(
+            parse_es_time("1500ms"),
+            Some(Some(Duration::from_millis(1500)))
+        );
+        assert_eq!(parse_es_time("-1"), Some(None));
+        assert_eq!(parse_es_time("0"), Some(Some(Duration::ZERO)));
+        assert_eq!(parse_es_time("10x"), None);
+        assert_eq!(parse_es_time("m"), None);
+        assert_eq!(parse_es_time(""), None);
+    }
+}
