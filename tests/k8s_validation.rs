@@ -1,0 +1,143 @@
+//! What the API server itself refuses, with the messages users see (the installed CRD's schema
+//! and CEL rules, no controller running): an invalid `jobId`, a spec change after creation,
+//! and both or neither of `elasticsearch.url` / `elasticsearch.elasticsearchRef`. Does I/O
+//! (Kubernetes API calls against the shared test bed).
+
+mod common;
+
+use common::{bed, jobreset};
+use jobreset_operator::crd::JobReset;
+use kube::api::{Patch, PatchParams, PostParams};
+use kube::{Api, Client};
+use serde_json::{Value, json};
+
+async fn api(prefix: &str) -> Api<JobReset> {
+    let bed = bed().await;
+    let client: Client = bed.client().await.expect("client");
+    let ns = bed.namespace(prefix).await.expect("namespace");
+    Api::namespaced(client, &ns)
+}
+
+/// Creates a JobReset and returns the API server's refusal (status code, message).
+async fn refused(api: &Api<JobReset>, name: &str, spec: Value) -> (u16, String) {
+    match api
+        .create(&PostParams::default(), &jobreset(name, spec))
+        .await
+    {
+        Ok(_) => panic!("JobReset {name} was accepted"),
+        Err(kube::Error::Api(status)) => (status.code, status.message.clone()),
+        Err(e) => panic!("unexpected error: {e}"),
+    }
+}
+
+const URL: &str = "http://127.0.0.1:9";
+
+#[tokio::test]
+async fn invalid_job_ids_are_refused() {
+    let api = api("valid-jobid").await;
+    for bad in [
+        "Uppercase",
+        "wild*card",
+        "-leading-dash",
+        "trailing_",
+        "a,b",
+        &"x".repeat(65),
+    ] {
+        let (code, msg) = refused(
+            &api,
+            "bad-id",
+            json!({"jobId": bad, "elasticsearch": {"url": URL}}),
+        )
+        .await;
+        assert_eq!(code, 422, "{bad}: {msg}");
+        assert!(msg.contains("spec.jobId"), "{bad}: {msg}");
+    }
+    let (code, msg) = refused(
+        &api,
+        "empty-id",
+        json!({"jobId": "", "elasticsearch": {"url": URL}}),
+    )
+    .await;
+    assert_eq!(code, 422, "{msg}");
+    assert!(msg.contains("spec.jobId"), "{msg}");
+    // And a good one goes through.
+    api.create(
+        &PostParams::default(),
+        &jobreset(
+            "good-id",
+            json!({"jobId": "total-requests_2", "elasticsearch": {"url": URL}}),
+        ),
+    )
+    .await
+    .expect("valid job id accepted");
+}
+
+#[tokio::test]
+async fn spec_is_immutable() {
+    let api = api("valid-immutable").await;
+    api.create(
+        &PostParams::default(),
+        &jobreset(
+            "once",
+            json!({"jobId": "job-a", "elasticsearch": {"url": URL}}),
+        ),
+    )
+    .await
+    .expect("created");
+    let patch = json!({"spec": {"jobId": "job-b"}});
+    match api
+        .patch("once", &PatchParams::default(), &Patch::Merge(&patch))
+        .await
+    {
+        Ok(_) => panic!("spec change accepted"),
+        Err(kube::Error::Api(status)) => {
+            assert_eq!(status.code, 422, "{status:?}");
+            assert!(
+                status.message.contains(
+                    "spec is immutable: a JobReset asks for one reset; create a new JobReset to reset the job again"
+                ),
+                "{}",
+                status.message
+            );
+        }
+        Err(e) => panic!("unexpected error: {e}"),
+    }
+    let unchanged = api.get("once").await.unwrap();
+    assert_eq!(unchanged.spec.job_id, "job-a");
+}
+
+#[tokio::test]
+async fn exactly_one_of_url_and_elasticsearch_ref() {
+    let api = api("valid-target").await;
+    let both = json!({"jobId": "j", "elasticsearch": {"url": URL, "elasticsearchRef": {"name": "quickstart"}}});
+    let neither = json!({"jobId": "j", "elasticsearch": {}});
+    for (name, spec) in [("both", both), ("neither", neither)] {
+        let (code, msg) = refused(&api, name, spec).await;
+        assert_eq!(code, 422, "{name}: {msg}");
+        assert!(
+            msg.contains("set exactly one of elasticsearch.url and elasticsearch.elasticsearchRef"),
+            "{name}: {msg}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn bad_url_and_close_timeout_are_refused() {
+    let api = api("valid-fields").await;
+    let (code, msg) = refused(
+        &api,
+        "ftp",
+        json!({"jobId": "j", "elasticsearch": {"url": "ftp://es:21"}}),
+    )
+    .await;
+    assert_eq!(code, 422, "{msg}");
+    assert!(msg.contains("spec.elasticsearch.url"), "{msg}");
+    let (code, msg) = refused(
+        &api,
+        "timeout",
+        json!({"jobId": "j", "elasticsearch": {"url": URL}, "closeJob": {"timeout": "soon"}}),
+    )
+    .await;
+    assert_eq!(code, 422, "{msg}");
+    assert!(msg.contains("spec.closeJob.timeout"), "{msg}");
+}
