@@ -269,7 +269,8 @@ pub struct JobResetStatus {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub job_state_before: Option<String>,
 
-    /// The Elasticsearch version, read once per run.
+    /// The Elasticsearch version, read once per run (`unknown` when the user may not read
+    /// `GET /`, which needs `cluster:monitor/main`; the run then goes by Elasticsearch's answers).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub elasticsearch_version: Option<String>,
 
@@ -282,8 +283,9 @@ pub struct JobResetStatus {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub reset_requested_time: Option<String>,
 
-    /// How many reset requests this JobReset has sent (more than one only when Elasticsearch
-    /// lost a reset task and the job had to be reset again).
+    /// How many reset requests this JobReset has sent, retries after transient faults (429,
+    /// 5xx, lost connections) included. Elasticsearch accepts more than one only when it lost
+    /// a reset task and the job had to be reset again.
     #[serde(default)]
     pub reset_requests: u32,
 

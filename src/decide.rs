@@ -15,6 +15,9 @@ use crate::{
     status,
 };
 
+/// `status.elasticsearchVersion` when the user may not read `GET /`.
+pub const UNKNOWN_VERSION: &str = "unknown";
+
 /// The action name Elasticsearch gives reset tasks.
 pub const RESET_ACTION: &str = "cluster:admin/xpack/ml/job/reset";
 
@@ -347,12 +350,18 @@ fn on_job(input: &Input, s: &mut JobResetStatus, job: Job, read: JobRead) -> Act
         }
         JobRead::PreReset | JobRead::Recover => {
             if let Some(b) = reset_block {
+                // A block naming the task we just saw finish is stale: after a node restart
+                // task numbers are reused, and a reset can end up waiting on its own number
+                // (timeout_exception) while the block stays. Adopting it again would loop.
+                if read == JobRead::Recover && b.task_id.is_some() && b.task_id == s.task_id {
+                    return on_task_gone(input, s, &job, Some(b.task_id.clone()));
+                }
                 return adopt(input, s, b.task_id.clone());
             }
             if read == JobRead::Recover && reset_took_effect(s, &job) {
                 let msg = format!(
-                    "the answer to the reset request was lost, but job {jid}'s data was cleared: \
-                     the reset ran (no second reset was sent)"
+                    "job {jid}'s data was cleared and no reset is running: the reset ran (no \
+                     second reset was sent)"
                 );
                 return complete(s, msg);
             }
@@ -402,8 +411,10 @@ fn on_task_gone(
             intend_reset(input, s, job)
         }
         None => complete(s, completed_message(input, s)),
-        Some(_) if version_at_least(s, (8, 13)) => {
-            // 8.13+ resets a job whose reset task died when asked again (ES #106020).
+        Some(_) if version_at_least(s, (8, 13)) || version_unknown(s) => {
+            // 8.13+ resets a job whose reset task died when asked again (ES #106020). With an
+            // unknown version asking is still safe: before 8.13 the new task fails with the
+            // "isn't running" 404, which ends the run as StuckReset.
             if job.state != JobState::Closed {
                 return Action::Close {
                     force: close_force(input, s, Some(job.state)),
@@ -420,9 +431,8 @@ fn on_task_gone(
                 .unwrap_or_else(|| "unknown".into());
             let msg = format!(
                 "job {jid} is blocked by a reset whose task ({gone}) is gone. Elasticsearch {v} \
-                 (before 8.13) cannot reset it again; only deleting the job clears the block \
-                 (DELETE _ml/anomaly_detectors/{jid}?force=true, then recreate the job), or upgrade \
-                 to 8.13+ and create a new JobReset"
+                 (before 8.13) cannot reset it again; {}",
+                stuck_way_out(jid)
             );
             fail(s, reason::STUCK_RESET, msg)
         }
@@ -473,6 +483,15 @@ fn on_task(input: &Input, s: &mut JobResetStatus, poll: TaskPoll) -> Action {
                 );
                 fail(s, reason::CANCELLED, msg)
             }
+            // The node running the task went away: the reset may not have run; the job says.
+            TaskOutcome::Failed(cause) if is_node_failure(&cause.kind) => {
+                Action::ReadJob(JobRead::TaskGone)
+            }
+            // Our reset waited for another reset of the job longer than its timeout (reference
+            // 4.5): that reset is still running, so look at the job and follow it.
+            TaskOutcome::Failed(cause) if cause.kind == "timeout_exception" => {
+                Action::ReadJob(JobRead::Recover)
+            }
             TaskOutcome::Failed(cause) => {
                 let r = task_error_reason(&cause.kind, &cause.reason);
                 let mut msg = format!(
@@ -481,6 +500,9 @@ fn on_task(input: &Input, s: &mut JobResetStatus, poll: TaskPoll) -> Action {
                 );
                 if r == reason::MISSING_PRIVILEGE {
                     msg.push_str(" (the Elasticsearch user needs the manage_ml cluster privilege)");
+                }
+                if r == reason::STUCK_RESET {
+                    msg = format!("{msg}; {}", stuck_way_out(&jid));
                 }
                 fail(s, r, msg)
             }
@@ -532,6 +554,13 @@ fn classify_error(input: &Input, s: &mut JobResetStatus, op: Op, error: EsError)
         return fail(s, reason::UNSUPPORTED_VERSION, msg);
     }
     match (op, status) {
+        (Op::Info, Some(403)) => {
+            // GET / needs cluster:monitor/main, which the documented role (manage_ml +
+            // cluster:monitor/task/get) lacks. The version only anticipates answers that
+            // Elasticsearch gives anyway (no reset route, unknown parameter, stuck reset).
+            s.elasticsearch_version = Some(UNKNOWN_VERSION.to_string());
+            start_action(input, s)
+        }
         (_, Some(401)) => {
             let msg = format!(
                 "Elasticsearch rejected the credentials while {} (HTTP 401); check the credentials Secret",
@@ -567,7 +596,11 @@ fn classify_error(input: &Input, s: &mut JobResetStatus, op: Op, error: EsError)
             reason::JOB_NOT_FOUND,
             format!("job {jid} does not exist in Elasticsearch"),
         ),
-        (Op::Close { force: false }, Some(409)) if es_reason.contains("failed") => {
+        // Only the failed-job 409 asks for force: the datafeed-could-not-be-stopped 409 also
+        // says "failed", and forcing there would skip the job's final model snapshot.
+        (Op::Close { force: false }, Some(409))
+            if es_reason.contains("because it failed") || es_reason.contains("use force close") =>
+        {
             let msg = format!("job {jid} is failed; closing it with force");
             let phase = s.phase;
             set(s, phase, reason::CLOSING_JOB, msg);
@@ -744,6 +777,11 @@ fn fingerprint_unchanged(s: &JobResetStatus, job: &Job) -> bool {
     }
 }
 
+/// Errors that say the node running the task failed, not that the reset was refused.
+fn is_node_failure(kind: &str) -> bool {
+    kind.starts_with("node_") || kind.ends_with("transport_exception")
+}
+
 /// Task numbers restart at 1 when a node restarts, so an id may name someone else's task.
 fn task_is_ours(task: &TaskInfo, job_id: &str) -> bool {
     task.action == RESET_ACTION && task.description == format!("job-{job_id}")
@@ -784,6 +822,18 @@ pub fn parse_version(v: &str) -> Option<(u32, u32)> {
     let major = parts.next()?.parse().ok()?;
     let minor = parts.next()?.parse().ok()?;
     Some((major, minor))
+}
+
+fn version_unknown(s: &JobResetStatus) -> bool {
+    s.elasticsearch_version.as_deref() == Some(UNKNOWN_VERSION)
+}
+
+/// The documented way out of a reset block that Elasticsearch before 8.13 cannot clear.
+fn stuck_way_out(jid: &str) -> String {
+    format!(
+        "only deleting the job clears the block (DELETE _ml/anomaly_detectors/{jid}?force=true, \
+         then recreate the job), or upgrade to 8.13+ and create a new JobReset"
+    )
 }
 
 fn version_at_least(s: &JobResetStatus, min: (u32, u32)) -> bool {

@@ -1576,3 +1576,180 @@ fn exhaustive_task_cells_keep_the_invariants() {
         }
     }
 }
+
+#[test]
+fn answers_that_are_not_a_refusal_of_the_reset() {
+    use BlockReason::Reset;
+    use JobState::*;
+    let spec = spec();
+    let fresh = JobResetStatus::default();
+    let following = with_task(st(Phase::Resetting), "n1:1");
+    let failed_task = |kind: &str, reason: &str| {
+        Observation::Task(TaskPoll::Completed {
+            task: task(true),
+            outcome: TaskOutcome::Failed(ErrorCause {
+                kind: kind.into(),
+                reason: reason.into(),
+            }),
+        })
+    };
+    let mut v814 = following.clone();
+    v814.elasticsearch_version = Some("8.14.0".into());
+    let mut unknown = following.clone();
+    unknown.elasticsearch_version = Some(UNKNOWN_VERSION.into());
+    let mut unknown_v813 = unknown.clone();
+    unknown_v813.task_id = Some("n1:1".into());
+    let cases = vec![
+        case(
+            "GET / refused: continue with an unknown version",
+            fresh.clone(),
+            Observation::EsFailed {
+                op: Op::Info,
+                error: api(
+                    403,
+                    "security_exception",
+                    "action [cluster:monitor/main] is unauthorized",
+                ),
+            },
+            Action::ReadJob(JobRead::Initial),
+            Phase::Pending,
+            "",
+        ),
+        case(
+            "datafeed that cannot be stopped is not force-closed",
+            st(Phase::Closing),
+            Observation::EsFailed {
+                op: Op::Close { force: false },
+                error: api(
+                    409,
+                    "status_exception",
+                    "failed to close jobs as one or more had started datafeeds that could not be stopped",
+                ),
+            },
+            Action::Done,
+            Phase::Failed,
+            reason::CLOSE_FAILED,
+        ),
+        case(
+            "failed job is force-closed",
+            st(Phase::Closing),
+            Observation::EsFailed {
+                op: Op::Close { force: false },
+                error: api(
+                    409,
+                    "status_exception",
+                    "cannot close job [j] because it failed, use force close",
+                ),
+            },
+            Action::Close { force: true },
+            Phase::Closing,
+            reason::CLOSING_JOB,
+        ),
+        case(
+            "node closed under the task: ask the job",
+            following.clone(),
+            failed_task("node_closed_exception", "node closed"),
+            Action::ReadJob(JobRead::TaskGone),
+            Phase::Resetting,
+            // The reason stays what it was until the job answers.
+            "",
+        ),
+        case(
+            "waited on another reset too long: ask the job",
+            following.clone(),
+            failed_task(
+                "timeout_exception",
+                "Timed out waiting for completion of task",
+            ),
+            Action::ReadJob(JobRead::Recover),
+            Phase::Resetting,
+            "",
+        ),
+        case(
+            "block naming the finished task is stale: reset again on 8.13+",
+            following.clone(),
+            closed_ok(
+                job(Closed, Some((Reset, Some("n1:1"))), true),
+                JobRead::Recover,
+            ),
+            Action::PostReset,
+            Phase::Resetting,
+            reason::RESET_REQUESTED,
+        ),
+        case(
+            "block naming another task: follow that one",
+            following.clone(),
+            closed_ok(
+                job(Closed, Some((Reset, Some("n1:7"))), true),
+                JobRead::Recover,
+            ),
+            follow("n1:7"),
+            Phase::Resetting,
+            reason::ADOPTED,
+        ),
+        case(
+            "unknown version, task gone, still blocked: asking again is safe",
+            unknown_v813,
+            closed_ok(
+                job(Closed, Some((Reset, Some("n1:9"))), true),
+                JobRead::TaskGone,
+            ),
+            Action::PostReset,
+            Phase::Resetting,
+            reason::RESET_REQUESTED,
+        ),
+        case(
+            "8.14 task gone, still blocked: reset again",
+            v814,
+            closed_ok(
+                job(Closed, Some((Reset, Some("n1:9"))), true),
+                JobRead::TaskGone,
+            ),
+            Action::PostReset,
+            Phase::Resetting,
+            reason::RESET_REQUESTED,
+        ),
+    ];
+    // Cells whose reason is "" keep the status reason they came in with (none here).
+    let inp = input(&spec, 10);
+    let mut rest = Vec::new();
+    for c in cases {
+        if c.reason.is_empty() {
+            let before = c.status.reason.clone();
+            let (action, s) = decide(&inp, &c.status, c.obs);
+            assert_eq!(action, c.action, "{}: action", c.name);
+            assert_eq!(s.phase, c.phase, "{}: phase", c.name);
+            assert_eq!(s.reason, before, "{}: reason", c.name);
+        } else {
+            rest.push(c);
+        }
+    }
+    run_table(&spec, 10, rest);
+}
+
+#[test]
+fn stuck_reset_task_error_gives_the_way_out() {
+    let spec = spec();
+    let inp = input(&spec, 10);
+    let t = with_task(st(Phase::Resetting), "n1:39");
+    let (_, s) = decide(
+        &inp,
+        &t,
+        Observation::Task(TaskPoll::Completed {
+            task: task(true),
+            outcome: TaskOutcome::Failed(ErrorCause {
+                kind: "resource_not_found_exception".into(),
+                reason: "task [n1:3] isn't running and hasn't stored its results".into(),
+            }),
+        }),
+    );
+    assert_eq!(s.phase, Phase::Failed);
+    assert_eq!(s.reason.as_deref(), Some(reason::STUCK_RESET));
+    assert!(
+        s.message
+            .as_deref()
+            .is_some_and(|m| m.contains("?force=true")),
+        "{:?}",
+        s.message
+    );
+}
