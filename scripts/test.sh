@@ -25,6 +25,21 @@ if ! command -v cargo-nextest >/dev/null 2>&1; then
   cargo install --locked cargo-nextest || exit 1
 fi
 status=0
+target_dir=${CARGO_TARGET_DIR:-$PWD/target}
+if [ ${#filter[@]} -eq 0 ]; then
+  # nextest runs every test in its own process: one bed for the whole run (tests attach to it
+  # through TESTBED_STATE_DIR, each in its own namespace) instead of one API server per test.
+  cargo build -q -p testbed --bin testbed || exit 1
+  bed_dir="$target_dir/testbed-run"
+  "$target_dir/debug/testbed" down --state-dir "$bed_dir" >/dev/null 2>&1 || true
+  rm -rf "$bed_dir"
+  if "$target_dir/debug/testbed" up --state-dir "$bed_dir" > "$target_dir/testbed-up.log" 2>&1; then
+    export TESTBED_STATE_DIR="$bed_dir"
+    trap '"$target_dir/debug/testbed" down --state-dir "$bed_dir" >/dev/null 2>&1 || true' EXIT
+  else
+    echo "test bed: 'testbed up' failed (see $target_dir/testbed-up.log); each test binary starts its own"
+  fi
+fi
 cargo nextest run --workspace --no-fail-fast "${filter[@]}" || status=1
 if [ -x testbed/es-ml-sim/conformance/run.sh ]; then
   testbed/es-ml-sim/conformance/run.sh || status=1

@@ -269,8 +269,8 @@ pub struct JobResetStatus {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub job_state_before: Option<String>,
 
-    /// The Elasticsearch version, read once per run (`unknown` when the user may not read
-    /// `GET /`, which needs `cluster:monitor/main`; the run then goes by Elasticsearch's answers).
+    /// The Elasticsearch version, read once per run from `GET _ml/info` (`unknown` when the
+    /// cluster does not say; the run then goes by Elasticsearch's answers).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub elasticsearch_version: Option<String>,
 

@@ -11,12 +11,12 @@ use jiff::Timestamp;
 
 use crate::{
     crd::{JobFingerprint, JobResetSpec, JobResetStatus, Phase},
-    es::{BlockReason, ClusterInfo, EsError, Job, JobState, TaskInfo, TaskOutcome, TaskPoll},
+    es::{
+        BlockReason, ClusterInfo, EsError, Job, JobState, TaskInfo, TaskOutcome, TaskPoll,
+        UNKNOWN_VERSION,
+    },
     status,
 };
-
-/// `status.elasticsearchVersion` when the user may not read `GET /`.
-pub const UNKNOWN_VERSION: &str = "unknown";
 
 /// The action name Elasticsearch gives reset tasks.
 pub const RESET_ACTION: &str = "cluster:admin/xpack/ml/job/reset";
@@ -91,7 +91,7 @@ pub enum Op {
 impl Op {
     fn describe(self) -> &'static str {
         match self {
-            Op::Info => "reading the cluster version (GET /)",
+            Op::Info => "reading the cluster version (GET _ml/info)",
             Op::ReadJob(_) => "reading the job",
             Op::Close { .. } => "closing the job",
             Op::PostReset => "requesting the reset",
@@ -102,7 +102,7 @@ impl Op {
     /// The privilege a 403 on this call is missing.
     fn privilege(self) -> &'static str {
         match self {
-            Op::Info => "monitor (cluster:monitor/main)",
+            Op::Info => "manage_ml (or monitor_ml)",
             Op::ReadJob(_) => "monitor_ml (or manage_ml)",
             Op::Close { .. } | Op::PostReset => "manage_ml",
             Op::FollowTask => "cluster:monitor/task/get (or monitor)",
@@ -296,6 +296,7 @@ fn on_info(input: &Input, s: &mut JobResetStatus, info: ClusterInfo) -> Action {
     s.elasticsearch_version = Some(version.clone());
     match parse_version(&version) {
         Some(v) if v >= (7, 14) => {}
+        None if version == UNKNOWN_VERSION => {}
         _ => {
             let msg = format!(
                 "Elasticsearch {version} has no reset API: resetting a job needs 7.14 or later"
@@ -303,7 +304,8 @@ fn on_info(input: &Input, s: &mut JobResetStatus, info: ClusterInfo) -> Action {
             return fail(s, reason::UNSUPPORTED_VERSION, msg);
         }
     }
-    if input.spec.delete_user_annotations && parse_version(&version) < Some((8, 7)) {
+    // An unknown version is left to Elasticsearch: before 8.7 it rejects the parameter.
+    if input.spec.delete_user_annotations && parse_version(&version).is_some_and(|v| v < (8, 7)) {
         let msg = format!(
             "deleteUserAnnotations needs Elasticsearch 8.7 or later; the cluster runs {version}"
         );
@@ -555,9 +557,9 @@ fn classify_error(input: &Input, s: &mut JobResetStatus, op: Op, error: EsError)
     }
     match (op, status) {
         (Op::Info, Some(403)) => {
-            // GET / needs cluster:monitor/main, which the documented role (manage_ml +
-            // cluster:monitor/task/get) lacks. The version only anticipates answers that
-            // Elasticsearch gives anyway (no reset route, unknown parameter, stuck reset).
+            // The version only anticipates answers that Elasticsearch gives anyway (no reset
+            // route, unknown parameter, stuck reset), so a user who may not read it can still
+            // reset: the privilege checks that matter come with the calls that need them.
             s.elasticsearch_version = Some(UNKNOWN_VERSION.to_string());
             start_action(input, s)
         }

@@ -208,7 +208,6 @@ fn pending_cells() {
             old_version.clone(),
             Observation::Info(ClusterInfo {
                 version: "8.15.0".into(),
-                cluster_name: "c".into(),
             }),
             Action::ReadJob(JobRead::Initial),
             p,
@@ -219,7 +218,6 @@ fn pending_cells() {
             old_version.clone(),
             Observation::Info(ClusterInfo {
                 version: "7.10.2".into(),
-                cluster_name: "c".into(),
             }),
             Action::Done,
             Phase::Failed,
@@ -230,7 +228,6 @@ fn pending_cells() {
             old_version,
             Observation::Info(ClusterInfo {
                 version: "banana".into(),
-                cluster_name: "c".into(),
             }),
             Action::Done,
             Phase::Failed,
@@ -1346,12 +1343,7 @@ fn delete_user_annotations_needs_8_7() {
     let mut spec = spec();
     spec.delete_user_annotations = true;
     let inp = input(&spec, 10);
-    let info = |v: &str| {
-        Observation::Info(ClusterInfo {
-            version: v.into(),
-            cluster_name: "c".into(),
-        })
-    };
+    let info = |v: &str| Observation::Info(ClusterInfo { version: v.into() });
     let (a, s) = decide(&inp, &JobResetStatus::default(), info("8.6.2"));
     assert_eq!((a, s.phase), (Action::Done, Phase::Failed));
     let (a, _) = decide(&inp, &JobResetStatus::default(), info("8.7.0"));
@@ -1379,7 +1371,6 @@ fn happy_run_issues_one_reset() {
         obs = match action {
             Action::ReadInfo => Observation::Info(ClusterInfo {
                 version: "8.15.0".into(),
-                cluster_name: "c".into(),
             }),
             Action::ReadJob(read @ JobRead::Initial) => Observation::Job {
                 job: job(JobState::Opened, None, true),
@@ -1752,4 +1743,29 @@ fn stuck_reset_task_error_gives_the_way_out() {
         "{:?}",
         s.message
     );
+}
+
+#[test]
+fn unknown_version_leaves_version_checks_to_elasticsearch() {
+    let mut spec = spec();
+    spec.delete_user_annotations = true;
+    let inp = input(&spec, 10);
+    let (action, s) = decide(
+        &inp,
+        &JobResetStatus::default(),
+        Observation::Info(ClusterInfo {
+            version: UNKNOWN_VERSION.into(),
+        }),
+    );
+    assert_eq!(action, Action::ReadJob(JobRead::Initial));
+    assert_eq!(s.elasticsearch_version.as_deref(), Some(UNKNOWN_VERSION));
+    let (action, s) = decide(
+        &inp,
+        &JobResetStatus::default(),
+        Observation::Info(ClusterInfo {
+            version: "8.6.2".into(),
+        }),
+    );
+    assert_eq!(action, Action::Done);
+    assert_eq!(s.reason.as_deref(), Some(reason::UNSUPPORTED_VERSION));
 }

@@ -159,9 +159,9 @@ impl EsClient {
         self.base.as_str()
     }
 
-    /// `GET /`.
+    /// `GET _ml/info`: the cluster's version, readable with `manage_ml` alone.
     pub async fn info(&self) -> Result<ClusterInfo, EsError> {
-        let call = self.call(Method::GET, &[], &[]);
+        let call = self.call(Method::GET, &["_ml", "info"], &[]);
         let body = self.send_ok(&call, None).await?;
         wire::cluster_info(&body).map_err(|detail| call.decode(detail))
     }

@@ -1,4 +1,4 @@
-//! Typed Elasticsearch client for the calls the operator makes (cluster info, job config and
+//! Typed Elasticsearch client for the calls the operator makes (the cluster version (`_ml/info`), job config and
 //! stats, close, async reset, task follow). Does network I/O; nothing outside this module
 //! builds a URL or parses an Elasticsearch body.
 //!
@@ -13,5 +13,6 @@ pub use client::{Auth, EsClient, EsConfig};
 pub use error::EsError;
 pub use types::{
     BlockReason, Blocked, ClusterInfo, ErrorCause, Job, JobState, TaskInfo, TaskOutcome, TaskPoll,
+    UNKNOWN_VERSION,
 };
 pub use wire::UNTYPED_ERROR;

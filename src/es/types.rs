@@ -2,23 +2,16 @@
 
 use serde::{Deserialize, Serialize};
 
-/// `GET /` essentials.
+/// What the operator needs to know of the cluster, from `GET _ml/info` (readable with
+/// `manage_ml` alone, unlike `GET /`, which needs `cluster:monitor/main`).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct ClusterInfo {
+    /// e.g. `8.15.0`; `unknown` when the cluster does not say.
     pub version: String,
-    pub cluster_name: String,
 }
 
-impl ClusterInfo {
-    /// `(major, minor)` of `version` (`8.13.4`, `9.0.0-SNAPSHOT`), for version-dependent
-    /// behaviour such as the reset retry on a vanished task (8.13+).
-    pub fn major_minor(&self) -> Option<(u32, u32)> {
-        let mut parts = self.version.split(['.', '-']);
-        let major = parts.next()?.parse().ok()?;
-        let minor = parts.next()?.parse().ok()?;
-        Some((major, minor))
-    }
-}
+/// `ClusterInfo::version` when the cluster does not report one.
+pub const UNKNOWN_VERSION: &str = "unknown";
 
 /// Job state as `_stats` reports it.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -103,20 +96,4 @@ pub enum TaskPoll {
     },
     /// 404: the task is not running and stored no result.
     NotFound,
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn version_numbers() {
-        let info = |v: &str| ClusterInfo {
-            version: v.into(),
-            cluster_name: "c".into(),
-        };
-        assert_eq!(info("8.13.4").major_minor(), Some((8, 13)));
-        assert_eq!(info("9.0.0-SNAPSHOT").major_minor(), Some((9, 0)));
-        assert_eq!(info("garbage").major_minor(), None);
-    }
 }

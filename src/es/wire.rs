@@ -9,6 +9,7 @@ use serde_json::Value;
 
 use super::types::{
     BlockReason, Blocked, ClusterInfo, ErrorCause, Job, JobState, TaskInfo, TaskOutcome, TaskPoll,
+    UNKNOWN_VERSION,
 };
 
 /// Longest error reason kept; a proxy's HTML page or a huge `caused_by` chain must not end
@@ -155,20 +156,25 @@ fn json<'a, T: Deserialize<'a>>(body: &'a [u8]) -> Result<T, DecodeError> {
 
 /// `GET /`.
 pub fn cluster_info(body: &[u8]) -> Result<ClusterInfo, DecodeError> {
+    // `GET _ml/info`: `native_code.version` is the version of the nodes' ML code, i.e. the
+    // cluster's; it can be missing when no ML node has reported yet.
     #[derive(Deserialize)]
     struct Root {
-        cluster_name: String,
-        version: Version,
+        #[serde(default)]
+        native_code: Option<NativeCode>,
     }
     #[derive(Deserialize)]
-    struct Version {
-        number: String,
+    struct NativeCode {
+        #[serde(default)]
+        version: Option<String>,
     }
     let root: Root = json(body)?;
-    Ok(ClusterInfo {
-        version: root.version.number,
-        cluster_name: root.cluster_name,
-    })
+    let version = root
+        .native_code
+        .and_then(|n| n.version)
+        .filter(|v| !v.is_empty())
+        .unwrap_or_else(|| UNKNOWN_VERSION.to_owned());
+    Ok(ClusterInfo { version })
 }
 
 #[derive(Deserialize)]
@@ -699,14 +705,15 @@ mod tests {
 
     #[test]
     fn cluster_info_answer() {
-        let body = br#"{"name":"n","cluster_name":"c","version":{"number":"8.13.4","build_flavor":"default"},"tagline":"You Know, for Search"}"#;
+        let body = br#"{"defaults":{},"upgrade_mode":false,"native_code":{"version":"8.13.4","build_hash":"x"},"limits":{}}"#;
         assert_eq!(
             cluster_info(body).unwrap(),
             ClusterInfo {
-                version: "8.13.4".into(),
-                cluster_name: "c".into()
+                version: "8.13.4".into()
             }
         );
+        let no_ml_node = br#"{"defaults":{},"upgrade_mode":false,"native_code":{},"limits":{}}"#;
+        assert_eq!(cluster_info(no_ml_node).unwrap().version, UNKNOWN_VERSION);
     }
 
     #[test]

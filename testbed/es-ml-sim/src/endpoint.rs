@@ -7,6 +7,7 @@ use std::str::FromStr;
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum Endpoint {
     Info,
+    MlInfo,
     JobPut,
     JobGet,
     JobDelete,
@@ -30,8 +31,9 @@ pub enum Endpoint {
 }
 
 impl Endpoint {
-    pub const ALL: [Endpoint; 21] = [
+    pub const ALL: [Endpoint; 22] = [
         Endpoint::Info,
+        Endpoint::MlInfo,
         Endpoint::JobPut,
         Endpoint::JobGet,
         Endpoint::JobDelete,
@@ -57,6 +59,7 @@ impl Endpoint {
     pub fn as_str(&self) -> &'static str {
         match self {
             Endpoint::Info => "info",
+            Endpoint::MlInfo => "ml_info",
             Endpoint::JobPut => "job_put",
             Endpoint::JobGet => "job_get",
             Endpoint::JobDelete => "job_delete",
@@ -84,6 +87,7 @@ impl Endpoint {
     pub fn action(&self) -> Option<&'static str> {
         Some(match self {
             Endpoint::Info => "cluster:monitor/main",
+            Endpoint::MlInfo => "cluster:monitor/xpack/ml/info/get",
             Endpoint::JobPut => "cluster:admin/xpack/ml/job/put",
             Endpoint::JobGet => "cluster:monitor/xpack/ml/job/get",
             Endpoint::JobDelete => "cluster:admin/xpack/ml/job/delete",

@@ -181,6 +181,7 @@ enum Route {
     Authenticate,
     HasPrivileges,
     SetUpgradeMode,
+    MlInfo,
     Control,
 }
 
@@ -207,6 +208,7 @@ impl Route {
             Route::Authenticate => Endpoint::Authenticate,
             Route::HasPrivileges => Endpoint::HasPrivileges,
             Route::Control => Endpoint::Control,
+            Route::MlInfo => Endpoint::MlInfo,
             Route::TaskList | Route::SetUpgradeMode => Endpoint::Other,
         }
     }
@@ -269,6 +271,7 @@ fn route(shared: &Shared, m: &Method, segs: &[String]) -> Routing {
         ["_ml", "datafeeds", _, "_start"] => pick(vec![("POST", Route::DfStart(id(2)))]),
         ["_ml", "datafeeds", _, "_stop"] => pick(vec![("POST", Route::DfStop(id(2)))]),
         ["_ml", "set_upgrade_mode"] => pick(vec![("POST", Route::SetUpgradeMode)]),
+        ["_ml", "info"] => pick(vec![("GET", Route::MlInfo)]),
         ["_tasks"] => pick(vec![("GET", Route::TaskList)]),
         ["_tasks", "_cancel"] => pick(vec![("POST", Route::TaskCancel(None))]),
         ["_tasks", _] => pick(vec![("GET", Route::TaskGet(id(1)))]),
@@ -289,7 +292,13 @@ fn route(shared: &Shared, m: &Method, segs: &[String]) -> Routing {
 fn consumed(shared: &Shared, r: &Route, has_body: bool) -> Vec<&'static str> {
     let v = shared.version;
     let mut p: Vec<&'static str> = match r {
-        Route::Info | Route::Authenticate | Route::HasPrivileges | Route::Control => vec![],
+        Route::Info
+        | Route::MlInfo
+        | Route::Authenticate
+        | Route::HasPrivileges
+        | Route::Control => {
+            vec![]
+        }
         Route::JobPut(_) | Route::DfPut(_) => vec![
             "allow_no_indices",
             "expand_wildcards",
@@ -677,6 +686,7 @@ impl Req<'_> {
         };
         match r {
             Route::Info => ok(self.info()),
+            Route::MlInfo => ok(self.ml_info()),
             Route::Control => ok(Value::Null),
             Route::JobPut(id) => {
                 let now = sh.now();
@@ -928,6 +938,30 @@ impl Req<'_> {
                 "minimum_index_compatibility_version": if v.major >= 9 { "8.0.0" } else if v.major == 8 { "7.0.0" } else { "6.0.0-beta1" },
             },
             "tagline": "You Know, for Search",
+        })
+    }
+
+    /// `GET _ml/info`: the ML defaults, upgrade mode and the native code's version, which is
+    /// the cluster's version (what a client with only ML privileges can read).
+    fn ml_info(&self) -> Value {
+        let sh = self.shared;
+        let st = sh.state();
+        json!({
+            "defaults": {
+                "anomaly_detectors": {
+                    "model_memory_limit": "1gb",
+                    "categorization_examples_limit": 4,
+                    "model_snapshot_retention_days": 10,
+                    "daily_model_snapshot_retention_after_days": 1
+                },
+                "datafeeds": {"scroll_size": 1000}
+            },
+            "upgrade_mode": st.upgrade_mode,
+            "native_code": {
+                "version": sh.version.to_string(),
+                "build_hash": "0000000000000"
+            },
+            "limits": {"effective_max_model_memory_limit": "8gb", "total_ml_memory": "8gb"}
         })
     }
 
