@@ -28,10 +28,16 @@ say "test bed up"
 # shellcheck disable=SC1091
 source "$state/env"
 export KUBECONFIG ES_URL
-echo "KUBECONFIG=$KUBECONFIG"; echo "ES_URL=$ES_URL"
 
 say "seeding anomaly detection jobs through the Elasticsearch API"
 es() { curl -sS -H 'Content-Type: application/json' "$@"; echo; }
+stats() {
+  for job in "$@"; do
+    curl -sS "$ES_URL/_ml/anomaly_detectors/$job/_stats" | python3 -c 'import json, sys
+j = json.load(sys.stdin)["jobs"][0]
+print("%-16s state=%-8s processed_record_count=%s" % (j["job_id"], j["state"], j["data_counts"]["processed_record_count"]))'
+  done
+}
 for job in total-requests error-rate; do
   es -X PUT "$ES_URL/_ml/anomaly_detectors/$job" -d '{
     "analysis_config": {"bucket_span": "15m", "detectors": [{"function": "count"}]},
@@ -41,7 +47,7 @@ es -X PUT "$ES_URL/_ml/datafeeds/datafeed-total-requests" -d '{"job_id": "total-
 es -X POST "$ES_URL/_ml/anomaly_detectors/total-requests/_open" >/dev/null
 es -X POST "$ES_URL/_ml/datafeeds/datafeed-total-requests/_start" >/dev/null
 echo "total-requests: opened, datafeed started; error-rate: closed"
-es "$ES_URL/_ml/anomaly_detectors/total-requests/_stats?filter_path=jobs.state,jobs.data_counts.processed_record_count"
+stats total-requests error-rate
 
 say "operator running (log: $state/operator.log)"
 "$bin/jobreset-operator" run > "$state/operator.log" 2>&1 &
@@ -51,7 +57,7 @@ say "kubectl apply -f deploy/examples/ (the example URL pointed at the simulator
 kubectl create namespace observability
 kubectl -n observability create secret generic es-reset-creds --from-literal=username=ml-resetter --from-literal=password=demo-password
 for f in deploy/examples/*.yaml; do
-  sed "s|https://es.example:9200|$ES_URL|" "$f"
+  echo "---"; sed "s|https://es.example:9200|$ES_URL|" "$f"
 done | kubectl apply -f -
 kubectl get jobresets -n observability
 
@@ -63,5 +69,5 @@ kill $watcher 2>/dev/null || true; wait $watcher 2>/dev/null || true
 say "result"
 kubectl get jobresets -n observability -o wide
 kubectl describe jobreset -n observability reset-total-requests | sed -n '/^Status:/,$p'
-es "$ES_URL/_ml/anomaly_detectors/total-requests/_stats?filter_path=jobs.state,jobs.data_counts.processed_record_count"
+stats total-requests error-rate
 say "tearing down"

@@ -29,6 +29,25 @@ struct BedArgs {
     /// Do not start the Elasticsearch ML simulator.
     #[arg(long)]
     no_es: bool,
+    /// How long a reset takes in the simulator (e.g. `500ms`, `3s`).
+    #[arg(long, value_parser = parse_duration, default_value = "200ms")]
+    es_reset_duration: Duration,
+    /// Elasticsearch version the simulator imitates.
+    #[arg(long, default_value = "8.15.0")]
+    es_version: String,
+}
+
+/// `<n>ms` or `<n>s`.
+fn parse_duration(s: &str) -> Result<Duration, String> {
+    let bad = || format!("{s:?} is not a duration like 500ms or 3s");
+    if let Some(ms) = s.strip_suffix("ms") {
+        return ms.parse().map(Duration::from_millis).map_err(|_| bad());
+    }
+    s.strip_suffix('s')
+        .ok_or_else(bad)?
+        .parse()
+        .map(Duration::from_secs)
+        .map_err(|_| bad())
 }
 
 #[derive(Subcommand)]
@@ -134,6 +153,10 @@ fn up(args: &BedArgs) -> Result<(), String> {
     if args.no_es {
         cmd.arg("--no-es");
     }
+    cmd.arg("--es-reset-duration")
+        .arg(format!("{}ms", args.es_reset_duration.as_millis()))
+        .arg("--es-version")
+        .arg(&args.es_version);
     cmd.stdin(Stdio::null())
         .stdout(Stdio::from(log))
         .stderr(Stdio::from(log2));
@@ -184,7 +207,11 @@ fn serve(args: BedArgs) -> Result<(), String> {
             with_es: if args.no_es {
                 None
             } else {
-                Some(SimConfig::default())
+                Some(SimConfig {
+                    reset_duration: args.es_reset_duration,
+                    version: args.es_version,
+                    ..SimConfig::default()
+                })
             },
         })
         .await
