@@ -70,7 +70,7 @@ async fn run(args: RunArgs) -> ExitCode {
         eck_url_template: args.eck_url_template,
         ..Options::default()
     };
-    let client = match kube::Client::try_default().await {
+    let client = match kube_client().await {
         Ok(c) => c,
         Err(e) => {
             tracing::error!(error = %e, "cannot build a Kubernetes client (KUBECONFIG or in-cluster config)");
@@ -90,6 +90,20 @@ async fn run(args: RunArgs) -> ExitCode {
             ExitCode::SUCCESS
         }
     }
+}
+
+/// A client from KUBECONFIG or the in-cluster config that names itself in `User-Agent`
+/// (kube sends none), so audit logs and the test bed's request log can tell its calls apart.
+async fn kube_client() -> Result<kube::Client, kube::Error> {
+    use http::header::{HeaderValue, USER_AGENT};
+    let mut config = kube::Config::infer()
+        .await
+        .map_err(kube::Error::InferConfig)?;
+    config.headers.push((
+        USER_AGENT,
+        HeaderValue::from_static(concat!("jobreset-operator/", env!("CARGO_PKG_VERSION"))),
+    ));
+    kube::Client::try_from(config)
 }
 
 async fn shutdown_signal() {
