@@ -10,5 +10,8 @@ cargo run -q -p es-ml-sim --release --example bench -- --seconds "${BENCH_SECOND
 if [ -f examples/bench_operator.rs ]; then
   echo "== operator: JobResets end to end"
   testbed/cluster/scripts/provision-apiserver.sh
-  cargo run -q -p jobreset-operator --release --example bench_operator -- --resets "${BENCH_RESETS:-500}"
+  cargo build -q -p jobreset-operator --release --bin jobreset-operator
+  cargo run -q -p jobreset-operator --release --example bench_operator -- \
+    --resets "${BENCH_RESETS:-500}" --reset-ms "${BENCH_RESET_MS:-50}" \
+    --operator "${CARGO_TARGET_DIR:-target}/release/jobreset-operator"
 fi

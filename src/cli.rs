@@ -28,9 +28,13 @@ pub struct RunArgs {
     /// Watch JobResets in this namespace only (default: all namespaces).
     #[arg(long, env = "JOBRESET_NAMESPACE")]
     pub namespace: Option<String>,
-    /// How many JobResets are reconciled at the same time.
+    /// How many JobResets are reconciled at the same time (following a running reset does
+    /// not hold one of these: see --max-task-follows).
     #[arg(long, default_value_t = 8)]
     pub concurrency: u16,
+    /// How many reset tasks are long-polled at the same time (one connection each).
+    #[arg(long, default_value_t = 1024)]
+    pub max_task_follows: usize,
     /// Server-side wait of each `GET _tasks/<id>?wait_for_completion=true` long-poll.
     #[arg(long, default_value = "30s", value_parser = parse_duration)]
     pub task_poll_timeout: Duration,

@@ -27,6 +27,7 @@ pub use crate::error::Error;
 use crate::{
     connect,
     crd::JobReset,
+    follow::Followers,
     reconcile::{Context, error_policy, reconcile},
 };
 
@@ -53,6 +54,9 @@ pub struct Options {
     pub eck_url_template: String,
     /// Field manager of status writes.
     pub field_manager: String,
+    /// Reset tasks followed (long-polled) at the same time, each on one connection to
+    /// Elasticsearch. Following runs beside reconciles, so it does not hold up `concurrency`.
+    pub max_task_follows: usize,
 }
 
 impl Default for Options {
@@ -65,6 +69,7 @@ impl Default for Options {
             backoff_cap: Duration::from_secs(300),
             eck_url_template: DEFAULT_ECK_URL_TEMPLATE.to_string(),
             field_manager: FIELD_MANAGER.to_string(),
+            max_task_follows: 1024,
         }
     }
 }
@@ -88,6 +93,7 @@ pub async fn run(client: Client, opts: Options) -> Result<(), Error> {
         .with_config(ControllerConfig::default().concurrency(opts.concurrency));
     let store = controller.store();
     let (wake_all, wake_rx) = futures::channel::mpsc::unbounded();
+    let (wake_one, answered) = futures::channel::mpsc::unbounded();
     let reporter = Reporter {
         controller: opts.field_manager.clone(),
         instance: std::env::var("POD_NAME").ok(),
@@ -99,6 +105,7 @@ pub async fn run(client: Client, opts: Options) -> Result<(), Error> {
         opts: opts.clone(),
         wake_all,
         failures: Mutex::new(HashMap::new()),
+        followers: Followers::new(opts.max_task_follows, wake_one),
     });
     let template = opts.eck_url_template.clone();
     info!(namespace = ?opts.namespace, concurrency = opts.concurrency, "controller starting");
@@ -109,6 +116,7 @@ pub async fn run(client: Client, opts: Options) -> Result<(), Error> {
             move |secret: Secret| referencing(&store, &secret, &template),
         )
         .reconcile_all_on(wake_rx)
+        .reconcile_on(answered)
         .run(reconcile, error_policy, ctx)
         .for_each(|res| {
             match res {

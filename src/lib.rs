@@ -15,6 +15,7 @@ pub mod decide;
 pub mod error;
 pub mod es;
 pub mod events;
+pub mod follow;
 pub mod reconcile;
 pub mod standalone;
 pub mod status;

@@ -14,7 +14,11 @@ use std::{
 use futures::channel::mpsc::UnboundedSender;
 use kube::{
     Api, Client, ResourceExt,
-    runtime::{controller::Action, events::Recorder, reflector::Store},
+    runtime::{
+        controller::Action,
+        events::Recorder,
+        reflector::{ObjectRef, Store},
+    },
 };
 use tracing::{info, warn};
 
@@ -25,7 +29,9 @@ use crate::{
     decide::{Observation, backoff_delay},
     error::Error,
     es::EsClient,
-    events, status,
+    events,
+    follow::Followers,
+    status,
     steps::{self, Next, Sink, StepConfig},
 };
 
@@ -40,6 +46,8 @@ pub struct Context {
     pub wake_all: UnboundedSender<()>,
     /// Consecutive Kubernetes-side failures per JobReset, for the error policy's backoff.
     pub failures: Mutex<HashMap<String, u32>>,
+    /// The background task long-polls.
+    pub followers: Arc<Followers>,
 }
 
 impl Context {
@@ -73,11 +81,14 @@ pub async fn reconcile(obj: Arc<JobReset>, ctx: Arc<Context>) -> Result<Action, 
             name: name.clone(),
             source,
         })?;
+    let key = ObjectRef::from_obj(obj.as_ref());
     let Some(fresh) = fresh else {
+        ctx.followers.forget(&key);
         return Ok(Action::await_change());
     };
     let mut status = fresh.status.clone().unwrap_or_default();
     if status.phase.is_terminal() {
+        ctx.followers.forget(&key);
         return Ok(Action::await_change());
     }
 
@@ -96,8 +107,12 @@ pub async fn reconcile(obj: Arc<JobReset>, ctx: Arc<Context>) -> Result<Action, 
         first,
         &cfg,
         &mut sink,
+        &ctx.followers.of(key.clone()),
     )
     .await?;
+    if status.phase.is_terminal() {
+        ctx.followers.forget(&key);
+    }
 
     if let Ok(mut f) = ctx.failures.lock() {
         f.remove(&failure_key(&fresh));

@@ -21,6 +21,7 @@ use crate::{
     decide::Observation,
     error::Error,
     es::{Auth, EsClient, EsConfig, EsError},
+    follow::Inline,
     steps::{self, Next, Sink, StepConfig},
 };
 
@@ -168,6 +169,7 @@ pub async fn run(args: &ResetArgs) -> Result<ResetResult, StandaloneError> {
             Observation::Start,
             &cfg,
             &mut sink,
+            &Inline,
         )
         .await?
         {

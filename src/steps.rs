@@ -5,7 +5,8 @@
 //!
 //! Ordering guarantees live here: the reset intent is recorded before the reset POST (decide
 //! returns it together with `PostReset`), and the task id is recorded by the very next sink
-//! call after the POST returns.
+//! call after the POST returns. Task long-polls go through a `Follow`: inline for the
+//! standalone command, in the background for the controller (`follow.rs`).
 
 use std::{future::Future, time::Duration};
 
@@ -17,7 +18,12 @@ use crate::{
     decide::{Action, Input, Observation, Op, decide},
     error::Error,
     es::{EsClient, TaskPoll},
+    follow::Follow,
 };
+
+/// How long to wait for a background long-poll's wake-up before looking again (the wake-up
+/// normally comes first: this only covers a lost trigger).
+const FOLLOW_RECHECK_SLACK: Duration = Duration::from_secs(30);
 
 /// Upper bound of decide/act rounds in one reconcile; a run that needs more comes back.
 const MAX_STEPS: usize = 32;
@@ -52,7 +58,8 @@ pub enum Next {
 /// Runs decide/act rounds from `first` until the run must wait or is over. `status` is
 /// updated to what was last recorded. `es` is `None` when no connection could be built; the
 /// observation then explains why and `decide` only asks to wait.
-pub async fn drive<S: Sink + Send>(
+#[allow(clippy::too_many_arguments)]
+pub async fn drive<S: Sink + Send, F: Follow + Sync>(
     es: Option<&EsClient>,
     spec: &JobResetSpec,
     generation: Option<i64>,
@@ -60,6 +67,7 @@ pub async fn drive<S: Sink + Send>(
     first: Observation,
     cfg: &StepConfig,
     sink: &mut S,
+    follow: &F,
 ) -> Result<Next, Error> {
     let mut obs = first;
     for _ in 0..MAX_STEPS {
@@ -89,21 +97,27 @@ pub async fn drive<S: Sink + Send>(
             (_, Some(es)) => es,
             (_, None) => return Ok(Next::Requeue(cfg.backoff_cap)),
         };
-        obs = act(es, spec, status, action, cfg, now).await;
+        obs = match act(es, spec, status, action, cfg, now, follow).await {
+            Some(obs) => obs,
+            // A background long-poll is under way; its answer wakes this JobReset.
+            None => return Ok(Next::Requeue(cfg.task_poll_timeout + FOLLOW_RECHECK_SLACK)),
+        };
     }
     Ok(Next::Requeue(Duration::ZERO))
 }
 
-async fn act(
+/// Performs one action; `None` when the answer is a background long-poll's, not ready yet.
+async fn act<F: Follow + Sync>(
     es: &EsClient,
     spec: &JobResetSpec,
     status: &JobResetStatus,
     action: Action,
     cfg: &StepConfig,
     now: Timestamp,
-) -> Observation {
+    follow: &F,
+) -> Option<Observation> {
     let job_id = spec.job_id.as_str();
-    match action {
+    Some(match action {
         Action::ReadInfo => match es.info().await {
             Ok(info) => Observation::Info(info),
             Err(error) => Observation::EsFailed {
@@ -141,7 +155,7 @@ async fn act(
         },
         Action::FollowTask { task_id } => {
             let wait = follow_wait(cfg, spec, status, now);
-            let answer = es.wait_task(&task_id, wait).await;
+            let answer = follow.answer(es, &task_id, wait).await?;
             crash::at(CrashPoint::MidFollow);
             match answer {
                 // A timed-out long-poll names no task; task numbers are reused after a node
@@ -162,7 +176,7 @@ async fn act(
         }
         // Not reached: `drive` returns on these before acting.
         Action::Requeue(_) | Action::Done => Observation::Start,
-    }
+    })
 }
 
 /// The long-poll wait: the configured poll timeout, cut short by the deadline so a run

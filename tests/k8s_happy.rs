@@ -8,9 +8,12 @@
 
 mod common;
 
+use std::time::Duration;
+
 use common::{World, pki, security};
 use es_ml_sim::{Endpoint, SimConfig};
 use jobreset_operator::controller::Options;
+use jobreset_operator::crd::Phase;
 use serde_json::json;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -454,4 +457,34 @@ async fn many_jobresets_at_once_each_reset_once() {
         assert_eq!(w.accepted_resets(j), 1, "{j}");
         w.assert_job_reset(j);
     }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_long_reset_does_not_hold_up_the_others() {
+    // One reconcile slot and an hour-long long-poll: if following a task held the slot, the
+    // second JobReset could not even start while the first reset runs.
+    let mut w = World::bare("happy-slots", SimConfig::default()).await;
+    let mut opts = common::options(&w.ns);
+    opts.concurrency = 1;
+    opts.task_poll_timeout = Duration::from_secs(3600);
+    w.start_controller(opts);
+    let ctl = w.ctl();
+    w.job_with_data("slow-job", "closed");
+    w.job_with_data("quick-job", "closed");
+    ctl.set_reset_duration(Some("slow-job"), Duration::from_secs(3600));
+
+    w.create("reset-slow", json!({"jobId": "slow-job"})).await;
+    w.wait("reset-slow", "a task id", |s| s.task_id.is_some())
+        .await;
+    w.create("reset-quick", json!({"jobId": "quick-job"})).await;
+    w.completed("reset-quick").await;
+    w.assert_job_reset("quick-job");
+
+    let slow = w.api.get("reset-slow").await.expect("reset-slow");
+    let phase = slow.status.map(|s| s.phase);
+    assert_eq!(
+        phase,
+        Some(Phase::Resetting),
+        "the slow reset is still followed"
+    );
 }
