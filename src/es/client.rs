@@ -439,7 +439,10 @@ fn tls_config(cfg: &EsConfig) -> Result<rustls::ClientConfig, EsError> {
     let config = if cfg.insecure_skip_verify {
         builder
             .dangerous()
-            .with_custom_certificate_verifier(Arc::new(AcceptAnyCert { provider }))
+            .with_custom_certificate_verifier(Arc::new(UncheckedChain {
+                provider,
+                refusal: None,
+            }))
             .with_no_client_auth()
     } else if let Some(pem) = &cfg.ca_pem {
         let mut roots = rustls::RootCertStore::empty();
@@ -465,9 +468,9 @@ fn tls_config(cfg: &EsConfig) -> Result<rustls::ClientConfig, EsError> {
             // No system roots (minimal images): plain http still works, https says why it cannot.
             Err(e) => builder
                 .dangerous()
-                .with_custom_certificate_verifier(Arc::new(NoRoots {
+                .with_custom_certificate_verifier(Arc::new(UncheckedChain {
                     provider,
-                    why: e.to_string(),
+                    refusal: Some(e.to_string()),
                 }))
                 .with_no_client_auth(),
         }
@@ -475,14 +478,18 @@ fn tls_config(cfg: &EsConfig) -> Result<rustls::ClientConfig, EsError> {
     Ok(config)
 }
 
-/// `insecureSkipVerify`: any certificate and host name is accepted; handshake signatures are
-/// still checked so the peer holds the key of the certificate it sent.
+/// A verifier that does not look at the certificate chain. Without `refusal` it accepts any
+/// certificate and host name (`insecureSkipVerify`); with it, it refuses every certificate and
+/// says why (no system CA roots and no CA bundle given, so plain http still works and https
+/// explains itself). Handshake signatures are checked either way, so the peer holds the key
+/// of the certificate it sent.
 #[derive(Debug)]
-struct AcceptAnyCert {
+struct UncheckedChain {
     provider: Arc<CryptoProvider>,
+    refusal: Option<String>,
 }
 
-impl ServerCertVerifier for AcceptAnyCert {
+impl ServerCertVerifier for UncheckedChain {
     fn verify_server_cert(
         &self,
         _end_entity: &CertificateDer<'_>,
@@ -491,65 +498,12 @@ impl ServerCertVerifier for AcceptAnyCert {
         _ocsp_response: &[u8],
         _now: UnixTime,
     ) -> Result<ServerCertVerified, rustls::Error> {
-        Ok(ServerCertVerified::assertion())
-    }
-
-    fn verify_tls12_signature(
-        &self,
-        message: &[u8],
-        cert: &CertificateDer<'_>,
-        dss: &DigitallySignedStruct,
-    ) -> Result<HandshakeSignatureValid, rustls::Error> {
-        verify_tls12_signature(
-            message,
-            cert,
-            dss,
-            &self.provider.signature_verification_algorithms,
-        )
-    }
-
-    fn verify_tls13_signature(
-        &self,
-        message: &[u8],
-        cert: &CertificateDer<'_>,
-        dss: &DigitallySignedStruct,
-    ) -> Result<HandshakeSignatureValid, rustls::Error> {
-        verify_tls13_signature(
-            message,
-            cert,
-            dss,
-            &self.provider.signature_verification_algorithms,
-        )
-    }
-
-    fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
-        self.provider
-            .signature_verification_algorithms
-            .supported_schemes()
-    }
-}
-
-/// Stands in when the system has no CA roots and no CA bundle was given: every https
-/// handshake fails with the reason.
-#[derive(Debug)]
-struct NoRoots {
-    provider: Arc<CryptoProvider>,
-    why: String,
-}
-
-impl ServerCertVerifier for NoRoots {
-    fn verify_server_cert(
-        &self,
-        _end_entity: &CertificateDer<'_>,
-        _intermediates: &[CertificateDer<'_>],
-        _server_name: &ServerName<'_>,
-        _ocsp_response: &[u8],
-        _now: UnixTime,
-    ) -> Result<ServerCertVerified, rustls::Error> {
-        Err(rustls::Error::General(format!(
-            "no trusted CA certificates (set a CA Secret): {}",
-            self.why
-        )))
+        match &self.refusal {
+            None => Ok(ServerCertVerified::assertion()),
+            Some(why) => Err(rustls::Error::General(format!(
+                "no trusted CA certificates (set a CA Secret): {why}"
+            ))),
+        }
     }
 
     fn verify_tls12_signature(
