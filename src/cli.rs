@@ -48,6 +48,10 @@ pub struct RunArgs {
     /// Change it only for tests or out-of-cluster runs.
     #[arg(long, default_value = crate::controller::DEFAULT_ECK_URL_TEMPLATE)]
     pub eck_url_template: String,
+    /// Serve Prometheus `/metrics`, `/healthz` and `/readyz` on this address (e.g.
+    /// `0.0.0.0:8080`); off when not given.
+    #[arg(long)]
+    pub metrics_addr: Option<std::net::SocketAddr>,
     /// Log as JSON lines instead of text.
     #[arg(long)]
     pub log_json: bool,

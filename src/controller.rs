@@ -28,6 +28,7 @@ use crate::{
     connect,
     crd::JobReset,
     follow::Followers,
+    metrics::{self, Metrics},
     reconcile::{Context, error_policy, reconcile},
 };
 
@@ -57,6 +58,8 @@ pub struct Options {
     /// Reset tasks followed (long-polled) at the same time, each on one connection to
     /// Elasticsearch. Following runs beside reconciles, so it does not hold up `concurrency`.
     pub max_task_follows: usize,
+    /// Where to serve `/metrics`, `/healthz` and `/readyz`; `None` serves nothing.
+    pub metrics_addr: Option<std::net::SocketAddr>,
 }
 
 impl Default for Options {
@@ -70,6 +73,7 @@ impl Default for Options {
             eck_url_template: DEFAULT_ECK_URL_TEMPLATE.to_string(),
             field_manager: FIELD_MANAGER.to_string(),
             max_task_follows: 1024,
+            metrics_addr: None,
         }
     }
 }
@@ -98,6 +102,25 @@ pub async fn run(client: Client, opts: Options) -> Result<(), Error> {
         controller: opts.field_manager.clone(),
         instance: std::env::var("POD_NAME").ok(),
     };
+    let metrics = Arc::new(Metrics::default());
+    let followers = Followers::new(opts.max_task_follows, wake_one);
+    if let Some(addr) = opts.metrics_addr {
+        let listener = metrics::bind(addr)
+            .await
+            .map_err(|source| Error::MetricsBind { addr, source })?;
+        let bound = listener.local_addr().unwrap_or(addr);
+        info!(%bound, "serving /metrics, /healthz and /readyz");
+        let (m, f) = (Arc::clone(&metrics), Arc::clone(&followers));
+        tokio::spawn(async move {
+            if let Err(e) = metrics::serve(listener, m, f).await {
+                warn!(error = %e, "metrics server stopped");
+            }
+        });
+    }
+    // Ready once the JobReset list above succeeded (API reachable, CRD installed). Not
+    // `Store::wait_until_ready`: its one-shot channel keeps only the last waiter's waker, so a
+    // second waiter could take the controller's own start-up wake-up.
+    metrics.set_ready();
     let ctx = Arc::new(Context {
         client: client.clone(),
         store: store.clone(),
@@ -105,7 +128,8 @@ pub async fn run(client: Client, opts: Options) -> Result<(), Error> {
         opts: opts.clone(),
         wake_all,
         failures: Mutex::new(HashMap::new()),
-        followers: Followers::new(opts.max_task_follows, wake_one),
+        followers,
+        metrics,
     });
     let template = opts.eck_url_template.clone();
     info!(namespace = ?opts.namespace, concurrency = opts.concurrency, "controller starting");

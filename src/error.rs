@@ -28,6 +28,12 @@ pub enum Error {
         #[source]
         source: kube::Error,
     },
+    #[error("cannot serve metrics and probes on {addr} (--metrics-addr): {source}")]
+    MetricsBind {
+        addr: std::net::SocketAddr,
+        #[source]
+        source: std::io::Error,
+    },
 }
 
 impl Error {
@@ -38,6 +44,7 @@ impl Error {
             Error::WriteStatus { .. } => "StatusWriteFailed",
             Error::MissingNamespace(_) => "MissingNamespace",
             Error::CrdNotInstalled { .. } => "CrdNotInstalled",
+            Error::MetricsBind { .. } => "MetricsBindFailed",
         }
     }
 
@@ -45,7 +52,9 @@ impl Error {
     pub fn is_transient(&self) -> bool {
         match self {
             Error::ReadObject { .. } | Error::WriteStatus { .. } => true,
-            Error::MissingNamespace(_) | Error::CrdNotInstalled { .. } => false,
+            Error::MissingNamespace(_)
+            | Error::CrdNotInstalled { .. }
+            | Error::MetricsBind { .. } => false,
         }
     }
 }

@@ -69,6 +69,7 @@ async fn run(args: RunArgs) -> ExitCode {
         backoff_cap: args.backoff_cap,
         eck_url_template: args.eck_url_template,
         max_task_follows: args.max_task_follows.max(1),
+        metrics_addr: args.metrics_addr,
         ..Options::default()
     };
     let client = match kube_client().await {

@@ -31,6 +31,7 @@ use crate::{
     es::EsClient,
     events,
     follow::Followers,
+    metrics::Metrics,
     status,
     steps::{self, Next, Sink, StepConfig},
 };
@@ -48,6 +49,7 @@ pub struct Context {
     pub failures: Mutex<HashMap<String, u32>>,
     /// The background task long-polls.
     pub followers: Arc<Followers>,
+    pub metrics: Arc<Metrics>,
 }
 
 impl Context {
@@ -60,8 +62,15 @@ impl Context {
     }
 }
 
-/// The controller's reconcile function.
+/// The controller's reconcile function (timed for the metrics).
 pub async fn reconcile(obj: Arc<JobReset>, ctx: Arc<Context>) -> Result<Action, Error> {
+    let start = std::time::Instant::now();
+    let result = reconcile_once(obj, &ctx).await;
+    ctx.metrics.reconciled(result.is_ok(), start.elapsed());
+    result
+}
+
+async fn reconcile_once(obj: Arc<JobReset>, ctx: &Arc<Context>) -> Result<Action, Error> {
     // Terminal phases return before any I/O; terminal never reverts, so a stale cache is fine.
     if obj.status.as_ref().is_some_and(|s| s.phase.is_terminal()) {
         return Ok(Action::await_change());
@@ -258,6 +267,7 @@ fn failure_key(o: &JobReset) -> String {
 
 /// The controller's error policy: Kubernetes-side failures retry with capped backoff.
 pub fn error_policy(obj: Arc<JobReset>, err: &Error, ctx: Arc<Context>) -> Action {
+    ctx.metrics.reconcile_error(err.reason());
     let n = match ctx.failures.lock() {
         Ok(mut f) => {
             let n = f.entry(failure_key(&obj)).or_insert(0);
@@ -312,6 +322,10 @@ impl Sink for KubeSink<'_> {
             detail = new.message.as_deref().unwrap_or(""),
             "status"
         );
+        if new.phase.is_terminal() && !old.phase.is_terminal() {
+            let reason = new.reason.as_deref().unwrap_or("");
+            self.ctx.metrics.run_finished(new.phase.as_str(), reason);
+        }
         if let Some((reason, note)) = events::for_transition(old, new) {
             events::publish(&self.ctx.recorder, self.obj, reason, note).await;
         }

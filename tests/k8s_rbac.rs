@@ -1,4 +1,5 @@
-//! The RBAC rules in deploy/rbac.yaml against what the operator really does: runs the
+//! The deployment contract of the operator binary: the RBAC rules in deploy/rbac.yaml against
+//! what the operator really does, and its metrics and probe endpoints. RBAC: runs the
 //! operator binary through a whole reset (credentials Secret, status writes, Events), then
 //! checks every Kubernetes request it made, as the test bed's front recorded them, against
 //! the ClusterRole. Does I/O: the test bed, a simulator, the operator process.
@@ -111,5 +112,52 @@ async fn the_cluster_role_covers_every_request_and_nothing_unused() {
     assert!(
         unused.is_empty(),
         "grants the operator never used: {unused:?}"
+    );
+}
+
+/// `GET <path>` over a plain TCP connection; returns the status line and the body.
+async fn http_get(addr: std::net::SocketAddr, path: &str) -> (String, String) {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut conn = tokio::net::TcpStream::connect(addr).await.expect("connect");
+    let req = format!("GET {path} HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n");
+    conn.write_all(req.as_bytes()).await.expect("send");
+    let mut raw = String::new();
+    conn.read_to_string(&mut raw).await.expect("read");
+    let (head, body) = raw.split_once("\r\n\r\n").unwrap_or((&raw, ""));
+    (
+        head.lines().next().unwrap_or("").to_owned(),
+        body.to_owned(),
+    )
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn metrics_and_probes_report_the_run() {
+    let w = World::bare("metrics", SimConfig::default()).await;
+    w.job_with_data("metrics-job", "closed");
+    // A free port: bind one, then hand it to the operator.
+    let addr = std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .expect("free port");
+    let mut op = Operator::spawn_with(w.bed, &w.ns, &["--metrics-addr", &addr.to_string()]).await;
+    w.create("reset-metrics", json!({"jobId": "metrics-job"}))
+        .await;
+    w.completed("reset-metrics").await;
+
+    let (status, body) = http_get(addr, "/healthz").await;
+    assert!(status.contains(" 200 "), "{status} {body}");
+    let (status, body) = http_get(addr, "/readyz").await;
+    assert!(status.contains(" 200 "), "{status} {body}");
+    let (status, body) = http_get(addr, "/metrics").await;
+    op.kill().await;
+    assert!(status.contains(" 200 "), "{status}");
+    for line in [
+        "jobreset_runs_finished_total{phase=\"Completed\",reason=\"ResetCompleted\"} 1",
+        "jobreset_task_follows 0",
+    ] {
+        assert!(body.contains(line), "missing {line:?} in:\n{body}");
+    }
+    assert!(
+        body.contains("jobreset_reconcile_total{result=\"ok\"}"),
+        "{body}"
     );
 }

@@ -459,6 +459,21 @@ pub struct Operator {
 
 impl Operator {
     pub async fn spawn(bed: &TestBed, ns: &str, crash_at: Option<&str>, tag: &str) -> Operator {
+        Operator::start(bed, ns, crash_at, tag, &[]).await
+    }
+
+    /// The operator with extra `run` flags.
+    pub async fn spawn_with(bed: &TestBed, ns: &str, extra: &[&str]) -> Operator {
+        Operator::start(bed, ns, None, "extra", extra).await
+    }
+
+    async fn start(
+        bed: &TestBed,
+        ns: &str,
+        crash_at: Option<&str>,
+        tag: &str,
+        extra: &[&str],
+    ) -> Operator {
         let log = bed.state_dir().join(format!("operator-{ns}-{tag}.log"));
         let out = std::fs::File::create(&log).expect("operator log file");
         let err = out.try_clone().expect("operator log file");
@@ -474,6 +489,7 @@ impl Operator {
             "--backoff-cap",
             "1s",
         ])
+        .args(extra)
         .env("KUBECONFIG", bed.kubeconfig_path())
         .env("RUST_LOG", "info")
         .env_remove("JOBRESET_CRASH_AT")
