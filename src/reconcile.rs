@@ -101,11 +101,11 @@ async fn reconcile_once(obj: Arc<JobReset>, ctx: &Arc<Context>) -> Result<Action
         return Ok(Action::await_change());
     }
 
-    let (es, first) = observe(&ctx, &fresh, &namespace, &status).await?;
+    let (es, first) = observe(ctx, &fresh, &namespace, &status).await?;
     let mut sink = KubeSink {
         api: &api,
         obj: &fresh,
-        ctx: &ctx,
+        ctx,
     };
     let cfg = ctx.step_config();
     let next = steps::drive(
