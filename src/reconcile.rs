@@ -126,7 +126,7 @@ async fn reconcile_once(obj: Arc<JobReset>, ctx: &Arc<Context>) -> Result<Action
     if let Ok(mut f) = ctx.failures.lock() {
         f.remove(&failure_key(&fresh));
     }
-    if status.phase.is_terminal() && !waiters(&ctx, &fresh).is_empty() {
+    if status.phase.is_terminal() && !waiters(ctx, &fresh).is_empty() {
         // The waiters' triggers are not tied to this object; wake them all (terminal ones
         // return at once).
         let _ = ctx.wake_all.unbounded_send(());
