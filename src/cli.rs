@@ -52,6 +52,22 @@ pub struct RunArgs {
     /// `0.0.0.0:8080`); off when not given.
     #[arg(long)]
     pub metrics_addr: Option<std::net::SocketAddr>,
+    /// Act only while holding a coordination.k8s.io Lease, so that several replicas can run
+    /// and exactly one of them acts. Losing the Lease stops the process.
+    #[arg(long)]
+    pub leader_elect: bool,
+    /// Namespace of the Lease (default: POD_NAMESPACE, else the client's namespace).
+    #[arg(long, env = "POD_NAMESPACE")]
+    pub leader_election_namespace: Option<String>,
+    /// Name of the Lease.
+    #[arg(long, default_value = "jobreset-operator")]
+    pub leader_election_id: String,
+    /// How long an unrenewed Lease stays taken.
+    #[arg(long, default_value = "15s", value_parser = parse_duration)]
+    pub lease_duration: Duration,
+    /// How often the leader renews the Lease (and the others look at it).
+    #[arg(long, default_value = "5s", value_parser = parse_duration)]
+    pub lease_renew: Duration,
     /// Log as JSON lines instead of text.
     #[arg(long)]
     pub log_json: bool,

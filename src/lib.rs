@@ -16,6 +16,7 @@ pub mod error;
 pub mod es;
 pub mod events;
 pub mod follow;
+pub mod leader;
 pub mod metrics;
 pub mod reconcile;
 pub mod standalone;

@@ -9,7 +9,7 @@ use jobreset_operator::{
     cli::{Cli, Command, ResetArgs, RunArgs},
     controller::{self, Options},
     crd::Phase,
-    standalone,
+    leader, standalone,
 };
 use tracing_subscriber::EnvFilter;
 
@@ -79,6 +79,36 @@ async fn run(args: RunArgs) -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
+    let lease = args.leader_elect.then(|| leader::LeaseConfig {
+        namespace: args
+            .leader_election_namespace
+            .clone()
+            .unwrap_or_else(|| client.default_namespace().to_string()),
+        name: args.leader_election_id.clone(),
+        identity: identity(),
+        duration: args.lease_duration,
+        renew_every: args.lease_renew,
+    });
+    // Held until the controller stops; losing it stops the process first.
+    let keep_lease = match lease {
+        None => None,
+        Some(cfg) => tokio::select! {
+            held = leader::acquire(client.clone(), cfg) => match held {
+                Ok(held) => Some(held.keep()),
+                Err(e) => {
+                    tracing::error!(reason = e.reason(), error = %e, "leader election failed");
+                    return ExitCode::FAILURE;
+                }
+            },
+            () = shutdown_signal() => return ExitCode::SUCCESS,
+        },
+    };
+    let lost = async {
+        match keep_lease {
+            Some(keep) => keep.await,
+            None => std::future::pending().await,
+        }
+    };
     tokio::select! {
         res = controller::run(client, opts) => match res {
             Ok(()) => ExitCode::SUCCESS,
@@ -87,11 +117,26 @@ async fn run(args: RunArgs) -> ExitCode {
                 ExitCode::FAILURE
             }
         },
+        e = lost => {
+            tracing::error!(reason = e.reason(), error = %e, "stopping: another replica may act from now on");
+            ExitCode::FAILURE
+        }
         () = shutdown_signal() => {
             tracing::info!("shutting down");
             ExitCode::SUCCESS
         }
     }
+}
+
+/// This replica's Lease identity: the pod name in a cluster, else host name and pid.
+fn identity() -> String {
+    if let Ok(pod) = std::env::var("POD_NAME")
+        && !pod.is_empty()
+    {
+        return pod;
+    }
+    let host = std::fs::read_to_string("/proc/sys/kernel/hostname").unwrap_or_default();
+    format!("{}-{}", host.trim(), std::process::id())
 }
 
 /// A client from KUBECONFIG or the in-cluster config that names itself in `User-Agent`

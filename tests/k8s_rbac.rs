@@ -20,7 +20,7 @@ fn granted() -> BTreeSet<(String, String, String)> {
     let mut out = BTreeSet::new();
     for doc in serde_yaml_ng::Deserializer::from_str(&text) {
         let doc = Value::deserialize(doc).expect("yaml document");
-        if doc["kind"] != "ClusterRole" {
+        if doc["kind"] != "ClusterRole" && doc["kind"] != "Role" {
             continue;
         }
         for rule in doc["rules"].as_array().expect("rules") {
@@ -52,7 +52,16 @@ async fn the_cluster_role_covers_every_request_and_nothing_unused() {
     w.job_with_data("rbac-job", "opened");
     w.secret("es-creds", &[("username", b"u"), ("password", b"p")])
         .await;
-    let mut op = Operator::spawn(w.bed, &w.ns, None, "rbac").await;
+    // As deployed: with leader election (its Lease in the test's namespace, renewed often so
+    // the renewal shows up in the request log).
+    let args = [
+        "--leader-elect",
+        "--leader-election-namespace",
+        &w.ns,
+        "--lease-renew",
+        "200ms",
+    ];
+    let mut op = Operator::spawn_with(w.bed, &w.ns, "rbac", &args).await;
     w.create(
         "reset-rbac",
         json!({"jobId": "rbac-job", "elasticsearch": {"credentialsSecret": {"name": "es-creds"}}}),
@@ -60,6 +69,7 @@ async fn the_cluster_role_covers_every_request_and_nothing_unused() {
     .await;
     w.completed("reset-rbac").await;
     w.wait_event("reset-rbac", "Completed").await;
+    common::wait_lease_renewed(&w, "jobreset-operator").await;
     op.kill().await;
 
     let agent = concat!("jobreset-operator/", env!("CARGO_PKG_VERSION"));
@@ -88,6 +98,7 @@ async fn the_cluster_role_covers_every_request_and_nothing_unused() {
         "requests the ClusterRole does not allow: {missing:?}"
     );
     for needed in [
+        ("coordination.k8s.io", "leases", "update"),
         ("ml.jobreset.io", "jobresets", "watch"),
         ("ml.jobreset.io", "jobresets/status", "patch"),
         ("", "secrets", "get"),
@@ -138,7 +149,13 @@ async fn metrics_and_probes_report_the_run() {
     let addr = std::net::TcpListener::bind("127.0.0.1:0")
         .and_then(|l| l.local_addr())
         .expect("free port");
-    let mut op = Operator::spawn_with(w.bed, &w.ns, &["--metrics-addr", &addr.to_string()]).await;
+    let mut op = Operator::spawn_with(
+        w.bed,
+        &w.ns,
+        "metrics",
+        &["--metrics-addr", &addr.to_string()],
+    )
+    .await;
     w.create("reset-metrics", json!({"jobId": "metrics-job"}))
         .await;
     w.completed("reset-metrics").await;

@@ -462,9 +462,9 @@ impl Operator {
         Operator::start(bed, ns, crash_at, tag, &[]).await
     }
 
-    /// The operator with extra `run` flags.
-    pub async fn spawn_with(bed: &TestBed, ns: &str, extra: &[&str]) -> Operator {
-        Operator::start(bed, ns, None, "extra", extra).await
+    /// The operator with extra `run` flags; `tag` names its log file.
+    pub async fn spawn_with(bed: &TestBed, ns: &str, tag: &str, extra: &[&str]) -> Operator {
+        Operator::start(bed, ns, None, tag, extra).await
     }
 
     async fn start(
@@ -493,6 +493,8 @@ impl Operator {
         .env("KUBECONFIG", bed.kubeconfig_path())
         .env("RUST_LOG", "info")
         .env_remove("JOBRESET_CRASH_AT")
+        // The Lease identity, when --leader-elect is given.
+        .env("POD_NAME", format!("{ns}-{tag}"))
         .stdin(Stdio::null())
         .stdout(out)
         .stderr(err)
@@ -524,4 +526,47 @@ impl Operator {
     pub fn log_text(&self) -> String {
         std::fs::read_to_string(&self.log).unwrap_or_default()
     }
+}
+
+/// The holder of a Lease in the test's namespace, once it exists.
+pub async fn lease_holder(w: &World, name: &str) -> Option<String> {
+    use k8s_openapi::api::coordination::v1::Lease;
+    let api: Api<Lease> = Api::namespaced(w.client.clone(), &w.ns);
+    api.get_opt(name)
+        .await
+        .ok()
+        .flatten()
+        .and_then(|l| l.spec)
+        .and_then(|s| s.holder_identity)
+}
+
+/// Waits (watching the Lease, with the usual deadline) until `cond` holds for it.
+pub async fn wait_lease(
+    w: &World,
+    name: &str,
+    what: &str,
+    cond: impl Fn(&k8s_openapi::api::coordination::v1::Lease) -> bool,
+) -> k8s_openapi::api::coordination::v1::Lease {
+    use k8s_openapi::api::coordination::v1::Lease;
+    let api: Api<Lease> = Api::namespaced(w.client.clone(), &w.ns);
+    let found = tokio::time::timeout(
+        DEADLINE,
+        await_condition(api, name, move |l: Option<&Lease>| l.is_some_and(&cond)),
+    )
+    .await;
+    match found {
+        Ok(Ok(Some(lease))) => lease,
+        other => panic!("Lease {name}: not {what} within {DEADLINE:?}: {other:?}"),
+    }
+}
+
+/// Waits until the Lease has been renewed at least once by its holder.
+pub async fn wait_lease_renewed(w: &World, name: &str) {
+    wait_lease(w, name, "renewed", |l| {
+        let spec = l.spec.as_ref();
+        let acquired = spec.and_then(|s| s.acquire_time.as_ref()).map(|t| t.0);
+        let renewed = spec.and_then(|s| s.renew_time.as_ref()).map(|t| t.0);
+        matches!((acquired, renewed), (Some(a), Some(r)) if r > a)
+    })
+    .await;
 }

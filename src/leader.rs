@@ -1,0 +1,257 @@
+//! Leader election on a `coordination.k8s.io/v1` Lease, so that one operator replica acts at
+//! a time: two controllers working on the same JobReset could each send a reset. `acquire`
+//! waits until this process holds the Lease; `Held::keep` renews it and returns when the
+//! Lease is lost, after which the process must stop acting (`main` exits, as
+//! controller-runtime does). Does I/O (Lease reads and writes); `judge` is pure.
+//!
+//! Expiry is judged by how long the Lease's resourceVersion has stayed unchanged on this
+//! process's own clock, not by comparing the holder's `renewTime` with ours, so clock skew
+//! between replicas does not matter.
+
+use std::time::{Duration, Instant};
+
+use k8s_openapi::{
+    api::coordination::v1::{Lease, LeaseSpec},
+    apimachinery::pkg::apis::meta::v1::MicroTime,
+};
+use kube::{
+    Api, Client,
+    api::{ObjectMeta, PostParams},
+};
+use tracing::{info, warn};
+
+/// Leader election settings.
+#[derive(Clone, Debug)]
+pub struct LeaseConfig {
+    pub namespace: String,
+    pub name: String,
+    /// This replica's identity (the pod name in a cluster).
+    pub identity: String,
+    /// How long a Lease that nobody renews stays taken.
+    pub duration: Duration,
+    /// How often the holder renews, and how often the others look.
+    pub renew_every: Duration,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum LeaderError {
+    #[error("cannot read or write Lease {namespace}/{name}: {source}")]
+    Kube {
+        namespace: String,
+        name: String,
+        #[source]
+        source: kube::Error,
+    },
+    #[error("lost Lease {namespace}/{name}: {why}")]
+    Lost {
+        namespace: String,
+        name: String,
+        why: String,
+    },
+}
+
+impl LeaderError {
+    /// Stable reason for logs.
+    pub fn reason(&self) -> &'static str {
+        match self {
+            LeaderError::Kube { .. } => "LeaseUnavailable",
+            LeaderError::Lost { .. } => "LeadershipLost",
+        }
+    }
+}
+
+/// What to do with the Lease as it stands.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Verdict {
+    /// It is ours: renew it.
+    Renew,
+    /// Free or expired: take it.
+    Take,
+    /// Someone else holds it and renews it.
+    Wait,
+}
+
+/// Decides from the Lease's holder and how long its version has stood still (`unchanged_for`
+/// as seen by this process).
+pub fn judge(
+    holder: Option<&str>,
+    me: &str,
+    unchanged_for: Duration,
+    duration: Duration,
+) -> Verdict {
+    match holder {
+        Some(h) if h == me => Verdict::Renew,
+        None | Some("") => Verdict::Take,
+        Some(_) if unchanged_for > duration => Verdict::Take,
+        Some(_) => Verdict::Wait,
+    }
+}
+
+/// The Lease, held by this process.
+pub struct Held {
+    api: Api<Lease>,
+    cfg: LeaseConfig,
+    lease: Lease,
+}
+
+/// Waits until this process holds the Lease.
+pub async fn acquire(client: Client, cfg: LeaseConfig) -> Result<Held, LeaderError> {
+    let api: Api<Lease> = Api::namespaced(client, &cfg.namespace);
+    let mut seen: Option<(String, Instant)> = None;
+    let mut waiting_logged = false;
+    loop {
+        let current = api
+            .get_opt(&cfg.name)
+            .await
+            .map_err(|e| kube_err(&cfg, e))?;
+        let Some(lease) = current else {
+            match api.create(&PostParams::default(), &new_lease(&cfg)).await {
+                Ok(lease) => return Ok(took(api, cfg, lease)),
+                // Another replica created it first: look again.
+                Err(kube::Error::Api(e)) if e.code == 409 => continue,
+                Err(e) => return Err(kube_err(&cfg, e)),
+            }
+        };
+        let version = lease.metadata.resource_version.clone().unwrap_or_default();
+        let since = match &seen {
+            Some((v, t)) if *v == version => *t,
+            _ => {
+                let now = Instant::now();
+                seen = Some((version, now));
+                now
+            }
+        };
+        let holder = lease
+            .spec
+            .as_ref()
+            .and_then(|s| s.holder_identity.as_deref());
+        match judge(holder, &cfg.identity, since.elapsed(), cfg.duration) {
+            Verdict::Renew | Verdict::Take => match take(&api, &cfg, lease).await {
+                Ok(lease) => return Ok(took(api, cfg, lease)),
+                // Someone else wrote it in between (resourceVersion precondition): look again.
+                Err(kube::Error::Api(e)) if e.code == 409 => continue,
+                Err(e) => return Err(kube_err(&cfg, e)),
+            },
+            Verdict::Wait => {
+                if !waiting_logged {
+                    info!(lease = %cfg.name, holder = holder.unwrap_or(""), "waiting for leadership");
+                    waiting_logged = true;
+                }
+                // Lease election is polling by nature: the holder renews, the others look.
+                tokio::time::sleep(cfg.renew_every).await;
+            }
+        }
+    }
+}
+
+impl Held {
+    /// Renews the Lease until it is lost; returns why.
+    pub async fn keep(mut self) -> LeaderError {
+        let mut last_renewal = Instant::now();
+        loop {
+            tokio::time::sleep(self.cfg.renew_every).await;
+            let mut lease = self.lease.clone();
+            if let Some(spec) = lease.spec.as_mut() {
+                spec.renew_time = Some(MicroTime(jiff::Timestamp::now()));
+            }
+            match self
+                .api
+                .replace(&self.cfg.name, &PostParams::default(), &lease)
+                .await
+            {
+                Ok(renewed) => {
+                    self.lease = renewed;
+                    last_renewal = Instant::now();
+                }
+                Err(kube::Error::Api(e)) if e.code == 409 => {
+                    return self.lost("another replica wrote the Lease".into());
+                }
+                Err(e) if last_renewal.elapsed() >= self.cfg.duration => {
+                    return self.lost(format!("not renewed for {:?}: {e}", self.cfg.duration));
+                }
+                Err(e) => warn!(error = %e, "Lease renewal failed; retrying"),
+            }
+        }
+    }
+
+    fn lost(&self, why: String) -> LeaderError {
+        LeaderError::Lost {
+            namespace: self.cfg.namespace.clone(),
+            name: self.cfg.name.clone(),
+            why,
+        }
+    }
+}
+
+fn took(api: Api<Lease>, cfg: LeaseConfig, lease: Lease) -> Held {
+    info!(lease = %cfg.name, identity = %cfg.identity, "acquired leadership");
+    Held { api, cfg, lease }
+}
+
+fn kube_err(cfg: &LeaseConfig, source: kube::Error) -> LeaderError {
+    LeaderError::Kube {
+        namespace: cfg.namespace.clone(),
+        name: cfg.name.clone(),
+        source,
+    }
+}
+
+fn spec_for(cfg: &LeaseConfig, transitions: i32) -> LeaseSpec {
+    let now = MicroTime(jiff::Timestamp::now());
+    LeaseSpec {
+        holder_identity: Some(cfg.identity.clone()),
+        lease_duration_seconds: Some(
+            i32::try_from(cfg.duration.as_secs())
+                .unwrap_or(i32::MAX)
+                .max(1),
+        ),
+        acquire_time: Some(now.clone()),
+        renew_time: Some(now),
+        lease_transitions: Some(transitions),
+        ..LeaseSpec::default()
+    }
+}
+
+fn new_lease(cfg: &LeaseConfig) -> Lease {
+    Lease {
+        metadata: ObjectMeta {
+            name: Some(cfg.name.clone()),
+            namespace: Some(cfg.namespace.clone()),
+            ..ObjectMeta::default()
+        },
+        spec: Some(spec_for(cfg, 0)),
+    }
+}
+
+/// Writes this replica into the Lease; the object's resourceVersion makes it conditional.
+async fn take(api: &Api<Lease>, cfg: &LeaseConfig, mut lease: Lease) -> Result<Lease, kube::Error> {
+    let old = lease.spec.take().unwrap_or_default();
+    let ours = old.holder_identity.as_deref() == Some(cfg.identity.as_str());
+    let transitions = old.lease_transitions.unwrap_or(0);
+    lease.spec = Some(spec_for(
+        cfg,
+        if ours {
+            transitions
+        } else {
+            transitions.saturating_add(1)
+        },
+    ));
+    api.replace(&cfg.name, &PostParams::default(), &lease).await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn verdicts() {
+        let d = Duration::from_secs(15);
+        let short = Duration::from_secs(1);
+        let long = Duration::from_secs(16);
+        assert_eq!(judge(Some("me"), "me", long, d), Verdict::Renew);
+        assert_eq!(judge(None, "me", short, d), Verdict::Take);
+        assert_eq!(judge(Some(""), "me", short, d), Verdict::Take);
+        assert_eq!(judge(Some("other"), "me", short, d), Verdict::Wait);
+        assert_eq!(judge(Some("other"), "me", long, d), Verdict::Take);
+    }
+}

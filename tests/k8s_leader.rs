@@ -1,0 +1,64 @@
+//! Leader election with real operator processes: of two replicas only the Lease holder acts;
+//! when it is killed (SIGKILL, no hand-over) the other takes the Lease once it expires and
+//! carries on, and every JobReset is still reset exactly once. Does I/O: the test bed, a
+//! simulator, two operator processes.
+
+mod common;
+
+use common::{Operator, World, lease_holder, wait_lease};
+use es_ml_sim::SimConfig;
+use serde_json::json;
+
+const LEASE: &str = "jobreset-operator";
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn only_the_leader_acts_and_the_other_takes_over() {
+    let w = World::bare("leader", SimConfig::default()).await;
+    w.job_with_data("first-job", "opened");
+    w.job_with_data("second-job", "opened");
+    let args = [
+        "--leader-elect",
+        "--leader-election-namespace",
+        &w.ns,
+        "--lease-duration",
+        "2s",
+        "--lease-renew",
+        "300ms",
+    ];
+    let mut a = Operator::spawn_with(w.bed, &w.ns, "a", &args).await;
+    let leader_a = format!("{}-a", w.ns);
+    wait_lease(&w, LEASE, "held by a", |l| {
+        l.spec.as_ref().and_then(|s| s.holder_identity.as_deref()) == Some(leader_a.as_str())
+    })
+    .await;
+    let mut b = Operator::spawn_with(w.bed, &w.ns, "b", &args).await;
+
+    w.create("reset-first", json!({"jobId": "first-job"})).await;
+    w.completed("reset-first").await;
+    assert_eq!(lease_holder(&w, LEASE).await, Some(leader_a.clone()));
+    assert!(
+        !b.log_text().contains("acquired leadership"),
+        "b must not lead while a renews:\n{}",
+        b.log_text()
+    );
+
+    a.kill().await;
+    let leader_b = format!("{}-b", w.ns);
+    let lease = wait_lease(&w, LEASE, "taken over by b", |l| {
+        l.spec.as_ref().and_then(|s| s.holder_identity.as_deref()) == Some(leader_b.as_str())
+    })
+    .await;
+    assert!(
+        lease.spec.and_then(|s| s.lease_transitions).unwrap_or(0) >= 1,
+        "a take-over counts as a transition"
+    );
+    w.create("reset-second", json!({"jobId": "second-job"}))
+        .await;
+    w.completed("reset-second").await;
+    b.kill().await;
+
+    assert_eq!(w.accepted_resets("first-job"), 1);
+    assert_eq!(w.accepted_resets("second-job"), 1);
+    w.assert_job_reset("first-job");
+    w.assert_job_reset("second-job");
+}
