@@ -494,6 +494,11 @@ fn on_task(input: &Input, s: &mut JobResetStatus, poll: TaskPoll) -> Action {
             TaskOutcome::Failed(cause) if cause.kind == "timeout_exception" => {
                 Action::ReadJob(JobRead::Recover)
             }
+            TaskOutcome::Failed(cause)
+                if task_error_reason(&cause.kind, &cause.reason) == reason::UPGRADE_IN_PROGRESS =>
+            {
+                wait_for_upgrade(input, s)
+            }
             TaskOutcome::Failed(cause) => {
                 let r = task_error_reason(&cause.kind, &cause.reason);
                 let mut msg = format!(
@@ -613,6 +618,11 @@ fn classify_error(input: &Input, s: &mut JobResetStatus, op: Op, error: EsError)
             reason::CLOSE_FAILED,
             format!("closing job {jid} failed: {error}"),
         ),
+        (Op::PostReset, Some(409))
+            if task_error_reason("status_exception", es_reason) == reason::UPGRADE_IN_PROGRESS =>
+        {
+            wait_for_upgrade(input, s)
+        }
         (Op::PostReset, Some(409)) => {
             let r = task_error_reason("status_exception", es_reason);
             fail(
@@ -626,6 +636,21 @@ fn classify_error(input: &Input, s: &mut JobResetStatus, op: Op, error: EsError)
             fail(s, error.reason(), msg)
         }
     }
+}
+
+/// ML upgrade mode refused the reset before it started (it is on only while a cluster
+/// upgrade runs): ask again later, within the deadline. The next reconcile finds no task and
+/// an unchanged job, so it requests the reset again.
+fn wait_for_upgrade(input: &Input, s: &mut JobResetStatus) -> Action {
+    s.attempts = s.attempts.saturating_add(1);
+    s.task_id = None;
+    let msg = format!(
+        "Elasticsearch ML is in upgrade mode (a cluster upgrade is running) and refused the reset \
+         of job {}; it will be requested again",
+        input.spec.job_id
+    );
+    set(s, Phase::Resetting, reason::UPGRADE_IN_PROGRESS, msg);
+    Action::Requeue(backoff(input, s.attempts))
 }
 
 /// Enters Resetting with the adopted reset's task (if the block names one).

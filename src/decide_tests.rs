@@ -822,8 +822,9 @@ fn resetting_task_cells() {
                     "cannot reset job while indices are being upgraded",
                 ),
             },
-            Action::Done,
-            f,
+            // Upgrade mode is temporary: retried with backoff, the run stays in Resetting.
+            Action::Requeue(Duration::from_secs(1)),
+            r,
             "UpgradeInProgress",
         ),
     ];
@@ -1768,4 +1769,35 @@ fn unknown_version_leaves_version_checks_to_elasticsearch() {
     );
     assert_eq!(action, Action::Done);
     assert_eq!(s.reason.as_deref(), Some(reason::UNSUPPORTED_VERSION));
+}
+
+#[test]
+fn upgrade_mode_is_waited_out() {
+    let spec = spec();
+    let inp = input(&spec, 10);
+    let t = with_task(st(Phase::Resetting), "n1:5");
+    let (action, s) = decide(
+        &inp,
+        &t,
+        Observation::Task(TaskPoll::Completed {
+            task: task(true),
+            outcome: TaskOutcome::Failed(ErrorCause {
+                kind: "status_exception".into(),
+                reason: "cannot reset job while indices are being upgraded".into(),
+            }),
+        }),
+    );
+    assert_eq!(action, Action::Requeue(Duration::from_secs(1)));
+    assert_eq!(s.phase, Phase::Resetting);
+    assert_eq!(s.reason.as_deref(), Some(reason::UPGRADE_IN_PROGRESS));
+    assert_eq!((s.task_id.as_deref(), s.attempts), (None, 1));
+    // The next reconcile finds no task: it looks at the job, which still holds its data.
+    assert_eq!(start_action(&inp, &s), Action::ReadJob(JobRead::Recover));
+    let (action, s) = decide(
+        &inp,
+        &s,
+        closed_ok(job(JobState::Closed, None, true), JobRead::Recover),
+    );
+    assert_eq!(action, Action::PostReset);
+    assert_eq!(s.reset_requests, 2);
 }

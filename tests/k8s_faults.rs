@@ -84,13 +84,30 @@ async fn async_reset_error_is_reported_from_the_task() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn reset_refused_during_upgrade_mode_fails_with_its_reason() {
+async fn upgrade_mode_is_waited_out() {
+    // ML upgrade mode refuses resets only while a cluster upgrade runs: the run keeps asking
+    // (with backoff) and resets the job once the upgrade is over.
     let w = World::new("fault-upgrade", SimConfig::default()).await;
     w.job_with_data("upg-job", "closed");
     w.ctl().set_upgrade_mode(true);
     w.create("reset-upg", json!({"jobId": "upg-job"})).await;
-    let s = w.failed("reset-upg", "UpgradeInProgress").await;
-    assert!(s.message.unwrap_or_default().contains("upgraded"));
+    let s = w
+        .wait("reset-upg", "a refusal in upgrade mode", |s| {
+            s.reason.as_deref() == Some("UpgradeInProgress") && s.attempts >= 1
+        })
+        .await;
+    assert_eq!(s.phase, Phase::Resetting);
+    assert!(s.message.unwrap_or_default().contains("upgrade mode"));
+
+    w.ctl().set_upgrade_mode(false);
+    let s = w.completed("reset-upg").await;
+    assert!(s.reset_requests >= 2, "{s:#?}");
+    assert_eq!(
+        w.ctl().resets_started("upg-job"),
+        1,
+        "only one reset did any work"
+    );
+    w.assert_job_reset("upg-job");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -21,7 +21,7 @@ async fn only_the_leader_acts_and_the_other_takes_over() {
         "--leader-election-namespace",
         &w.ns,
         "--lease-duration",
-        "2s",
+        "5s",
         "--lease-renew",
         "300ms",
     ];
