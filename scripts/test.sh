@@ -45,4 +45,10 @@ cargo nextest run --workspace --no-fail-fast "${filter[@]}" || status=1
 if [ -x testbed/es-ml-sim/conformance/run.sh ]; then
   testbed/es-ml-sim/conformance/run.sh || status=1
 fi
+# The Argo CD health check, run by a real Lua interpreter (same virtualenv as above).
+venv=${VENV:-.venv}
+case "$venv" in /*) ;; *) venv="$PWD/$venv" ;; esac
+[ -x "$venv/bin/python" ] || python3 -m venv "$venv"
+"$venv/bin/pip" install -q lupa pyyaml pytest || status=1
+"$venv/bin/python" -m pytest -q -p no:cacheprovider tests/argocd || status=1
 exit $status
