@@ -96,14 +96,14 @@ pub async fn run(client: Client, opts: Options) -> Result<(), Error> {
     let controller = Controller::new(api, watcher::Config::default().any_semantic())
         .with_config(ControllerConfig::default().concurrency(opts.concurrency));
     let store = controller.store();
-    let (wake_all, wake_rx) = futures::channel::mpsc::unbounded();
-    let (wake_one, answered) = futures::channel::mpsc::unbounded();
+    // Wakes single JobResets: a follower's answer arrived, or the run a waiter waits for ended.
+    let (wake, woken) = futures::channel::mpsc::unbounded();
     let reporter = Reporter {
         controller: opts.field_manager.clone(),
         instance: std::env::var("POD_NAME").ok(),
     };
     let metrics = Arc::new(Metrics::default());
-    let followers = Followers::new(opts.max_task_follows, wake_one);
+    let followers = Followers::new(opts.max_task_follows, wake.clone());
     if let Some(addr) = opts.metrics_addr {
         let listener = metrics::bind(addr)
             .await
@@ -126,7 +126,7 @@ pub async fn run(client: Client, opts: Options) -> Result<(), Error> {
         store: store.clone(),
         recorder: Recorder::new(client, reporter),
         opts: opts.clone(),
-        wake_all,
+        wake,
         failures: Mutex::new(HashMap::new()),
         followers,
         metrics,
@@ -139,8 +139,7 @@ pub async fn run(client: Client, opts: Options) -> Result<(), Error> {
             watcher::Config::default().any_semantic(),
             move |secret: Secret| referencing(&store, &secret, &template),
         )
-        .reconcile_all_on(wake_rx)
-        .reconcile_on(answered)
+        .reconcile_on(woken)
         .run(reconcile, error_policy, ctx)
         .for_each(|res| {
             match res {

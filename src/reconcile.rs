@@ -43,8 +43,8 @@ pub struct Context {
     pub store: Store<JobReset>,
     pub recorder: Recorder,
     pub opts: Options,
-    /// Asks the controller to reconcile every JobReset (to wake waiters when a run ends).
-    pub wake_all: UnboundedSender<()>,
+    /// Asks the controller to reconcile one JobReset (a waiter, when the run it waits for ends).
+    pub wake: UnboundedSender<ObjectRef<JobReset>>,
     /// Consecutive Kubernetes-side failures per JobReset, for the error policy's backoff.
     pub failures: Mutex<HashMap<String, u32>>,
     /// The background task long-polls.
@@ -126,10 +126,13 @@ async fn reconcile_once(obj: Arc<JobReset>, ctx: &Arc<Context>) -> Result<Action
     if let Ok(mut f) = ctx.failures.lock() {
         f.remove(&failure_key(&fresh));
     }
-    if status.phase.is_terminal() && !waiters(ctx, &fresh).is_empty() {
-        // The waiters' triggers are not tied to this object; wake them all (terminal ones
-        // return at once).
-        let _ = ctx.wake_all.unbounded_send(());
+    if status.phase.is_terminal() {
+        // Nothing about the waiters changed in Kubernetes, so no watch event wakes them.
+        for waiter in same_target(ctx, &fresh) {
+            let _ = ctx
+                .wake
+                .unbounded_send(ObjectRef::from_obj(waiter.as_ref()));
+        }
     }
     Ok(match next {
         Next::Done => Action::await_change(),
@@ -227,10 +230,6 @@ fn same_target(ctx: &Context, me: &JobReset) -> Vec<Arc<JobReset>> {
             connect::cluster_identity(&o.spec.elasticsearch, &ns, template) == my_id
         })
         .collect()
-}
-
-fn waiters(ctx: &Context, me: &JobReset) -> Vec<Arc<JobReset>> {
-    same_target(ctx, me)
 }
 
 /// The name of the JobReset this one must wait for, confirmed with a fresh read (the cache

@@ -1,6 +1,6 @@
-//! Typed Elasticsearch client for the calls the operator makes (the cluster version (`_ml/info`), job config and
-//! stats, close, async reset, task follow). Does network I/O; nothing outside this module
-//! builds a URL or parses an Elasticsearch body.
+//! Typed Elasticsearch client for the calls the operator makes: the cluster version
+//! (`_ml/info`), job config and stats, close, async reset, task follow. Does network I/O;
+//! nothing outside this module builds a URL or parses an Elasticsearch body.
 //!
 //! `client` does the I/O; `wire` (pure) decodes bodies and error answers; `error` classifies.
 
