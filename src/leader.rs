@@ -2,7 +2,8 @@
 //! a time: two controllers working on the same JobReset could each send a reset. `acquire`
 //! waits until this process holds the Lease; `Held::keep` renews it and returns when the
 //! Lease is lost, after which the process must stop acting (`main` exits, as
-//! controller-runtime does). Does I/O (Lease reads and writes); `judge` is pure.
+//! controller-runtime does); `Held::release` gives it up on a graceful stop. Does I/O (Lease
+//! reads and writes); `judge` is pure.
 //!
 //! Expiry is judged by how long the Lease's resourceVersion has stayed unchanged on this
 //! process's own clock, not by comparing the holder's `renewTime` with ours, so clock skew
@@ -146,7 +147,7 @@ pub async fn acquire(client: Client, cfg: LeaseConfig) -> Result<Held, LeaderErr
 
 impl Held {
     /// Renews the Lease until it is lost; returns why.
-    pub async fn keep(mut self) -> LeaderError {
+    pub async fn keep(&mut self) -> LeaderError {
         let mut last_renewal = Instant::now();
         loop {
             tokio::time::sleep(self.cfg.renew_every).await;
@@ -171,6 +172,24 @@ impl Held {
                 }
                 Err(e) => warn!(error = %e, "Lease renewal failed; retrying"),
             }
+        }
+    }
+
+    /// Gives the Lease up on a graceful stop, so another replica takes over at once instead
+    /// of waiting for it to expire. Best effort: if the write fails, the Lease expires.
+    pub async fn release(self) {
+        let mut lease = self.lease;
+        if let Some(spec) = lease.spec.as_mut() {
+            spec.holder_identity = None;
+            spec.renew_time = Some(MicroTime(jiff::Timestamp::now()));
+        }
+        match self
+            .api
+            .replace(&self.cfg.name, &PostParams::default(), &lease)
+            .await
+        {
+            Ok(_) => info!(lease = %self.cfg.name, "released leadership"),
+            Err(e) => warn!(error = %e, "could not release the Lease; it will expire"),
         }
     }
 

@@ -90,11 +90,11 @@ async fn run(args: RunArgs) -> ExitCode {
         renew_every: args.lease_renew,
     });
     // Held until the controller stops; losing it stops the process first.
-    let keep_lease = match lease {
+    let mut held = match lease {
         None => None,
         Some(cfg) => tokio::select! {
             held = leader::acquire(client.clone(), cfg) => match held {
-                Ok(held) => Some(held.keep()),
+                Ok(held) => Some(held),
                 Err(e) => {
                     tracing::error!(reason = e.reason(), error = %e, "leader election failed");
                     return ExitCode::FAILURE;
@@ -104,12 +104,12 @@ async fn run(args: RunArgs) -> ExitCode {
         },
     };
     let lost = async {
-        match keep_lease {
-            Some(keep) => keep.await,
+        match held.as_mut() {
+            Some(h) => h.keep().await,
             None => std::future::pending().await,
         }
     };
-    tokio::select! {
+    let code = tokio::select! {
         res = controller::run(client, opts) => match res {
             Ok(()) => ExitCode::SUCCESS,
             Err(e) => {
@@ -119,13 +119,17 @@ async fn run(args: RunArgs) -> ExitCode {
         },
         e = lost => {
             tracing::error!(reason = e.reason(), error = %e, "stopping: another replica may act from now on");
-            ExitCode::FAILURE
+            return ExitCode::FAILURE;
         }
         () = shutdown_signal() => {
             tracing::info!("shutting down");
             ExitCode::SUCCESS
         }
+    };
+    if let Some(h) = held {
+        h.release().await;
     }
+    code
 }
 
 /// This replica's Lease identity: the pod name in a cluster, else host name and pid.

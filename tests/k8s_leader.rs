@@ -62,3 +62,37 @@ async fn only_the_leader_acts_and_the_other_takes_over() {
     w.assert_job_reset("first-job");
     w.assert_job_reset("second-job");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_stopped_leader_gives_the_lease_up() {
+    // A rolling update stops the leader with SIGTERM: it releases the Lease so the next
+    // replica need not wait for it to expire.
+    let w = World::bare("leader-stop", SimConfig::default()).await;
+    let args = [
+        "--leader-elect",
+        "--leader-election-namespace",
+        &w.ns,
+        "--lease-duration",
+        "1h",
+    ];
+    let mut a = Operator::spawn_with(w.bed, &w.ns, "a", &args).await;
+    let leader_a = format!("{}-a", w.ns);
+    wait_lease(&w, LEASE, "held by a", |l| {
+        l.spec.as_ref().and_then(|s| s.holder_identity.as_deref()) == Some(leader_a.as_str())
+    })
+    .await;
+
+    let pid = a.child.id().expect("operator pid");
+    let sent = std::process::Command::new("kill")
+        .args(["-TERM", &pid.to_string()])
+        .status()
+        .expect("kill -TERM");
+    assert!(sent.success());
+    let status = a.exited().await;
+    assert!(
+        status.success(),
+        "graceful stop exits 0: {status:?}\n{}",
+        a.log_text()
+    );
+    assert_eq!(lease_holder(&w, LEASE).await, None, "{}", a.log_text());
+}
