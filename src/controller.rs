@@ -9,10 +9,11 @@ use std::{
 };
 
 use futures::StreamExt;
-use k8s_openapi::api::core::v1::Secret;
+use k8s_openapi::{api::core::v1::Secret, apimachinery::pkg::apis::meta::v1::ObjectMeta};
 use kube::{
     Api, Client, ResourceExt,
     api::ListParams,
+    core::PartialObjectMeta,
     runtime::{
         Controller,
         controller::Config as ControllerConfig,
@@ -88,7 +89,7 @@ pub async fn run(client: Client, opts: Options) -> Result<(), Error> {
     api.list(&ListParams::default().limit(1))
         .await
         .map_err(|source| Error::CrdNotInstalled { source })?;
-    let secrets: Api<Secret> = match &opts.namespace {
+    let secrets: Api<PartialObjectMeta<Secret>> = match &opts.namespace {
         Some(ns) => Api::namespaced(client.clone(), ns),
         None => Api::all(client.clone()),
     };
@@ -134,10 +135,13 @@ pub async fn run(client: Client, opts: Options) -> Result<(), Error> {
     let template = opts.eck_url_template.clone();
     info!(namespace = ?opts.namespace, concurrency = opts.concurrency, "controller starting");
     controller
+        // Metadata only: the operator must not receive the data of Secrets it does not use.
         .watches(
             secrets,
             watcher::Config::default().any_semantic(),
-            move |secret: Secret| referencing(&store, &secret, &template),
+            move |secret: PartialObjectMeta<Secret>| {
+                referencing(&store, &secret.metadata, &template)
+            },
         )
         .reconcile_on(woken)
         .run(reconcile, error_policy, ctx)
@@ -155,12 +159,12 @@ pub async fn run(client: Client, opts: Options) -> Result<(), Error> {
 /// The non-terminal JobResets that read this Secret (they may be waiting for it).
 fn referencing(
     store: &Store<JobReset>,
-    secret: &Secret,
+    secret: &ObjectMeta,
     template: &str,
 ) -> Vec<ObjectRef<JobReset>> {
     let id = connect::SecretId {
-        namespace: secret.namespace().unwrap_or_default(),
-        name: secret.name_any(),
+        namespace: secret.namespace.clone().unwrap_or_default(),
+        name: secret.name.clone().unwrap_or_default(),
     };
     store
         .state()
@@ -237,7 +241,7 @@ mod tests {
             writer.apply_watcher_event(&watcher::Event::Apply(o));
         }
         let names = |s: &Secret| {
-            let mut v: Vec<String> = referencing(&reader, s, DEFAULT_ECK_URL_TEMPLATE)
+            let mut v: Vec<String> = referencing(&reader, &s.metadata, DEFAULT_ECK_URL_TEMPLATE)
                 .into_iter()
                 .map(|r| r.name)
                 .collect();
