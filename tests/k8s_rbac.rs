@@ -159,6 +159,9 @@ async fn metrics_and_probes_report_the_run() {
     w.create("reset-metrics", json!({"jobId": "metrics-job"}))
         .await;
     w.completed("reset-metrics").await;
+    // The run is counted right after its last status write and before its Completed Event:
+    // once the Event is there, so is the count.
+    w.wait_event("reset-metrics", "Completed").await;
 
     let (status, body) = http_get(addr, "/healthz").await;
     assert!(status.contains(" 200 "), "{status} {body}");
