@@ -26,6 +26,7 @@ use tracing::{debug, info, warn};
 
 pub use crate::error::Error;
 use crate::{
+    clients::Clients,
     connect,
     crd::JobReset,
     follow::Followers,
@@ -131,6 +132,7 @@ pub async fn run(client: Client, opts: Options) -> Result<(), Error> {
         failures: Mutex::new(HashMap::new()),
         followers,
         metrics,
+        clients: Clients::default(),
     });
     let template = opts.eck_url_template.clone();
     info!(namespace = ?opts.namespace, concurrency = opts.concurrency, "controller starting");

@@ -7,6 +7,7 @@
 //! `reset` command), `cli`, `crash` (crash points for restart tests), `es` (the client).
 
 pub mod cli;
+pub mod clients;
 pub mod connect;
 pub mod controller;
 pub mod crash;

@@ -23,6 +23,7 @@ use kube::{
 use tracing::{info, warn};
 
 use crate::{
+    clients::Clients,
     connect::{self, ConnectError},
     controller::Options,
     crd::{JobReset, JobResetStatus},
@@ -49,6 +50,8 @@ pub struct Context {
     pub failures: Mutex<HashMap<String, u32>>,
     /// The background task long-polls.
     pub followers: Arc<Followers>,
+    /// The Elasticsearch client of each run.
+    pub clients: Clients,
     pub metrics: Arc<Metrics>,
 }
 
@@ -92,12 +95,12 @@ async fn reconcile_once(obj: Arc<JobReset>, ctx: &Arc<Context>) -> Result<Action
         })?;
     let key = ObjectRef::from_obj(obj.as_ref());
     let Some(fresh) = fresh else {
-        ctx.followers.forget(&key);
+        forget(ctx, &key);
         return Ok(Action::await_change());
     };
     let mut status = fresh.status.clone().unwrap_or_default();
     if status.phase.is_terminal() {
-        ctx.followers.forget(&key);
+        forget(ctx, &key);
         return Ok(Action::await_change());
     }
 
@@ -120,7 +123,7 @@ async fn reconcile_once(obj: Arc<JobReset>, ctx: &Arc<Context>) -> Result<Action
     )
     .await?;
     if status.phase.is_terminal() {
-        ctx.followers.forget(&key);
+        forget(ctx, &key);
     }
 
     if let Ok(mut f) = ctx.failures.lock() {
@@ -185,7 +188,7 @@ async fn observe(
         }
         Err(e) => return Ok((None, unavailable(&e))),
     };
-    match EsClient::new(cfg) {
+    match ctx.clients.get(&ObjectRef::from_obj(obj), cfg) {
         Ok(es) => Ok((Some(es), Observation::Start)),
         Err(e) => Ok((
             None,
@@ -195,6 +198,12 @@ async fn observe(
             },
         )),
     }
+}
+
+/// Drops what is kept for a run that is over or gone.
+fn forget(ctx: &Context, key: &ObjectRef<JobReset>) {
+    ctx.followers.forget(key);
+    ctx.clients.forget(key);
 }
 
 fn unavailable(e: &ConnectError) -> Observation {

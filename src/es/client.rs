@@ -18,7 +18,7 @@ use super::wire::{self, JobDecode};
 use super::{ClusterInfo, EsError, Job, TaskPoll};
 
 /// Credentials; `Debug` never prints the secret parts.
-#[derive(Clone)]
+#[derive(Clone, PartialEq, Eq)]
 pub enum Auth {
     Basic {
         username: String,
@@ -37,7 +37,7 @@ impl std::fmt::Debug for Auth {
     }
 }
 
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub struct EsConfig {
     /// Base URL, e.g. `https://es.example:9200`.
     pub url: String,
