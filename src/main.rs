@@ -60,6 +60,8 @@ fn init_logging(default: &str, json: bool) {
 }
 
 async fn run(args: RunArgs) -> ExitCode {
+    // One listener for the whole run (see `shutdown_signal`).
+    let mut shutdown = std::pin::pin!(shutdown_signal());
     init_logging("info", args.log_json);
     let opts = Options {
         namespace: args.namespace,
@@ -100,7 +102,7 @@ async fn run(args: RunArgs) -> ExitCode {
                     return ExitCode::FAILURE;
                 }
             },
-            () = shutdown_signal() => return ExitCode::SUCCESS,
+            () = &mut shutdown => return ExitCode::SUCCESS,
         },
     };
     let lost = async {
@@ -121,7 +123,7 @@ async fn run(args: RunArgs) -> ExitCode {
             tracing::error!(reason = e.reason(), error = %e, "stopping: another replica may act from now on");
             return ExitCode::FAILURE;
         }
-        () = shutdown_signal() => {
+        () = &mut shutdown => {
             tracing::info!("shutting down");
             ExitCode::SUCCESS
         }
@@ -157,24 +159,39 @@ async fn kube_client() -> Result<kube::Client, kube::Error> {
     kube::Client::try_from(config)
 }
 
-async fn shutdown_signal() {
-    let ctrl_c = async {
-        let _ = tokio::signal::ctrl_c().await;
-    };
+/// Resolves on SIGINT or SIGTERM. The listeners are registered when this is called, not when
+/// first polled: once tokio handles a signal the default action (exit) is gone, so a signal
+/// arriving while no listener exists would be lost and the process would not stop.
+fn shutdown_signal() -> impl std::future::Future<Output = ()> {
     #[cfg(unix)]
-    let term = async {
-        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(mut s) => {
-                s.recv().await;
-            }
-            Err(_) => std::future::pending::<()>().await,
-        }
+    let listeners = {
+        use tokio::signal::unix::{SignalKind, signal};
+        (
+            signal(SignalKind::interrupt()).ok(),
+            signal(SignalKind::terminate()).ok(),
+        )
     };
-    #[cfg(not(unix))]
-    let term = std::future::pending::<()>();
-    tokio::select! {
-        () = ctrl_c => {},
-        () = term => {},
+    async move {
+        #[cfg(unix)]
+        {
+            let wait = |s: Option<tokio::signal::unix::Signal>| async move {
+                match s {
+                    Some(mut s) => {
+                        s.recv().await;
+                    }
+                    None => std::future::pending::<()>().await,
+                }
+            };
+            let (int, term) = listeners;
+            tokio::select! {
+                () = wait(int) => {},
+                () = wait(term) => {},
+            }
+        }
+        #[cfg(not(unix))]
+        {
+            let _ = tokio::signal::ctrl_c().await;
+        }
     }
 }
 
