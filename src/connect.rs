@@ -11,7 +11,7 @@ use kube::{Api, Client};
 
 use crate::{
     crd::{DEFAULT_CA_KEY, ElasticsearchSpec},
-    es::{Auth, EsConfig},
+    es::{Auth, EsConfig, INVALID_CONNECTION},
 };
 
 /// Per-request timeout for ordinary Elasticsearch calls.
@@ -49,14 +49,31 @@ impl ConnectError {
     /// Stable reason for status and Events.
     pub fn reason(&self) -> &'static str {
         match self {
-            ConnectError::InvalidSpec(_) => "InvalidSpec",
-            ConnectError::SecretNotFound { .. } => "SecretNotFound",
-            ConnectError::SecretKeyMissing { .. } => "SecretKeyMissing",
-            ConnectError::SecretNotText { .. } => "InvalidSecret",
-            ConnectError::Kube { .. } => "SecretUnreadable",
+            ConnectError::InvalidSpec(_) => INVALID_SPEC,
+            ConnectError::SecretNotFound { .. } => SECRET_NOT_FOUND,
+            ConnectError::SecretKeyMissing { .. } => SECRET_KEY_MISSING,
+            ConnectError::SecretNotText { .. } => INVALID_SECRET,
+            ConnectError::Kube { .. } => SECRET_UNREADABLE,
         }
     }
 }
+
+const INVALID_SPEC: &str = "InvalidSpec";
+const SECRET_NOT_FOUND: &str = "SecretNotFound";
+const SECRET_KEY_MISSING: &str = "SecretKeyMissing";
+const INVALID_SECRET: &str = "InvalidSecret";
+const SECRET_UNREADABLE: &str = "SecretUnreadable";
+
+/// The reasons a run shows while its connection cannot be built yet: every
+/// `ConnectError::reason`, and the client's own refusal of the settings.
+pub const UNAVAILABLE_REASONS: [&str; 6] = [
+    INVALID_SPEC,
+    SECRET_NOT_FOUND,
+    SECRET_KEY_MISSING,
+    INVALID_SECRET,
+    SECRET_UNREADABLE,
+    INVALID_CONNECTION,
+];
 
 /// A Secret by namespace and name.
 #[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord)]

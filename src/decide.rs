@@ -12,8 +12,8 @@ use jiff::Timestamp;
 use crate::{
     crd::{JobFingerprint, JobResetSpec, JobResetStatus, Phase},
     es::{
-        BlockReason, ClusterInfo, EsError, Job, JobState, TaskInfo, TaskOutcome, TaskPoll,
-        UNKNOWN_VERSION,
+        BlockReason, ClusterInfo, EsError, Job, JobState, TRANSIENT_REASONS, TaskInfo, TaskOutcome,
+        TaskPoll, UNKNOWN_VERSION,
     },
     status,
 };
@@ -211,15 +211,10 @@ fn apply(input: &Input, s: &mut JobResetStatus, obs: Observation) -> Action {
     match obs {
         Observation::Start => {
             // A retry keeps its fault as the reason until the run makes progress.
-            let retrying = matches!(
-                s.reason.as_deref(),
-                Some(
-                    "ElasticsearchUnreachable"
-                        | "ElasticsearchTimeout"
-                        | "TooManyRequests"
-                        | "ElasticsearchError"
-                )
-            );
+            let retrying = s
+                .reason
+                .as_deref()
+                .is_some_and(|r| TRANSIENT_REASONS.contains(&r));
             if s.phase == Phase::Pending && !retrying {
                 set(
                     s,

@@ -6,7 +6,11 @@ use kube::{
     runtime::events::{Event, EventType, Recorder},
 };
 
-use crate::crd::{JobReset, JobResetStatus, Phase};
+use crate::{
+    connect::UNAVAILABLE_REASONS,
+    crd::{JobReset, JobResetStatus, Phase},
+    decide::reason,
+};
 
 /// The stable Event reasons this operator emits.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -86,38 +90,29 @@ pub fn for_transition(old: &JobResetStatus, new: &JobResetStatus) -> Option<(Eve
         }
         _ if !old.adopted && new.adopted => EventReason::Adopted,
         _ if new.attempts > old.attempts => EventReason::Retrying,
-        _ if new.reason.as_deref() == Some("ResetRequested") && reason_changed => {
+        _ if new.reason.as_deref() == Some(reason::RESET_REQUESTED) && reason_changed => {
             EventReason::Resetting
         }
         _ if reason_changed
             && new
                 .reason
                 .as_deref()
-                .is_some_and(|r| r.starts_with("WaitingFor/")) =>
+                .is_some_and(|r| r.starts_with(reason::WAITING_FOR_PREFIX)) =>
         {
             EventReason::Waiting
         }
-        _ if reason_changed && is_connection_reason(new.reason.as_deref()) => {
+        _ if reason_changed
+            && new
+                .reason
+                .as_deref()
+                .is_some_and(|r| UNAVAILABLE_REASONS.contains(&r)) =>
+        {
             EventReason::WaitingForConnection
         }
         _ if old.start_time.is_none() && new.start_time.is_some() => EventReason::Accepted,
         _ => return None,
     };
     Some((r, note))
-}
-
-fn is_connection_reason(r: Option<&str>) -> bool {
-    matches!(
-        r,
-        Some(
-            "SecretNotFound"
-                | "SecretKeyMissing"
-                | "InvalidSecret"
-                | "SecretUnreadable"
-                | "InvalidSpec"
-                | "InvalidConnection"
-        )
-    )
 }
 
 /// Publishes the Event; a failure is logged, never fatal (the status is the record).

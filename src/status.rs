@@ -27,7 +27,7 @@ pub fn format_time(t: jiff::Timestamp) -> String {
 /// A `metav1.Condition` reason must be CamelCase-ish (`^[A-Za-z]([A-Za-z0-9_,:]*[A-Za-z0-9_])?$`);
 /// `status.reason` may hold `WaitingFor/<name>`, which does not fit.
 pub fn condition_reason(reason: &str) -> String {
-    if reason.starts_with("WaitingFor/") {
+    if reason.starts_with(crate::decide::reason::WAITING_FOR_PREFIX) {
         return "WaitingForOtherReset".to_string();
     }
     let cleaned: String = reason

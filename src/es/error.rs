@@ -63,20 +63,30 @@ impl EsError {
     /// Stable CamelCase reason for status, Events and metrics.
     pub fn reason(&self) -> &'static str {
         match self {
-            EsError::Config(_) => "InvalidConnection",
-            EsError::Connect { .. } => "ElasticsearchUnreachable",
-            EsError::Timeout { .. } => "ElasticsearchTimeout",
+            EsError::Config(_) => INVALID_CONNECTION,
+            EsError::Connect { .. } => UNREACHABLE,
+            EsError::Timeout { .. } => TIMEOUT,
             EsError::Api { status: 401, .. } => "Unauthorized",
             EsError::Api { status: 403, .. } => "Forbidden",
             EsError::Api { status: 404, .. } => "NotFound",
             EsError::Api { status: 409, .. } => "Conflict",
-            EsError::Api { status: 429, .. } => "TooManyRequests",
-            EsError::Api { status, .. } if *status >= 500 => "ElasticsearchError",
+            EsError::Api { status: 429, .. } => TOO_MANY_REQUESTS,
+            EsError::Api { status, .. } if *status >= 500 => SERVER_ERROR,
             EsError::Api { .. } => "BadRequest",
             EsError::Decode { .. } => "UnexpectedResponse",
         }
     }
 }
+
+/// The reason of `EsError::Config`: the connection settings cannot make a client.
+pub const INVALID_CONNECTION: &str = "InvalidConnection";
+const UNREACHABLE: &str = "ElasticsearchUnreachable";
+const TIMEOUT: &str = "ElasticsearchTimeout";
+const TOO_MANY_REQUESTS: &str = "TooManyRequests";
+const SERVER_ERROR: &str = "ElasticsearchError";
+
+/// The reasons `EsError::reason` gives transient errors.
+pub const TRANSIENT_REASONS: [&str; 4] = [UNREACHABLE, TIMEOUT, TOO_MANY_REQUESTS, SERVER_ERROR];
 
 #[cfg(test)]
 mod tests {

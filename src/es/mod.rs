@@ -10,7 +10,7 @@ mod types;
 mod wire;
 
 pub use client::{Auth, EsClient, EsConfig};
-pub use error::EsError;
+pub use error::{EsError, INVALID_CONNECTION, TRANSIENT_REASONS};
 pub use types::{
     BlockReason, Blocked, ClusterInfo, ErrorCause, Job, JobState, TaskInfo, TaskOutcome, TaskPoll,
     UNKNOWN_VERSION,
