@@ -85,14 +85,7 @@ async fn reconcile_once(obj: Arc<JobReset>, ctx: &Arc<Context>) -> Result<Action
     let api: Api<JobReset> = Api::namespaced(ctx.client.clone(), &namespace);
     // The cache can lag behind this operator's own last status write (e.g. the task id just
     // written); deciding on a stale status could send a second reset, so read the object.
-    let fresh = api
-        .get_opt(&name)
-        .await
-        .map_err(|source| Error::ReadObject {
-            namespace: namespace.clone(),
-            name: name.clone(),
-            source,
-        })?;
+    let fresh = read_fresh(&api, &namespace, &name).await?;
     let key = ObjectRef::from_obj(obj.as_ref());
     let Some(fresh) = fresh else {
         forget(ctx, &key);
@@ -254,19 +247,25 @@ async fn blocker(ctx: &Context, me: &JobReset) -> Result<Option<String>, Error> 
         let ns = other.namespace().unwrap_or_default();
         let name = other.name_any();
         let api: Api<JobReset> = Api::namespaced(ctx.client.clone(), &ns);
-        let fresh = api
-            .get_opt(&name)
-            .await
-            .map_err(|source| Error::ReadObject {
-                namespace: ns.clone(),
-                name: name.clone(),
-                source,
-            })?;
+        let fresh = read_fresh(&api, &ns, &name).await?;
         if fresh.is_some_and(|f| !f.status.as_ref().is_some_and(|s| s.phase.is_terminal())) {
             return Ok(Some(name));
         }
     }
     Ok(None)
+}
+
+/// Reads a JobReset from the API server, not the cache (`None` once it is deleted).
+async fn read_fresh(
+    api: &Api<JobReset>,
+    namespace: &str,
+    name: &str,
+) -> Result<Option<JobReset>, Error> {
+    api.get_opt(name).await.map_err(|source| Error::ReadObject {
+        namespace: namespace.to_owned(),
+        name: name.to_owned(),
+        source,
+    })
 }
 
 fn failure_key(o: &JobReset) -> String {
