@@ -68,6 +68,15 @@ pub fn load_dir(dir: &Path) -> Result<Vec<Value>, BedError> {
     Ok(out)
 }
 
+/// The versions of a CRD that are served (`spec.versions[]` with `served: true`).
+pub fn served_versions(crd: &Value) -> impl Iterator<Item = &Value> {
+    crd.pointer("/spec/versions")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+        .filter(|v| v.get("served").and_then(Value::as_bool) == Some(true))
+}
+
 fn crd_name(crd: &Value) -> Option<&str> {
     crd.pointer("/metadata/name").and_then(Value::as_str)
 }

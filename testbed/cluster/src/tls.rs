@@ -40,15 +40,7 @@ pub fn server_config(pki: &Pki) -> Result<rustls::ServerConfig, BedError> {
 /// (watches are long-lived).
 pub fn apiserver_http(pki: &Pki) -> Result<reqwest::Client, BedError> {
     let cfg = client_config(pki, &pki.admin)?;
-    reqwest::Client::builder()
-        .tls_backend_preconfigured(cfg)
-        .no_proxy()
-        .tcp_nodelay(true)
-        .build()
-        .map_err(|source| BedError::Http {
-            context: "building the apiserver client".into(),
-            source,
-        })
+    http_client(cfg, "building the apiserver client")
 }
 
 /// reqwest client trusting only the PEM CA `ca_pem`, no client certificate (for the front).
@@ -67,13 +59,18 @@ pub fn ca_only_http(ca_pem: &str) -> Result<reqwest::Client, BedError> {
         .map_err(|e| BedError::Tls(e.to_string()))?
         .with_root_certificates(roots)
         .with_no_client_auth();
+    http_client(cfg, "building the front client")
+}
+
+/// A loopback reqwest client over `cfg`: no proxy, no overall timeout, TCP_NODELAY.
+fn http_client(cfg: rustls::ClientConfig, context: &str) -> Result<reqwest::Client, BedError> {
     reqwest::Client::builder()
         .tls_backend_preconfigured(cfg)
         .no_proxy()
         .tcp_nodelay(true)
         .build()
         .map_err(|source| BedError::Http {
-            context: "building the front client".into(),
+            context: context.into(),
             source,
         })
 }

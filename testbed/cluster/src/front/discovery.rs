@@ -79,15 +79,7 @@ pub fn groups(crds: &[Value]) -> BTreeMap<String, Vec<String>> {
             continue;
         }
         let versions = out.entry(group.to_string()).or_default();
-        for v in crd
-            .pointer("/spec/versions")
-            .and_then(Value::as_array)
-            .into_iter()
-            .flatten()
-        {
-            if v.get("served").and_then(Value::as_bool) != Some(true) {
-                continue;
-            }
+        for v in crate::crds::served_versions(crd) {
             if let Some(name) = v.get("name").and_then(Value::as_str)
                 && !versions.iter().any(|x| x == name)
             {

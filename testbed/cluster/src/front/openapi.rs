@@ -36,15 +36,7 @@ fn resources(crds: &[Value]) -> Vec<Res> {
         let kind = s("/spec/names/kind");
         let plural = s("/spec/names/plural");
         let namespaced = s("/spec/scope") == "Namespaced";
-        for v in crd
-            .pointer("/spec/versions")
-            .and_then(Value::as_array)
-            .into_iter()
-            .flatten()
-        {
-            if v.get("served").and_then(Value::as_bool) != Some(true) {
-                continue;
-            }
+        for v in crate::crds::served_versions(crd) {
             let schema = v
                 .pointer("/schema/openAPIV3Schema")
                 .cloned()
