@@ -122,10 +122,7 @@ pub async fn acquire(client: Client, cfg: LeaseConfig) -> Result<Held, LeaderErr
                 now
             }
         };
-        let holder = lease
-            .spec
-            .as_ref()
-            .and_then(|s| s.holder_identity.as_deref());
+        let holder = holder_of(&lease);
         match judge(holder, &cfg.identity, since.elapsed(), cfg.duration) {
             Verdict::Renew | Verdict::Take => match take(&api, &cfg, lease).await {
                 Ok(lease) => return Ok(took(api, cfg, lease)),
@@ -178,19 +175,35 @@ impl Held {
     /// Gives the Lease up on a graceful stop, so another replica takes over at once instead
     /// of waiting for it to expire. Best effort: if the write fails, the Lease expires.
     pub async fn release(self) {
-        let mut lease = self.lease;
-        if let Some(spec) = lease.spec.as_mut() {
-            spec.holder_identity = None;
-            spec.renew_time = Some(MicroTime(jiff::Timestamp::now()));
+        let Held {
+            api,
+            cfg,
+            mut lease,
+        } = self;
+        // A renewal cut off by the stop may have landed and moved the resourceVersion on:
+        // then the write conflicts and is made once more on a fresh read.
+        for _ in 0..2 {
+            let mut mine = lease.clone();
+            if let Some(spec) = mine.spec.as_mut() {
+                spec.holder_identity = None;
+                spec.renew_time = Some(MicroTime(jiff::Timestamp::now()));
+            }
+            let failure = match api.replace(&cfg.name, &PostParams::default(), &mine).await {
+                Ok(_) => return info!(lease = %cfg.name, "released leadership"),
+                Err(kube::Error::Api(e)) if e.code == 409 => match api.get_opt(&cfg.name).await {
+                    Ok(Some(fresh)) if holder_of(&fresh) == Some(cfg.identity.as_str()) => {
+                        lease = fresh;
+                        continue;
+                    }
+                    // Someone else holds it already: nothing to give up.
+                    Ok(_) => return,
+                    Err(e) => e,
+                },
+                Err(e) => e,
+            };
+            return warn!(error = %failure, "could not release the Lease; it will expire");
         }
-        match self
-            .api
-            .replace(&self.cfg.name, &PostParams::default(), &lease)
-            .await
-        {
-            Ok(_) => info!(lease = %self.cfg.name, "released leadership"),
-            Err(e) => warn!(error = %e, "could not release the Lease; it will expire"),
-        }
+        warn!(lease = %cfg.name, "could not release the Lease (kept changing); it will expire");
     }
 
     fn lost(&self, why: String) -> LeaderError {
@@ -200,6 +213,26 @@ impl Held {
             why,
         }
     }
+}
+
+/// Releases the Lease if this process holds it, for a stop that interrupted `acquire`: its
+/// write may have reached the API server even though the answer never arrived here.
+pub async fn release_if_held(client: Client, cfg: LeaseConfig) {
+    let api: Api<Lease> = Api::namespaced(client, &cfg.namespace);
+    match api.get_opt(&cfg.name).await {
+        Ok(Some(lease)) if holder_of(&lease) == Some(cfg.identity.as_str()) => {
+            Held { api, cfg, lease }.release().await;
+        }
+        Ok(_) => {}
+        Err(e) => warn!(error = %e, "could not read the Lease on stop; if held, it will expire"),
+    }
+}
+
+fn holder_of(lease: &Lease) -> Option<&str> {
+    lease
+        .spec
+        .as_ref()
+        .and_then(|s| s.holder_identity.as_deref())
 }
 
 fn took(api: Api<Lease>, cfg: LeaseConfig, lease: Lease) -> Held {

@@ -95,14 +95,18 @@ async fn run(args: RunArgs) -> ExitCode {
     let mut held = match lease {
         None => None,
         Some(cfg) => tokio::select! {
-            held = leader::acquire(client.clone(), cfg) => match held {
+            held = leader::acquire(client.clone(), cfg.clone()) => match held {
                 Ok(held) => Some(held),
                 Err(e) => {
                     tracing::error!(reason = e.reason(), error = %e, "leader election failed");
                     return ExitCode::FAILURE;
                 }
             },
-            () = &mut shutdown => return ExitCode::SUCCESS,
+            () = &mut shutdown => {
+                // The stop may have cut off a Lease write that landed.
+                leader::release_if_held(client, cfg).await;
+                return ExitCode::SUCCESS;
+            }
         },
     };
     let lost = async {

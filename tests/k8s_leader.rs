@@ -82,17 +82,38 @@ async fn a_stopped_leader_gives_the_lease_up() {
     })
     .await;
 
-    let pid = a.child.id().expect("operator pid");
-    let sent = std::process::Command::new("kill")
-        .args(["-TERM", &pid.to_string()])
-        .status()
-        .expect("kill -TERM");
-    assert!(sent.success());
-    let status = a.exited().await;
+    let status = a.terminate().await;
     assert!(
         status.success(),
         "graceful stop exits 0: {status:?}\n{}",
         a.log_text()
     );
     assert_eq!(lease_holder(&w, LEASE).await, None, "{}", a.log_text());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_stopped_waiting_replica_leaves_the_leaders_lease_alone() {
+    // The stop may cut off a Lease write of its own, so a stopping replica releases the
+    // Lease if it turns out to hold it; it must not touch one that another replica holds.
+    let w = World::bare("leader-wait", SimConfig::default()).await;
+    let args = [
+        "--leader-elect",
+        "--leader-election-namespace",
+        &w.ns,
+        "--lease-duration",
+        "1h",
+    ];
+    let mut a = Operator::spawn_with(w.bed, &w.ns, "a", &args).await;
+    let leader_a = format!("{}-a", w.ns);
+    wait_lease(&w, LEASE, "held by a", |l| {
+        l.spec.as_ref().and_then(|s| s.holder_identity.as_deref()) == Some(leader_a.as_str())
+    })
+    .await;
+    let mut b = Operator::spawn_with(w.bed, &w.ns, "b", &args).await;
+    b.wait_log("waiting for leadership").await;
+
+    let status = b.terminate().await;
+    assert!(status.success(), "{status:?}\n{}", b.log_text());
+    assert_eq!(lease_holder(&w, LEASE).await, Some(leader_a));
+    a.kill().await;
 }

@@ -523,6 +523,33 @@ impl Operator {
         self.child.kill().await.expect("kill the operator");
     }
 
+    /// SIGTERM, as a rolling update or `kubectl delete pod` sends it; then waits for the exit.
+    pub async fn terminate(&mut self) -> std::process::ExitStatus {
+        let pid = self.child.id().expect("the operator is running");
+        let sent = std::process::Command::new("kill")
+            .args(["-TERM", &pid.to_string()])
+            .status()
+            .expect("run kill -TERM");
+        assert!(sent.success(), "kill -TERM {pid} failed");
+        self.exited().await
+    }
+
+    /// Waits (with the usual deadline) until the log contains `needle`.
+    pub async fn wait_log(&self, needle: &str) {
+        let found = tokio::time::timeout(DEADLINE, async {
+            // A log file has no change notification worth the dependency: look often.
+            while !self.log_text().contains(needle) {
+                tokio::time::sleep(Duration::from_millis(20)).await;
+            }
+        })
+        .await;
+        assert!(
+            found.is_ok(),
+            "the operator did not log {needle:?} within {DEADLINE:?}; log:\n{}",
+            self.log_text()
+        );
+    }
+
     pub fn log_text(&self) -> String {
         std::fs::read_to_string(&self.log).unwrap_or_default()
     }
