@@ -63,24 +63,34 @@ async fn only_the_leader_acts_and_the_other_takes_over() {
     w.assert_job_reset("second-job");
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_stopped_leader_gives_the_lease_up() {
-    // A rolling update stops the leader with SIGTERM: it releases the Lease so the next
-    // replica need not wait for it to expire.
-    let w = World::bare("leader-stop", SimConfig::default()).await;
-    let args = [
+/// Starts replica "a" with an hour-long Lease and waits until it holds it; returns the
+/// replica's arguments for a second one, the replica and its identity.
+async fn first_leader(w: &World) -> (Vec<String>, Operator, String) {
+    let args: Vec<String> = [
         "--leader-elect",
         "--leader-election-namespace",
         &w.ns,
         "--lease-duration",
         "1h",
-    ];
-    let mut a = Operator::spawn_with(w.bed, &w.ns, "a", &args).await;
+    ]
+    .map(String::from)
+    .into();
+    let refs: Vec<&str> = args.iter().map(String::as_str).collect();
+    let a = Operator::spawn_with(w.bed, &w.ns, "a", &refs).await;
     let leader_a = format!("{}-a", w.ns);
-    wait_lease(&w, LEASE, "held by a", |l| {
+    wait_lease(w, LEASE, "held by a", |l| {
         l.spec.as_ref().and_then(|s| s.holder_identity.as_deref()) == Some(leader_a.as_str())
     })
     .await;
+    (args, a, leader_a)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_stopped_leader_gives_the_lease_up() {
+    // A rolling update stops the leader with SIGTERM: it releases the Lease so the next
+    // replica need not wait for it to expire.
+    let w = World::bare("leader-stop", SimConfig::default()).await;
+    let (_, mut a, _) = first_leader(&w).await;
 
     let status = a.terminate().await;
     assert!(
@@ -96,20 +106,9 @@ async fn a_stopped_waiting_replica_leaves_the_leaders_lease_alone() {
     // The stop may cut off a Lease write of its own, so a stopping replica releases the
     // Lease if it turns out to hold it; it must not touch one that another replica holds.
     let w = World::bare("leader-wait", SimConfig::default()).await;
-    let args = [
-        "--leader-elect",
-        "--leader-election-namespace",
-        &w.ns,
-        "--lease-duration",
-        "1h",
-    ];
-    let mut a = Operator::spawn_with(w.bed, &w.ns, "a", &args).await;
-    let leader_a = format!("{}-a", w.ns);
-    wait_lease(&w, LEASE, "held by a", |l| {
-        l.spec.as_ref().and_then(|s| s.holder_identity.as_deref()) == Some(leader_a.as_str())
-    })
-    .await;
-    let mut b = Operator::spawn_with(w.bed, &w.ns, "b", &args).await;
+    let (args, mut a, leader_a) = first_leader(&w).await;
+    let refs: Vec<&str> = args.iter().map(String::as_str).collect();
+    let mut b = Operator::spawn_with(w.bed, &w.ns, "b", &refs).await;
     b.wait_log("waiting for leadership").await;
 
     let status = b.terminate().await;
