@@ -189,7 +189,10 @@ impl Held {
                 spec.renew_time = Some(MicroTime(jiff::Timestamp::now()));
             }
             let failure = match api.replace(&cfg.name, &PostParams::default(), &mine).await {
-                Ok(_) => return info!(lease = %cfg.name, "released leadership"),
+                Ok(_) => {
+                    info!(lease = %cfg.name, "released leadership");
+                    return;
+                }
                 Err(kube::Error::Api(e)) if e.code == 409 => match api.get_opt(&cfg.name).await {
                     Ok(Some(fresh)) if holder_of(&fresh) == Some(cfg.identity.as_str()) => {
                         lease = fresh;
@@ -201,7 +204,8 @@ impl Held {
                 },
                 Err(e) => e,
             };
-            return warn!(error = %failure, "could not release the Lease; it will expire");
+            warn!(error = %failure, "could not release the Lease; it will expire");
+            return;
         }
         warn!(lease = %cfg.name, "could not release the Lease (kept changing); it will expire");
     }
