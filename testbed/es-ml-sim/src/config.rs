@@ -191,8 +191,6 @@ pub enum SimError {
         kind: String,
         reason: String,
     },
-    #[error("simulator is shut down")]
-    Shutdown,
 }
 
 impl From<crate::errors::EsError> for SimError {

@@ -16,8 +16,8 @@ use crate::config::{Seed, SimConfig, SimError};
 use crate::endpoint::Endpoint;
 use crate::engine::{Durations, LoggedRequest, RequestLog, Shared, lock, random_node_id};
 use crate::errors::EsError;
+use crate::errors::string_error;
 use crate::faults::{Fault, Faults};
-use crate::params::Params;
 use crate::state::{Blocked, JobState, State, default_job_body};
 use crate::versions::Version;
 
@@ -453,7 +453,7 @@ impl Control {
 }
 
 fn bad(msg: impl Into<String>) -> (u16, Value) {
-    (400, json!({"error": msg.into(), "status": 400}))
+    (400, string_error(400, &msg.into()))
 }
 
 fn res(r: Result<(), SimError>) -> (u16, Value) {
@@ -488,7 +488,6 @@ pub fn handle_http(
     shared: &Arc<Shared>,
     method: &Method,
     segs: &[String],
-    _params: &Params,
     body: &[u8],
 ) -> (u16, Value) {
     let c = Control {
@@ -508,10 +507,7 @@ pub fn handle_http(
     match (m, s.as_slice()) {
         ("GET", ["jobs", id]) => match c.job(id) {
             Some(v) => (200, v.to_json()),
-            None => (
-                404,
-                json!({"error": format!("no job [{id}]"), "status": 404}),
-            ),
+            None => (404, string_error(404, &format!("no job [{id}]"))),
         },
         ("PUT" | "POST", ["jobs", id]) => {
             let b = if body.as_object().is_some_and(|o| o.is_empty()) {
@@ -660,7 +656,10 @@ pub fn handle_http(
         ),
         _ => (
             404,
-            json!({"error": format!("unknown control route [{m} /_sim/{}]", s.join("/")), "status": 404}),
+            string_error(
+                404,
+                &format!("unknown control route [{m} /_sim/{}]", s.join("/")),
+            ),
         ),
     }
 }

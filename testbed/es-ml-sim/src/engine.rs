@@ -145,12 +145,8 @@ impl Shared {
             let mut st = self.state();
             let n = st.register_task(
                 NewTask {
-                    action: crate::state::RESET_ACTION,
-                    description: format!("job-{}", opts.job_id),
                     headers: opts.headers.clone(),
-                    parent: None,
-                    store_result: opts.store_result,
-                    job_id: Some(opts.job_id.clone()),
+                    ..NewTask::reset(&opts.job_id, None, opts.store_result)
                 },
                 now,
             );

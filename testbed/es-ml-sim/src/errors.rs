@@ -94,12 +94,7 @@ impl EsError {
     /// The inner object (`type`, `reason`, extra keys, optional `caused_by`): what a task result
     /// stores and what `root_cause` entries hold (those without `caused_by`).
     pub fn inner(&self) -> Value {
-        let mut m = Map::new();
-        m.insert("type".into(), json!(self.kind));
-        m.insert("reason".into(), self.reason_json());
-        for (k, v) in &self.extra {
-            m.insert(k.clone(), v.clone());
-        }
+        let mut m = self.own_fields();
         if let Some(c) = &self.caused_by {
             m.insert("caused_by".into(), c.inner());
         }
@@ -109,13 +104,18 @@ impl EsError {
     /// `guessRootCauses`: only wrapper exceptions (transport-level) are unwrapped, so for the
     /// simulator's errors the root cause is the exception itself, without `caused_by`.
     fn root_cause(&self) -> Value {
+        Value::Object(self.own_fields())
+    }
+
+    /// `type`, `reason` and the extra fields: the exception without its cause.
+    fn own_fields(&self) -> Map<String, Value> {
         let mut m = Map::new();
         m.insert("type".into(), json!(self.kind));
         m.insert("reason".into(), self.reason_json());
         for (k, v) in &self.extra {
             m.insert(k.clone(), v.clone());
         }
-        Value::Object(m)
+        m
     }
 
     /// An exception without a message renders `"reason": null`.
@@ -135,17 +135,6 @@ impl EsError {
             inner.extend(rest);
         }
         json!({ "error": Value::Object(inner), "status": self.status })
-    }
-
-    /// Rebuild from a stored inner object (task results keep only that); the status is lost, as in ES.
-    pub fn from_inner(v: &Value, status: u16) -> Self {
-        let kind = v.get("type").and_then(Value::as_str).unwrap_or("exception");
-        let reason = v.get("reason").and_then(Value::as_str).unwrap_or("");
-        let mut e = EsError::new(status, kind, reason);
-        if let Some(c) = v.get("caused_by") {
-            e.caused_by = Some(Box::new(EsError::from_inner(c, status)));
-        }
-        e
     }
 }
 

@@ -527,10 +527,10 @@ async fn dispatch(
     };
     if let Route::Control = r {
         if !shared.enable_control {
-            return Ok(ctx.json(404, &json!({"error": "the control API is disabled (start with --enable-control)", "status": 404})));
+            let msg = "the control API is disabled (start with --enable-control)";
+            return Ok(ctx.json(404, &string_error(404, msg)));
         }
-        let (status, v) =
-            crate::control::handle_http(shared, &ctx.method, &segs[1..], &ctx.params, &body);
+        let (status, v) = crate::control::handle_http(shared, &ctx.method, &segs[1..], &body);
         return Ok(ctx.json(status, &v));
     }
 
@@ -656,20 +656,7 @@ impl Req<'_> {
         allowed: &[&str],
     ) -> Result<Option<Map<String, Value>>, EsError> {
         let Some(b) = &self.body else { return Ok(None) };
-        let Some(o) = b.as_object() else {
-            return Err(EsError::parse(format!(
-                "[1:1] [{parser}] Expected START_OBJECT but was not an object"
-            )));
-        };
-        for k in o.keys() {
-            if !allowed.contains(&k.as_str()) {
-                return Err(EsError::parse(format!(
-                    "{} [{parser}] unknown field [{k}]",
-                    crate::state::location_of(&self.raw, k)
-                )));
-            }
-        }
-        Ok(Some(o.clone()))
+        crate::state::object_body(b, allowed, parser, &self.raw).map(|o| Some(o.clone()))
     }
 
     async fn run(&self, r: &Route) -> Result<Reply, EsError> {
@@ -733,9 +720,13 @@ impl Req<'_> {
                     p.time("timeout")?;
                 }
                 let now = sh.now();
-                sh.state().open_job(id, now)?;
+                let node = {
+                    let mut st = sh.state();
+                    st.open_job(id, now)?;
+                    st.node_id.clone()
+                };
                 sh.bump();
-                ok(json!({"opened": true, "node": sh.state().node_id.clone()}))
+                ok(json!({"opened": true, "node": node}))
             }
             Route::JobClose(id) => {
                 let (force, timeout, anm) = match self.body_obj(
@@ -893,7 +884,7 @@ impl Req<'_> {
             Route::TaskCancel(id) => self.cancel_task(id.as_deref()),
             Route::TaskList => self.list_tasks(),
             Route::Authenticate => match (self.principal, &sh.security) {
-                (Some(pr), Some(sec)) => ok(security::authenticate_body(sec, pr)),
+                (Some(pr), Some(_)) => ok(security::authenticate_body(pr)),
                 _ => Err(EsError::illegal_argument(
                     "Security must be explicitly enabled when using a [basic] license. Enable security by setting [xpack.security.enabled] to [true] in the elasticsearch.yml file and restart the node.",
                 )),

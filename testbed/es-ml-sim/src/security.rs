@@ -246,7 +246,7 @@ pub fn has_privileges(sec: &Security, p: &Principal, body: &Value) -> Result<Val
     }))
 }
 
-pub fn authenticate_body(sec: &Security, p: &Principal) -> Value {
+pub fn authenticate_body(p: &Principal) -> Value {
     let (auth_type, realm) = match p {
         Principal::User { .. } => ("realm", json!({"name": "default_native", "type": "native"})),
         Principal::ApiKey { .. } => (
@@ -255,7 +255,6 @@ pub fn authenticate_body(sec: &Security, p: &Principal) -> Value {
         ),
         Principal::Token { .. } => ("token", json!({"name": "default_native", "type": "native"})),
     };
-    let _ = sec;
     let mut v = json!({
         "username": p.username(),
         "roles": p.roles(),

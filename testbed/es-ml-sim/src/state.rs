@@ -319,21 +319,26 @@ pub fn location_of(raw: &str, key: &str) -> String {
     format!("[{line}:{col}]")
 }
 
-fn check_fields(
-    obj: &Map<String, Value>,
+/// The request body as an object with only `allowed` fields, or the parse error
+/// ObjectParser gives (`parser` names it, `raw` locates the offending field).
+pub fn object_body<'a>(
+    body: &'a Value,
     allowed: &[&str],
     parser: &str,
     raw: &str,
-) -> Result<(), EsError> {
-    for k in obj.keys() {
-        if !allowed.contains(&k.as_str()) {
-            return Err(EsError::parse(format!(
-                "{} [{parser}] unknown field [{k}]",
-                location_of(raw, k)
-            )));
-        }
+) -> Result<&'a Map<String, Value>, EsError> {
+    let Some(obj) = body.as_object() else {
+        return Err(EsError::parse(format!(
+            "[1:1] [{parser}] Expected START_OBJECT but was not an object"
+        )));
+    };
+    if let Some(k) = obj.keys().find(|k| !allowed.contains(&k.as_str())) {
+        return Err(EsError::parse(format!(
+            "{} [{parser}] unknown field [{k}]",
+            location_of(raw, k)
+        )));
     }
-    Ok(())
+    Ok(obj)
 }
 
 /// Validate `groups` and return it as an array: like ObjectParser's string arrays, a single
@@ -362,12 +367,7 @@ fn validate_groups(v: &Value, raw: &str) -> Result<Value, EsError> {
 
 /// Validate a `PUT _ml/anomaly_detectors/<id>` body and return the stored config fields.
 pub fn parse_job_body(id: &str, body: &Value, raw: &str) -> Result<Map<String, Value>, EsError> {
-    let Some(obj) = body.as_object() else {
-        return Err(EsError::parse(
-            "[1:1] [job_details] Expected START_OBJECT but was not an object",
-        ));
-    };
-    check_fields(obj, JOB_FIELDS, "job_details", raw)?;
+    let obj = object_body(body, JOB_FIELDS, "job_details", raw)?;
     if let Some(body_id) = obj.get("job_id").and_then(Value::as_str)
         && body_id != id
     {
@@ -694,34 +694,26 @@ impl State {
     }
 
     pub fn update_job(&mut self, id: &str, body: &Value, raw: &str) -> Result<Value, EsError> {
-        let Some(obj) = body.as_object() else {
-            return Err(EsError::parse(
-                "[1:1] [job_update] Expected START_OBJECT but was not an object",
-            ));
-        };
-        check_fields(obj, UPDATE_FIELDS, "job_update", raw)?;
+        let obj = object_body(body, UPDATE_FIELDS, "job_update", raw)?;
         let mut obj = obj.clone();
-        if let Some(g) = obj.get("groups") {
-            let g = validate_groups(g, raw)?;
-            if let Some(arr) = g.as_array() {
-                for gname in arr.iter().filter_map(Value::as_str) {
-                    if self.jobs.contains_key(gname) {
-                        return Err(EsError::new(
-                            400,
-                            "resource_already_exists_exception",
-                            format!(
-                                "job and group names must be unique but job [{gname}] and group [{gname}] have the same name"
-                            ),
-                        ));
-                    }
-                }
-            }
-        }
-        if let Some(g) = obj
+        let groups = obj
             .get("groups")
             .map(|g| validate_groups(g, raw))
-            .transpose()?
+            .transpose()?;
+        let names = groups.iter().filter_map(Value::as_array).flatten();
+        if let Some(gname) = names
+            .filter_map(Value::as_str)
+            .find(|g| self.jobs.contains_key(*g))
         {
+            return Err(EsError::new(
+                400,
+                "resource_already_exists_exception",
+                format!(
+                    "job and group names must be unique but job [{gname}] and group [{gname}] have the same name"
+                ),
+            ));
+        }
+        if let Some(g) = groups {
             obj.insert("groups".into(), g);
         }
         if let Some(cs) = obj.get("custom_settings")
@@ -844,12 +836,7 @@ impl State {
     // ----------------------------------------------------------- datafeeds
 
     pub fn put_datafeed(&mut self, id: &str, body: &Value, raw: &str) -> Result<Value, EsError> {
-        let Some(obj) = body.as_object() else {
-            return Err(EsError::parse(
-                "[1:1] [datafeed_config] Expected START_OBJECT but was not an object",
-            ));
-        };
-        check_fields(obj, DATAFEED_FIELDS, "datafeed_config", raw)?;
+        let obj = object_body(body, DATAFEED_FIELDS, "datafeed_config", raw)?;
         if let Some(body_id) = obj.get("datafeed_id").and_then(Value::as_str)
             && body_id != id
         {
@@ -1144,17 +1131,7 @@ impl State {
         parent: Option<String>,
         now: Now,
     ) -> Result<u64, EsError> {
-        let m = self.register_task(
-            crate::state::NewTask {
-                action: RESET_ACTION,
-                description: format!("job-{job_id}"),
-                headers: BTreeMap::new(),
-                parent,
-                store_result: false,
-                job_id: Some(job_id.to_string()),
-            },
-            now,
-        );
+        let m = self.register_task(NewTask::reset(job_id, parent, false), now);
         let task_id = self.task_id(m);
         let Some(job) = self.jobs.get_mut(job_id) else {
             self.finish_task(m, None, now);

@@ -314,12 +314,7 @@ async fn no_reset_route_before_7_14() {
 async fn second_reset_waits_for_the_first() {
     let (sim, c) = sim_with("8.15.0", 1500).await;
     let ctl = sim.control();
-    put_job(&sim, &c, "j").await;
-    let t1 = async_reset(&sim, &c, "j").await;
-    assert!(
-        ctl.wait_for(|c| c.resets_started("j") == 1, Duration::from_secs(5))
-            .await
-    );
+    let t1 = started_reset(&sim, &c, "j").await;
     let t2 = async_reset(&sim, &c, "j").await;
     let r2 = follow(&sim, &c, &t2).await;
     assert_eq!(r2.body["response"]["acknowledged"], true);
@@ -338,13 +333,7 @@ async fn second_reset_waits_for_the_first() {
 async fn second_reset_times_out_500_before_9_and_429_from_9() {
     for (version, status) in [("8.15.0", 500u16), ("9.0.0", 429)] {
         let (sim, c) = sim_with(version, 60_000).await;
-        let ctl = sim.control();
-        put_job(&sim, &c, "j").await;
-        let _t1 = async_reset(&sim, &c, "j").await;
-        assert!(
-            ctl.wait_for(|c| c.resets_started("j") == 1, Duration::from_secs(5))
-                .await
-        );
+        let _t1 = started_reset(&sim, &c, "j").await;
         let a = call(
             &c,
             "POST",
@@ -376,12 +365,7 @@ async fn lost_reset_task_404_before_8_13_and_retries_from_8_13() {
     for (version, stuck) in [("8.12.0", true), ("8.13.0", false), ("7.17.0", true)] {
         let (sim, c) = sim_with(version, 60_000).await;
         let ctl = sim.control();
-        put_job(&sim, &c, "j").await;
-        let t1 = async_reset(&sim, &c, "j").await;
-        assert!(
-            ctl.wait_for(|c| c.resets_started("j") == 1, Duration::from_secs(5))
-                .await
-        );
+        let t1 = started_reset(&sim, &c, "j").await;
         ctl.restart_node(true);
         let lost = call(&c, "GET", format!("{}/_tasks/{t1}", sim.url()), None).await;
         assert_error(&lost, 404, "resource_not_found_exception");
@@ -433,13 +417,7 @@ async fn lost_reset_task_404_before_8_13_and_retries_from_8_13() {
 #[tokio::test]
 async fn delete_during_reset_cancels_it() {
     let (sim, c) = sim_with("8.15.0", 60_000).await;
-    let ctl = sim.control();
-    put_job(&sim, &c, "j").await;
-    let t = async_reset(&sim, &c, "j").await;
-    assert!(
-        ctl.wait_for(|c| c.resets_started("j") == 1, Duration::from_secs(5))
-            .await
-    );
+    let t = started_reset(&sim, &c, "j").await;
     let d = call(
         &c,
         "DELETE",
@@ -485,12 +463,7 @@ async fn internal_reset_blocks_without_a_known_task() {
 async fn restart_without_losing_results_stores_an_error() {
     let (sim, c) = sim_with("8.15.0", 60_000).await;
     let ctl = sim.control();
-    put_job(&sim, &c, "j").await;
-    let t = async_reset(&sim, &c, "j").await;
-    assert!(
-        ctl.wait_for(|c| c.resets_started("j") == 1, Duration::from_secs(5))
-            .await
-    );
+    let t = started_reset(&sim, &c, "j").await;
     ctl.restart_node(false);
     let r = call(&c, "GET", format!("{}/_tasks/{t}", sim.url()), None).await;
     assert_eq!(r.body["completed"], true);
@@ -569,12 +542,7 @@ async fn maintenance_reruns_stale_resets_from_8_13() {
     for (version, fixed) in [("8.12.0", false), ("8.13.0", true)] {
         let (sim, c) = sim_with(version, 60_000).await;
         let ctl = sim.control();
-        put_job(&sim, &c, "j").await;
-        let _t = async_reset(&sim, &c, "j").await;
-        assert!(
-            ctl.wait_for(|c| c.resets_started("j") == 1, Duration::from_secs(5))
-                .await
-        );
+        let _t = started_reset(&sim, &c, "j").await;
         ctl.restart_node(true);
         ctl.set_reset_duration(None, Duration::from_millis(10));
         let rerun = ctl.run_maintenance();

@@ -133,13 +133,7 @@ async fn sync_reset_task_completes_without_stored_result() {
 #[tokio::test]
 async fn cancel_ends_reset_with_ack_false() {
     let (sim, c) = sim_with("8.15.0", 60_000).await;
-    let ctl = sim.control();
-    put_job(&sim, &c, "j").await;
-    let t = async_reset(&sim, &c, "j").await;
-    assert!(
-        ctl.wait_for(|c| c.resets_started("j") == 1, Duration::from_secs(5))
-            .await
-    );
+    let t = started_reset(&sim, &c, "j").await;
     let a = call(
         &c,
         "POST",

@@ -107,6 +107,20 @@ pub async fn async_reset(sim: &Sim, c: &reqwest::Client, id: &str) -> String {
     a.body["task"].as_str().expect("task id").to_string()
 }
 
+/// Creates job `id`, starts an async reset of it and waits until the reset work has begun;
+/// returns the task id.
+pub async fn started_reset(sim: &Sim, c: &reqwest::Client, id: &str) -> String {
+    put_job(sim, c, id).await;
+    let task = async_reset(sim, c, id).await;
+    assert!(
+        sim.control()
+            .wait_for(|c| c.resets_started(id) == 1, Duration::from_secs(5))
+            .await,
+        "the reset of {id} did not start"
+    );
+    task
+}
+
 pub async fn follow(sim: &Sim, c: &reqwest::Client, task: &str) -> Answer {
     call(
         c,
