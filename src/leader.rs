@@ -152,23 +152,30 @@ impl Held {
             if let Some(spec) = lease.spec.as_mut() {
                 spec.renew_time = Some(MicroTime(jiff::Timestamp::now()));
             }
-            match self
-                .api
-                .replace(&self.cfg.name, &PostParams::default(), &lease)
-                .await
-            {
-                Ok(renewed) => {
+            // A renewal that hangs must not outlast the Lease: the others take it over once
+            // it expires, and from then on this replica must no longer act.
+            let left = self.cfg.duration.saturating_sub(last_renewal.elapsed());
+            let params = PostParams::default();
+            let renewal = self.api.replace(&self.cfg.name, &params, &lease);
+            let failure = match tokio::time::timeout(left, renewal).await {
+                Ok(Ok(renewed)) => {
                     self.lease = renewed;
                     last_renewal = Instant::now();
+                    continue;
                 }
-                Err(kube::Error::Api(e)) if e.code == 409 => {
+                Ok(Err(kube::Error::Api(e))) if e.code == 409 => {
                     return self.lost("another replica wrote the Lease".into());
                 }
-                Err(e) if last_renewal.elapsed() >= self.cfg.duration => {
-                    return self.lost(format!("not renewed for {:?}: {e}", self.cfg.duration));
-                }
-                Err(e) => warn!(error = %e, "Lease renewal failed; retrying"),
+                Ok(Err(e)) => e.to_string(),
+                Err(_) => "the renewal did not answer".to_owned(),
+            };
+            if last_renewal.elapsed() >= self.cfg.duration {
+                return self.lost(format!(
+                    "not renewed for {:?}: {failure}",
+                    self.cfg.duration
+                ));
             }
+            warn!(error = %failure, "Lease renewal failed; retrying");
         }
     }
 
@@ -298,6 +305,39 @@ async fn take(api: &Api<Lease>, cfg: &LeaseConfig, mut lease: Lease) -> Result<L
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[tokio::test]
+    async fn a_renewal_that_never_answers_loses_the_lease() {
+        // An API server that accepts connections and never answers.
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let _hold = tokio::spawn(async move {
+            let mut open = Vec::new();
+            while let Ok((sock, _)) = listener.accept().await {
+                open.push(sock);
+            }
+        });
+        let url: http::Uri = format!("http://{addr}").parse().unwrap();
+        let client = Client::try_from(kube::Config::new(url)).unwrap();
+        let cfg = LeaseConfig {
+            namespace: "ns".into(),
+            name: "lease".into(),
+            identity: "me".into(),
+            duration: Duration::from_millis(300),
+            renew_every: Duration::from_millis(50),
+        };
+        let mut held = Held {
+            api: Api::namespaced(client, "ns"),
+            lease: new_lease(&cfg),
+            cfg,
+        };
+        // Far shorter than kube's own read timeout, which would otherwise hold the renewal.
+        let lost = tokio::time::timeout(Duration::from_secs(30), held.keep()).await;
+        assert!(
+            matches!(lost, Ok(LeaderError::Lost { .. })),
+            "a hung renewal must end leadership: {lost:?}"
+        );
+    }
 
     #[test]
     fn verdicts() {
