@@ -55,19 +55,7 @@ pub fn error_body(status: u16, body: &[u8]) -> (String, String) {
                 })
                 .unwrap_or_default()
                 .to_owned();
-            if let Some(Value::Object(cause)) = obj.get("caused_by") {
-                let ckind = cause
-                    .get("type")
-                    .and_then(Value::as_str)
-                    .unwrap_or_default();
-                let creason = cause
-                    .get("reason")
-                    .and_then(Value::as_str)
-                    .unwrap_or_default();
-                if !ckind.is_empty() || !creason.is_empty() {
-                    reason = format!("{reason} (caused by {ckind}: {creason})");
-                }
-            }
+            reason = with_cause(reason, obj.get("caused_by"));
             if reason.is_empty() {
                 reason = canonical(status).to_owned();
             }
@@ -365,6 +353,19 @@ pub fn task(body: &[u8]) -> Result<TaskPoll, DecodeError> {
     Ok(TaskPoll::Completed { task, outcome })
 }
 
+/// `reason`, followed by the `caused_by` object's type and reason when it has either.
+fn with_cause(reason: String, cause: Option<&Value>) -> String {
+    let Some(Value::Object(cause)) = cause else {
+        return reason;
+    };
+    let field = |k: &str| cause.get(k).and_then(Value::as_str).unwrap_or_default();
+    let (ckind, creason) = (field("type"), field("reason"));
+    if ckind.is_empty() && creason.is_empty() {
+        return reason;
+    }
+    format!("{reason} (caused by {ckind}: {creason})")
+}
+
 /// A task result's `error` is the bare cause (`type`, `reason`, `caused_by`), no `status`.
 fn stored_error(err: &Value) -> ErrorCause {
     match err {
@@ -378,22 +379,12 @@ fn stored_error(err: &Value) -> ErrorCause {
                 .and_then(Value::as_str)
                 .unwrap_or(UNTYPED_ERROR)
                 .to_owned();
-            let mut reason = err
+            let reason = err
                 .get("reason")
                 .and_then(Value::as_str)
                 .unwrap_or_default()
                 .to_owned();
-            if let Some(cause) = err.get("caused_by").filter(|c| c.is_object()) {
-                let ckind = cause
-                    .get("type")
-                    .and_then(Value::as_str)
-                    .unwrap_or_default();
-                let creason = cause
-                    .get("reason")
-                    .and_then(Value::as_str)
-                    .unwrap_or_default();
-                reason = format!("{reason} (caused by {ckind}: {creason})");
-            }
+            let reason = with_cause(reason, err.get("caused_by"));
             ErrorCause {
                 kind,
                 reason: truncate(reason),
@@ -592,6 +583,24 @@ mod tests {
                 })
             }
         );
+    }
+
+    #[test]
+    fn stored_error_names_its_cause_and_skips_an_empty_one() {
+        let reason = |error: &str| match task(&completed(&format!(r#"{{"error":{error}}}"#))) {
+            Ok(TaskPoll::Completed {
+                outcome: TaskOutcome::Failed(cause),
+                ..
+            }) => cause.reason,
+            other => panic!("{other:?}"),
+        };
+        assert_eq!(
+            reason(
+                r#"{"type":"x","reason":"r","caused_by":{"type":"io_exception","reason":"io"}}"#
+            ),
+            "r (caused by io_exception: io)"
+        );
+        assert_eq!(reason(r#"{"type":"x","reason":"r","caused_by":{}}"#), "r");
     }
 
     #[test]
