@@ -197,25 +197,12 @@ pub fn cluster_identity(es: &ElasticsearchSpec, namespace: &str, eck_url_templat
     }
 }
 
-/// Rejects URLs the operator cannot use safely; returns the URL without a trailing `/`.
+/// Rejects URLs the operator cannot use safely (the checks the client makes, so that a bad
+/// URL fails the run as InvalidSpec instead of being retried); returns the URL without a
+/// trailing `/`.
 fn check_url(url: &str) -> Result<String, ConnectError> {
     let url = url.trim().trim_end_matches('/');
-    let rest = url
-        .strip_prefix("https://")
-        .or_else(|| url.strip_prefix("http://"))
-        .ok_or_else(|| {
-            ConnectError::InvalidSpec("the URL must start with http:// or https://".into())
-        })?;
-    let authority = rest.split('/').next().unwrap_or_default();
-    if authority.contains('@') {
-        // Credentials in a URL end up in logs and status; they belong in credentialsSecret.
-        return Err(ConnectError::InvalidSpec(
-            "the URL must not contain credentials; use credentialsSecret".into(),
-        ));
-    }
-    if authority.is_empty() {
-        return Err(ConnectError::InvalidSpec("the URL has no host".into()));
-    }
+    crate::es::base_url(url).map_err(ConnectError::InvalidSpec)?;
     Ok(url.to_string())
 }
 

@@ -80,7 +80,7 @@ const UNBOUNDED_WAIT: Duration = Duration::from_secs(24 * 3600);
 
 impl EsClient {
     pub fn new(cfg: EsConfig) -> Result<EsClient, EsError> {
-        let base = parse_base(&cfg.url)?;
+        let base = base_url(&cfg.url).map_err(EsError::Config)?;
         if cfg.request_timeout.is_zero() {
             return Err(EsError::Config(
                 "request timeout must be greater than zero".to_owned(),
@@ -152,11 +152,6 @@ impl EsClient {
             secrets,
             request_timeout: cfg.request_timeout,
         })
-    }
-
-    /// The base URL (never with credentials), for messages.
-    pub fn url(&self) -> &str {
-        self.base.as_str()
     }
 
     /// `GET _ml/info`: the cluster's version, readable with `manage_ml` alone.
@@ -380,26 +375,24 @@ impl Call {
     }
 }
 
-fn parse_base(raw: &str) -> Result<Url, EsError> {
-    let mut url = Url::parse(raw.trim())
-        .map_err(|e| EsError::Config(format!("invalid Elasticsearch URL: {e}")))?;
+/// The Elasticsearch base URL, checked: http(s), a host, no credentials. The error says what
+/// is wrong without echoing the URL (it may hold credentials).
+pub(crate) fn base_url(raw: &str) -> Result<Url, String> {
+    let mut url = Url::parse(raw.trim()).map_err(|e| format!("invalid Elasticsearch URL: {e}"))?;
     if !matches!(url.scheme(), "http" | "https") {
-        return Err(EsError::Config(format!(
+        return Err(format!(
             "unsupported URL scheme {:?} (use http or https)",
             url.scheme()
-        )));
+        ));
     }
     if url.cannot_be_a_base() || url.host().is_none() {
-        return Err(EsError::Config(
-            "the Elasticsearch URL has no host".to_owned(),
-        ));
+        return Err("the Elasticsearch URL has no host".to_owned());
     }
     if !url.username().is_empty() || url.password().is_some() {
-        // Never echo the URL here: it holds the credentials.
-        return Err(EsError::Config(
+        return Err(
             "the Elasticsearch URL must not contain credentials; use a credentials Secret"
                 .to_owned(),
-        ));
+        );
     }
     url.set_query(None);
     url.set_fragment(None);

@@ -9,10 +9,10 @@ mod error;
 mod types;
 mod wire;
 
+pub(crate) use client::base_url;
 pub use client::{Auth, EsClient, EsConfig};
 pub use error::{EsError, INVALID_CONNECTION, TRANSIENT_REASONS};
 pub use types::{
     BlockReason, Blocked, ClusterInfo, ErrorCause, Job, JobState, TaskInfo, TaskOutcome, TaskPoll,
     UNKNOWN_VERSION,
 };
-pub use wire::UNTYPED_ERROR;
