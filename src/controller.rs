@@ -24,7 +24,7 @@ use kube::{
 };
 use tracing::{debug, info, warn};
 
-pub use crate::error::Error;
+use crate::error::Error;
 use crate::{
     clients::Clients,
     connect,

@@ -26,14 +26,6 @@ pub enum CrashPoint {
 }
 
 impl CrashPoint {
-    pub const ALL: [CrashPoint; 5] = [
-        CrashPoint::AfterClose,
-        CrashPoint::AfterResetPost,
-        CrashPoint::AfterTaskIdWritten,
-        CrashPoint::MidFollow,
-        CrashPoint::AfterCompletionBeforeStatus,
-    ];
-
     pub fn as_str(self) -> &'static str {
         match self {
             CrashPoint::AfterClose => "after-close",

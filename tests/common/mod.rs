@@ -492,7 +492,7 @@ impl Operator {
         .args(extra)
         .env("KUBECONFIG", bed.kubeconfig_path())
         .env("RUST_LOG", "info")
-        .env_remove("JOBRESET_CRASH_AT")
+        .env_remove(jobreset_operator::crash::ENV)
         // The Lease identity, when --leader-elect is given.
         .env("POD_NAME", format!("{ns}-{tag}"))
         .stdin(Stdio::null())
@@ -500,7 +500,7 @@ impl Operator {
         .stderr(err)
         .kill_on_drop(true);
         if let Some(point) = crash_at {
-            cmd.env("JOBRESET_CRASH_AT", point);
+            cmd.env(jobreset_operator::crash::ENV, point);
         }
         let child = cmd.spawn().expect("spawn jobreset-operator");
         Operator { child, log }
