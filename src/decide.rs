@@ -362,10 +362,8 @@ fn on_job(input: &Input, s: &mut JobResetStatus, job: Job, read: JobRead) -> Act
                 );
                 return complete(s, msg);
             }
-            if job.state != JobState::Closed {
-                return Action::Close {
-                    force: close_force(input, s, Some(job.state)),
-                };
+            if let Some(close) = close_first(input, s, &job) {
+                return close;
             }
             intend_reset(input, s, &job)
         }
@@ -399,10 +397,8 @@ fn on_task_gone(
     match reset_block {
         None if !s.adopted && fingerprint_unchanged(s, job) => {
             // Nothing was cleared and nothing is running: the reset never took effect.
-            if job.state != JobState::Closed {
-                return Action::Close {
-                    force: close_force(input, s, Some(job.state)),
-                };
+            if let Some(close) = close_first(input, s, job) {
+                return close;
             }
             s.task_id = None;
             intend_reset(input, s, job)
@@ -412,10 +408,8 @@ fn on_task_gone(
             // 8.13+ resets a job whose reset task died when asked again (ES #106020). With an
             // unknown version asking is still safe: before 8.13 the new task fails with the
             // "isn't running" 404, which ends the run as StuckReset.
-            if job.state != JobState::Closed {
-                return Action::Close {
-                    force: close_force(input, s, Some(job.state)),
-                };
+            if let Some(close) = close_first(input, s, job) {
+                return close;
             }
             s.task_id = None;
             s.adopted = false;
@@ -730,14 +724,24 @@ fn fail_deadline(input: &Input, s: &mut JobResetStatus) {
 }
 
 fn deadline_passed(input: &Input, s: &JobResetStatus) -> bool {
-    let Some(start) = s
-        .start_time
-        .as_deref()
-        .and_then(|t| t.parse::<Timestamp>().ok())
-    else {
-        return false;
-    };
-    input.now.as_second().saturating_sub(start.as_second()) > input.spec.deadline_seconds
+    deadline_left(input.spec, s, input.now).is_some_and(|left| left < 0)
+}
+
+/// Seconds left before `deadlineSeconds` (negative once past it); `None` before the run has
+/// a start time.
+pub fn deadline_left(spec: &JobResetSpec, s: &JobResetStatus, now: Timestamp) -> Option<i64> {
+    let start = s.start_time.as_deref()?.parse::<Timestamp>().ok()?;
+    Some(
+        spec.deadline_seconds
+            .saturating_sub(now.as_second().saturating_sub(start.as_second())),
+    )
+}
+
+/// The close a job needs before it can be reset, if it is not closed yet.
+fn close_first(input: &Input, s: &JobResetStatus, job: &Job) -> Option<Action> {
+    (job.state != JobState::Closed).then(|| Action::Close {
+        force: close_force(input, s, Some(job.state)),
+    })
 }
 
 /// Sets the bookkeeping fields every status write carries.

@@ -59,7 +59,7 @@ pub struct Followers {
     /// Triggers a reconcile of the JobReset whose answer arrived.
     wake: UnboundedSender<ObjectRef<JobReset>>,
     /// Caps the open long-polls (each holds one connection to Elasticsearch).
-    limit: Arc<Semaphore>,
+    limit: Semaphore,
 }
 
 impl Followers {
@@ -67,7 +67,7 @@ impl Followers {
         Arc::new(Followers {
             slots: Mutex::new(HashMap::new()),
             wake,
-            limit: Arc::new(Semaphore::new(max_polls.max(1))),
+            limit: Semaphore::new(max_polls.max(1)),
         })
     }
 
@@ -131,11 +131,10 @@ impl Followers {
         let es = es.clone();
         let task_id = task_id.to_owned();
         tokio::spawn(async move {
-            let answer = match Arc::clone(&this.limit).acquire_owned().await {
-                Ok(_permit) => es.wait_task(&task_id, wait).await,
-                // Never closed; if it were, polling unthrottled is still correct.
-                Err(_) => es.wait_task(&task_id, wait).await,
-            };
+            // Never closed; if it were, polling unthrottled would still be correct.
+            let permit = this.limit.acquire().await.ok();
+            let answer = es.wait_task(&task_id, wait).await;
+            drop(permit);
             {
                 let mut slots = this.slots();
                 let still_wanted = matches!(

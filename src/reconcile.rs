@@ -47,7 +47,7 @@ pub struct Context {
     /// Asks the controller to reconcile one JobReset (a waiter, when the run it waits for ends).
     pub wake: UnboundedSender<ObjectRef<JobReset>>,
     /// Consecutive Kubernetes-side failures per JobReset, for the error policy's backoff.
-    pub failures: Mutex<HashMap<String, u32>>,
+    pub failures: Mutex<HashMap<ObjectRef<JobReset>, u32>>,
     /// The background task long-polls.
     pub followers: Arc<Followers>,
     /// The Elasticsearch client of each run.
@@ -97,7 +97,7 @@ async fn reconcile_once(obj: Arc<JobReset>, ctx: &Arc<Context>) -> Result<Action
         return Ok(Action::await_change());
     }
 
-    let (es, first) = observe(ctx, &fresh, &namespace, &status).await?;
+    let (es, first) = observe(ctx, &fresh, &key, &status).await?;
     let mut sink = KubeSink {
         api: &api,
         obj: &fresh,
@@ -115,14 +115,11 @@ async fn reconcile_once(obj: Arc<JobReset>, ctx: &Arc<Context>) -> Result<Action
         &ctx.followers.of(key.clone()),
     )
     .await?;
+    if let Ok(mut f) = ctx.failures.lock() {
+        f.remove(&key);
+    }
     if status.phase.is_terminal() {
         forget(ctx, &key);
-    }
-
-    if let Ok(mut f) = ctx.failures.lock() {
-        f.remove(&failure_key(&fresh));
-    }
-    if status.phase.is_terminal() {
         // Nothing about the waiters changed in Kubernetes, so no watch event wakes them.
         for waiter in same_target(ctx, &fresh) {
             let _ = ctx
@@ -141,9 +138,10 @@ async fn reconcile_once(obj: Arc<JobReset>, ctx: &Arc<Context>) -> Result<Action
 async fn observe(
     ctx: &Context,
     obj: &JobReset,
-    namespace: &str,
+    key: &ObjectRef<JobReset>,
     status: &JobResetStatus,
 ) -> Result<(Option<EsClient>, Observation), Error> {
+    let namespace = key.namespace.as_deref().unwrap_or_default();
     if status.phase == crate::crd::Phase::Pending
         && let Some(name) = blocker(ctx, obj).await?
     {
@@ -177,19 +175,13 @@ async fn observe(
         Err(e @ ConnectError::Kube { .. }) => {
             // The Secret could not be read (API error): retry with backoff, keep the status.
             warn!(namespace, name = %obj.name_any(), error = %e, "cannot read a referenced Secret");
-            return Ok((None, unavailable(&e)));
+            return Ok((None, unavailable(e.reason(), &e)));
         }
-        Err(e) => return Ok((None, unavailable(&e))),
+        Err(e) => return Ok((None, unavailable(e.reason(), &e))),
     };
-    match ctx.clients.get(&ObjectRef::from_obj(obj), cfg) {
+    match ctx.clients.get(key, cfg) {
         Ok(es) => Ok((Some(es), Observation::Start)),
-        Err(e) => Ok((
-            None,
-            Observation::ConnectionUnavailable {
-                reason: e.reason().to_string(),
-                message: e.to_string(),
-            },
-        )),
+        Err(e) => Ok((None, unavailable(e.reason(), &e))),
     }
 }
 
@@ -197,11 +189,14 @@ async fn observe(
 fn forget(ctx: &Context, key: &ObjectRef<JobReset>) {
     ctx.followers.forget(key);
     ctx.clients.forget(key);
+    if let Ok(mut f) = ctx.failures.lock() {
+        f.remove(key);
+    }
 }
 
-fn unavailable(e: &ConnectError) -> Observation {
+fn unavailable(reason: &str, e: &dyn std::fmt::Display) -> Observation {
     Observation::ConnectionUnavailable {
-        reason: e.reason().to_string(),
+        reason: reason.to_owned(),
         message: e.to_string(),
     }
 }
@@ -268,16 +263,12 @@ async fn read_fresh(
     })
 }
 
-fn failure_key(o: &JobReset) -> String {
-    format!("{}/{}", o.namespace().unwrap_or_default(), o.name_any())
-}
-
 /// The controller's error policy: Kubernetes-side failures retry with capped backoff.
 pub fn error_policy(obj: Arc<JobReset>, err: &Error, ctx: Arc<Context>) -> Action {
     ctx.metrics.reconcile_error(err.reason());
     let n = match ctx.failures.lock() {
         Ok(mut f) => {
-            let n = f.entry(failure_key(&obj)).or_insert(0);
+            let n = f.entry(ObjectRef::from_obj(obj.as_ref())).or_insert(0);
             *n = n.saturating_add(1);
             *n
         }

@@ -3,7 +3,7 @@
 //! one field manager (I/O: one PATCH).
 
 use kube::{
-    Api,
+    Api, Resource,
     api::{Patch, PatchParams},
 };
 use serde_json::json;
@@ -87,8 +87,8 @@ pub async fn apply(
     status: &JobResetStatus,
 ) -> Result<JobReset, kube::Error> {
     let body = json!({
-        "apiVersion": "ml.jobreset.io/v1alpha1",
-        "kind": "JobReset",
+        "apiVersion": JobReset::api_version(&()),
+        "kind": JobReset::kind(&()),
         "status": status,
     });
     let params = PatchParams::apply(field_manager).force();

@@ -187,14 +187,7 @@ pub fn follow_wait(
     status: &JobResetStatus,
     now: Timestamp,
 ) -> Duration {
-    let remaining = status
-        .start_time
-        .as_deref()
-        .and_then(|t| t.parse::<Timestamp>().ok())
-        .map(|start| {
-            spec.deadline_seconds
-                .saturating_sub(now.as_second().saturating_sub(start.as_second()))
-        })
+    let remaining = crate::decide::deadline_left(spec, status, now)
         .map(|secs| Duration::from_secs(u64::try_from(secs).unwrap_or(0)));
     match remaining {
         Some(r) => cfg.task_poll_timeout.min(r.max(Duration::from_secs(1))),
