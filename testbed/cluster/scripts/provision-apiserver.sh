@@ -17,6 +17,9 @@ if [ -x "$OUT/bin/apiextensions-apiserver" ] && [ -x "$OUT/bin/etcd" ]; then exi
 STEP="start"
 LOG=$(mktemp)
 fail() {
+  # Report whatever happens from here on (an empty log must not end the script silently).
+  trap - ERR
+  set +e
   local cause
   cause=$(grep -v '^\s*$' "$LOG" | tail -1 | cut -c1-300)
   local line="provision-apiserver: FAILED: $STEP: ${cause:-exit status $1}"
