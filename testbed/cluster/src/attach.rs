@@ -1,5 +1,5 @@
 //! Attaching to a bed another process runs (`testbed up`): reads its state directory
-//! (`kubeconfig`, `apiserver.kubeconfig`, `env`, `ca.crt`) and fetches its request record
+//! (`kubeconfig`, `env`, `ca.crt`) and fetches its request record
 //! over HTTP.
 
 use std::path::Path;
@@ -55,7 +55,6 @@ impl TestBed {
             state_dir: dir.to_path_buf(),
             kubeconfig: dir.join("kubeconfig"),
             front_url: server_of(dir, "kubeconfig")?,
-            apiserver_url: server_of(dir, "apiserver.kubeconfig")?,
             es_url,
             owned: None,
             ca_pem: read(dir, "ca.crt")?,

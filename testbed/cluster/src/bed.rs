@@ -39,7 +39,6 @@ pub struct TestBed {
     pub(crate) state_dir: PathBuf,
     pub(crate) kubeconfig: PathBuf,
     pub(crate) front_url: String,
-    pub(crate) apiserver_url: String,
     pub(crate) es_url: Option<String>,
     /// `None` when attached to a bed another process runs (`testbed up`).
     pub(crate) owned: Option<Owned>,
@@ -53,7 +52,8 @@ pub(crate) struct Owned {
     owns_state_dir: bool,
     exit_cleanup: u64,
     recorder: Arc<Recorder>,
-    pki: Arc<Pki>,
+    /// Reaches the apiserver itself (admin client certificate).
+    http: reqwest::Client,
     plane: ControlPlane,
     stop_tx: Mutex<Option<tokio::sync::oneshot::Sender<()>>>,
 }
@@ -96,10 +96,7 @@ impl TestBed {
     pub async fn install_crds(&self, dir: &Path) -> Result<(), BedError> {
         let crds = crds::load_dir(dir)?;
         match &self.owned {
-            Some(o) => {
-                let http = tls::apiserver_http(&o.pki)?;
-                crds::install(&http, &self.apiserver_url, &crds).await
-            }
+            Some(o) => crds::install(&o.http, &o.plane.url, &crds).await,
             // Through the front, which forwards the apiextensions API.
             None => {
                 let http = tls::ca_only_http(&self.ca_pem)?;
@@ -117,19 +114,10 @@ impl TestBed {
                 if let Some(dir) = std::env::var_os(attach::ENV).filter(|d| !d.is_empty()) {
                     return TestBed::attach(Path::new(&dir));
                 }
-                let (tx, rx) = std::sync::mpsc::sync_channel(1);
-                launch(
-                    Options {
-                        crds_dir: workspace_crds_dir(),
-                        state_dir: None,
-                        with_es: Some(SimConfig::default()),
-                    },
-                    tx,
-                );
-                rx.recv().unwrap_or_else(|_| {
-                    Err(BedError::Runtime(
-                        "the test bed thread ended without answering".into(),
-                    ))
+                TestBed::start_blocking(Options {
+                    crds_dir: workspace_crds_dir(),
+                    state_dir: None,
+                    with_es: Some(SimConfig::default()),
                 })
             })
             .as_ref()
@@ -142,16 +130,6 @@ impl TestBed {
 
     pub fn state_dir(&self) -> &Path {
         &self.state_dir
-    }
-
-    /// `https://127.0.0.1:PORT` of the front (what the kubeconfig points at).
-    pub fn url(&self) -> &str {
-        &self.front_url
-    }
-
-    /// The apiserver itself, behind the front (admin client certificate required).
-    pub fn apiserver_url(&self) -> &str {
-        &self.apiserver_url
     }
 
     /// A new client from the kubeconfig on each call.
@@ -390,7 +368,7 @@ async fn boot(opts: Options, stop_tx: tokio::sync::oneshot::Sender<()>) -> Resul
         Some(cfg) => Some(es::start(cfg).await?),
         None => None,
     };
-    wait_front(&pki, &front_url).await?;
+    wait_front(&http, &front_url).await?;
     let exit_cleanup = exit_cleanup::register(
         vec![plane.etcd.pid, plane.apiserver.pid],
         owns_state_dir.then(|| state_dir.clone()),
@@ -400,14 +378,13 @@ async fn boot(opts: Options, stop_tx: tokio::sync::oneshot::Sender<()>) -> Resul
             state_dir,
             kubeconfig: kubeconfig_path,
             front_url,
-            apiserver_url: plane.url.clone(),
             es_url: es.as_ref().map(|e| e.url.clone()),
             ca_pem: pki.ca.cert_pem.clone(),
             owned: Some(Owned {
                 exit_cleanup,
                 owns_state_dir,
                 recorder,
-                pki: Arc::new(pki),
+                http,
                 plane,
                 stop_tx: Mutex::new(Some(stop_tx)),
             }),
@@ -444,8 +421,7 @@ async fn create_private_namespace(
 }
 
 /// One discovery request through the front, as a client would make it.
-async fn wait_front(pki: &Pki, url: &str) -> Result<(), BedError> {
-    let http = tls::apiserver_http(pki)?;
+async fn wait_front(http: &reqwest::Client, url: &str) -> Result<(), BedError> {
     let resp = http
         .get(format!("{url}/api"))
         .send()

@@ -127,13 +127,8 @@ async fn wait_served(http: &reqwest::Client, base: &str, crd: &Value) -> Result<
         .pointer("/spec/names/plural")
         .and_then(Value::as_str)
         .unwrap_or_default();
-    let version = crd
-        .pointer("/spec/versions")
-        .and_then(Value::as_array)
-        .and_then(|vs| {
-            vs.iter()
-                .find(|v| v.get("served").and_then(Value::as_bool) == Some(true))
-        })
+    let version = served_versions(crd)
+        .next()
         .and_then(|v| v.get("name"))
         .and_then(Value::as_str)
         .unwrap_or_default();

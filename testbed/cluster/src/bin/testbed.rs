@@ -94,6 +94,9 @@ fn main() -> ExitCode {
     }
 }
 
+/// The files that say a bed runs in a state directory; removed when it stops.
+const RUN_FILES: [&str; 4] = ["ready", "testbed.pid", "etcd.pid", "apiserver.pid"];
+
 fn alive(pid: u32) -> bool {
     Path::new(&format!("/proc/{pid}")).exists()
         && !std::fs::read_to_string(format!("/proc/{pid}/stat"))
@@ -240,7 +243,7 @@ fn serve(args: BedArgs) -> Result<(), String> {
             _ = int.recv() => {}
         }
         bed.stop();
-        for f in ["ready", "testbed.pid", "etcd.pid", "apiserver.pid"] {
+        for f in RUN_FILES {
             let _ = std::fs::remove_file(dir.join(f));
         }
         Ok(())
@@ -276,7 +279,7 @@ fn down(dir: &Path) -> Result<(), String> {
             signal(child, libc::SIGKILL);
         }
     }
-    for f in ["ready", "testbed.pid", "etcd.pid", "apiserver.pid"] {
+    for f in RUN_FILES {
         let _ = std::fs::remove_file(dir.join(f));
     }
     println!("stopped test bed {pid} in {}", dir.display());

@@ -10,7 +10,7 @@ use hyper::{Method, Response, StatusCode};
 use serde_json::Value;
 
 use super::protobuf;
-use super::reqinfo::Info;
+use super::reqinfo::RecordedRequest;
 use super::{Body, Ctx, forward, list_crds, not_found, status};
 
 /// The private group holding the core kinds.
@@ -262,16 +262,16 @@ fn json_accept(headers: &mut HeaderMap) {
 
 pub async fn handle(
     ctx: &Ctx,
-    info: Option<Info>,
+    info: Option<RecordedRequest>,
     method: Method,
     query: &str,
     headers: &HeaderMap,
     body: Bytes,
-    watch: bool,
 ) -> Response<Body> {
     let Some(info) = info else {
         return not_found();
     };
+    let watch = info.verb == "watch";
     let Some(kind) = KINDS.iter().find(|k| k.plural == info.resource) else {
         return not_found();
     };

@@ -40,6 +40,16 @@ pub struct Ctx {
 
 /// A Kubernetes `Status` answer.
 pub fn status(code: StatusCode, reason: &str, message: &str) -> Response<Body> {
+    status_with_details(code, reason, message, json!({}))
+}
+
+/// A Kubernetes `Status` answer naming the object (`details`).
+fn status_with_details(
+    code: StatusCode,
+    reason: &str,
+    message: &str,
+    details: Value,
+) -> Response<Body> {
     forward::json(
         code,
         &json!({
@@ -49,7 +59,7 @@ pub fn status(code: StatusCode, reason: &str, message: &str) -> Response<Body> {
             "status": "Failure",
             "message": message,
             "reason": reason,
-            "details": {},
+            "details": details,
             "code": code.as_u16(),
         }),
     )
@@ -124,7 +134,7 @@ pub async fn list_crds(up: &Upstream) -> Result<Vec<Value>, Response<Body>> {
 
 /// The admission check kube-apiserver has and the apiextensions-apiserver lacks: nothing is
 /// created in a namespace that does not exist.
-async fn namespace_lifecycle(ctx: &Ctx, info: &reqinfo::Info) -> Option<Response<Body>> {
+async fn namespace_lifecycle(ctx: &Ctx, info: &reqinfo::RecordedRequest) -> Option<Response<Body>> {
     let ns = info.namespace.as_deref()?;
     if info.verb != "create" || info.resource == "namespaces" {
         return None;
@@ -138,18 +148,11 @@ async fn namespace_lifecycle(ctx: &Ctx, info: &reqinfo::Info) -> Option<Response
     if resp.status() != StatusCode::NOT_FOUND {
         return None;
     }
-    Some(forward::json(
+    Some(status_with_details(
         StatusCode::NOT_FOUND,
-        &json!({
-            "kind": "Status",
-            "apiVersion": "v1",
-            "metadata": {},
-            "status": "Failure",
-            "message": format!("namespaces \"{ns}\" not found"),
-            "reason": "NotFound",
-            "details": {"name": ns, "kind": "namespaces"},
-            "code": 404,
-        }),
+        "NotFound",
+        &format!("namespaces \"{ns}\" not found"),
+        json!({"name": ns, "kind": "namespaces"}),
     ))
 }
 
@@ -171,9 +174,9 @@ async fn handle(ctx: Arc<Ctx>, req: Request<Incoming>) -> Response<Body> {
         let recorded = serde_json::to_value(ctx.recorder.snapshot()).unwrap_or(Value::Null);
         return forward::json(StatusCode::OK, &recorded);
     }
-    let info = reqinfo::parse(req.method().as_str(), &path, &query);
+    let info = reqinfo::parse(req.method().as_str(), &path, &query, &user_agent);
     if let Some(i) = &info {
-        ctx.recorder.record(&user_agent, i);
+        ctx.recorder.record(i);
     }
     let (parts, body) = req.into_parts();
     let body = match body.collect().await {
@@ -216,16 +219,7 @@ async fn handle(ctx: Arc<Ctx>, req: Request<Incoming>) -> Response<Body> {
             openapi::document(&ctx, p, parts.method, &path_q, &parts.headers, body).await
         }
         p if p.starts_with("/api/v1/") => {
-            core::handle(
-                &ctx,
-                info,
-                parts.method,
-                &query,
-                &parts.headers,
-                body,
-                watch,
-            )
-            .await
+            core::handle(&ctx, info, parts.method, &query, &parts.headers, body).await
         }
         p if p.starts_with("/api/") => not_found(),
         p if p.starts_with("/apis/events.k8s.io/v1/") && !watch => {

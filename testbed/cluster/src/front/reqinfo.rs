@@ -20,18 +20,6 @@ pub struct RecordedRequest {
     pub name: Option<String>,
 }
 
-/// What a resource request path names.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Info {
-    pub verb: String,
-    pub group: String,
-    pub version: String,
-    pub resource: String,
-    pub subresource: Option<String>,
-    pub namespace: Option<String>,
-    pub name: Option<String>,
-}
-
 fn query_flag(query: &str, key: &str) -> bool {
     query.split('&').any(|kv| {
         let mut it = kv.splitn(2, '=');
@@ -39,8 +27,9 @@ fn query_flag(query: &str, key: &str) -> bool {
     })
 }
 
-/// `None` for non-resource paths (discovery, /openapi, /healthz…).
-pub fn parse(method: &str, path: &str, query: &str) -> Option<Info> {
+/// What a resource request names, from whom; `None` for non-resource paths (discovery,
+/// /openapi, /healthz…).
+pub fn parse(method: &str, path: &str, query: &str, user_agent: &str) -> Option<RecordedRequest> {
     let parts: Vec<&str> = path.trim_matches('/').split('/').collect();
     let (group, version, mut rest) = match parts.as_slice() {
         ["api", v, rest @ ..] => (String::new(), (*v).to_string(), rest),
@@ -87,49 +76,18 @@ pub fn parse(method: &str, path: &str, query: &str) -> Option<Info> {
                 "deletecollection"
             }
         }
-        other => {
-            return Some(Info::new(
-                other.to_lowercase(),
-                group,
-                version,
-                resource,
-                subresource,
-                namespace,
-                name,
-            ));
-        }
+        other => &other.to_lowercase(),
     };
-    Some(Info::new(
-        verb.to_string(),
+    Some(RecordedRequest {
+        user_agent: user_agent.to_owned(),
+        verb: verb.to_owned(),
         group,
         version,
         resource,
         subresource,
         namespace,
         name,
-    ))
-}
-
-impl Info {
-    fn new(
-        verb: String,
-        group: String,
-        version: String,
-        resource: String,
-        subresource: Option<String>,
-        namespace: Option<String>,
-        name: Option<String>,
-    ) -> Info {
-        Info {
-            verb,
-            group,
-            version,
-            resource,
-            subresource,
-            namespace,
-            name,
-        }
-    }
+    })
 }
 
 /// All requests seen, in arrival order.
@@ -139,21 +97,11 @@ pub struct Recorder {
 }
 
 impl Recorder {
-    pub fn record(&self, user_agent: &str, info: &Info) {
-        let entry = RecordedRequest {
-            user_agent: user_agent.to_string(),
-            verb: info.verb.clone(),
-            group: info.group.clone(),
-            version: info.version.clone(),
-            resource: info.resource.clone(),
-            subresource: info.subresource.clone(),
-            namespace: info.namespace.clone(),
-            name: info.name.clone(),
-        };
+    pub fn record(&self, request: &RecordedRequest) {
         self.entries
             .lock()
             .unwrap_or_else(|p| p.into_inner())
-            .push(entry);
+            .push(request.clone());
     }
 
     pub fn snapshot(&self) -> Vec<RecordedRequest> {
@@ -174,6 +122,7 @@ mod tests {
             "PUT",
             "/apis/ml.jobreset.io/v1alpha1/namespaces/a/jobresets/x/status",
             "",
+            "",
         )
         .unwrap();
         assert_eq!(i.verb, "update");
@@ -186,29 +135,29 @@ mod tests {
 
     #[test]
     fn namespace_itself_and_watch() {
-        let i = parse("GET", "/api/v1/namespaces/foo", "").unwrap();
+        let i = parse("GET", "/api/v1/namespaces/foo", "", "").unwrap();
         assert_eq!(
             (i.verb.as_str(), i.resource.as_str()),
             ("get", "namespaces")
         );
         assert_eq!(i.name.as_deref(), Some("foo"));
         assert_eq!(i.namespace, None);
-        let i = parse("GET", "/api/v1/namespaces/foo/status", "").unwrap();
+        let i = parse("GET", "/api/v1/namespaces/foo/status", "", "").unwrap();
         assert_eq!(i.name.as_deref(), Some("foo"));
         assert_eq!(i.subresource.as_deref(), Some("status"));
-        let i = parse("GET", "/api/v1/namespaces/a/secrets", "watch=true&rv=1").unwrap();
+        let i = parse("GET", "/api/v1/namespaces/a/secrets", "watch=true&rv=1", "").unwrap();
         assert_eq!((i.verb.as_str(), i.resource.as_str()), ("watch", "secrets"));
-        let i = parse("GET", "/api/v1/watch/namespaces/a/secrets", "").unwrap();
+        let i = parse("GET", "/api/v1/watch/namespaces/a/secrets", "", "").unwrap();
         assert_eq!(i.verb, "watch");
         assert_eq!(i.namespace.as_deref(), Some("a"));
-        let i = parse("DELETE", "/api/v1/namespaces/a/secrets", "").unwrap();
+        let i = parse("DELETE", "/api/v1/namespaces/a/secrets", "", "").unwrap();
         assert_eq!(i.verb, "deletecollection");
     }
 
     #[test]
     fn discovery_is_not_a_resource() {
-        assert!(parse("GET", "/api/v1", "").is_none());
-        assert!(parse("GET", "/apis", "").is_none());
-        assert!(parse("GET", "/openapi/v3", "").is_none());
+        assert!(parse("GET", "/api/v1", "", "").is_none());
+        assert!(parse("GET", "/apis", "", "").is_none());
+        assert!(parse("GET", "/openapi/v3", "", "").is_none());
     }
 }
