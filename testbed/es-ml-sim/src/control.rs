@@ -18,7 +18,7 @@ use crate::engine::{Durations, LoggedRequest, RequestLog, Shared, lock, random_n
 use crate::errors::EsError;
 use crate::errors::string_error;
 use crate::faults::{Fault, Faults};
-use crate::state::{Blocked, JobState, State, default_job_body};
+use crate::state::{Blocked, JobState, Signal, State, default_job_body};
 use crate::versions::Version;
 
 /// What tests see of a job.
@@ -329,6 +329,23 @@ impl Control {
     /// restarts first, which leaves the block stale with no task.
     pub fn internal_reset(&self, id: &str) {
         self.shared.internal_reset(id);
+    }
+
+    /// Ends the reset that blocks the job now, as if its duration had passed (it completes
+    /// normally), so a test can hold a reset running for as long as it needs and no longer.
+    /// Does nothing when no reset work is running for the job.
+    pub fn finish_reset(&self, id: &str) {
+        let st = self.shared.state();
+        let running = st
+            .jobs
+            .get(id)
+            .and_then(|j| j.blocked.as_ref())
+            .and_then(|b| b.task_id.as_deref())
+            .and_then(|t| st.local_number(t))
+            .and_then(|n| st.running.get(&n));
+        if let Some(task) = running {
+            let _ = task.signal.send(Signal::Finish);
+        }
     }
 
     /// Set or clear the job's `blocked` field directly (`delete`, `revert`, `reset`).

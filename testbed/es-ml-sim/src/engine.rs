@@ -290,13 +290,19 @@ impl Shared {
                 _ = &mut sleep => return Signal::None,
                 r = master.changed() => {
                     if r.is_err() { return Signal::Kill; }
-                    let s = *master.borrow();
-                    if s != Signal::None { return s; }
+                    match *master.borrow() {
+                        Signal::None => {}
+                        Signal::Finish => return Signal::None,
+                        s => return s,
+                    }
                 }
                 ok = coord_changed => {
                     if !ok { return Signal::Kill; }
-                    let s = coord.as_ref().map(|c| *c.borrow()).unwrap_or(Signal::None);
-                    if s != Signal::None { return s; }
+                    match coord.as_ref().map(|c| *c.borrow()).unwrap_or(Signal::None) {
+                        Signal::None => {}
+                        Signal::Finish => return Signal::None,
+                        s => return s,
+                    }
                 }
             }
         }
@@ -420,7 +426,7 @@ impl Shared {
                         match *signal.borrow() {
                             Signal::Cancel => return Waited::Cancelled,
                             Signal::Kill => return Waited::Killed,
-                            Signal::None => {}
+                            Signal::None | Signal::Finish => {}
                         }
                     }
                 }

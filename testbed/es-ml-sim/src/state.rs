@@ -140,6 +140,8 @@ pub enum Signal {
     Cancel,
     /// The node restarted: the task vanished.
     Kill,
+    /// The control API ends a running reset's work now, as if its duration had passed.
+    Finish,
 }
 
 #[derive(Debug, Clone)]

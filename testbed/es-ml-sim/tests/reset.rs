@@ -556,3 +556,32 @@ async fn maintenance_reruns_stale_resets_from_8_13() {
         assert_eq!(cleared, fixed, "{version}");
     }
 }
+
+#[tokio::test]
+async fn finish_reset_ends_a_running_reset_as_completed() {
+    // An hour-long reset, started by a caller and by ML itself, each ended on demand.
+    let (sim, c) = sim_with("8.15.0", 3_600_000).await;
+    let ctl = sim.control();
+    let task = started_reset(&sim, &c, "j").await;
+    ctl.finish_reset("j");
+    let done = follow(&sim, &c, &task).await;
+    assert_eq!(done.body["completed"], true, "{}", done.body);
+    assert_eq!(done.body["response"]["acknowledged"], true, "{}", done.body);
+    assert_eq!(ctl.job("j").and_then(|j| j.blocked_reason), None);
+
+    put_job(&sim, &c, "k").await;
+    ctl.internal_reset("k");
+    assert_eq!(
+        ctl.job("k").and_then(|j| j.blocked_reason).as_deref(),
+        Some("reset")
+    );
+    ctl.finish_reset("k");
+    assert!(
+        ctl.wait_for(
+            |c| c.job("k").is_some_and(|j| j.blocked_reason.is_none()),
+            Duration::from_secs(10)
+        )
+        .await,
+        "the internal reset did not end"
+    );
+}
