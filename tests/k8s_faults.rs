@@ -245,9 +245,8 @@ async fn reset_already_in_flight_is_adopted_and_followed_to_its_end() {
     let w = World::new("fault-adopt", SimConfig::default()).await;
     let ctl = w.ctl();
     w.job_with_data("busy-job", "closed");
-    // A reset ML started by itself; it must still be running when the run looks at the job
-    // (a few seconds are plenty for the first reconcile).
-    ctl.set_reset_duration(Some("busy-job"), Duration::from_secs(5));
+    // A reset ML started by itself, running until the run has adopted it.
+    ctl.set_reset_duration(Some("busy-job"), Duration::from_secs(3600));
     ctl.internal_reset("busy-job");
     let blocked_task = ctl
         .job("busy-job")
@@ -256,6 +255,8 @@ async fn reset_already_in_flight_is_adopted_and_followed_to_its_end() {
         .expect("internal reset blocks the job");
 
     w.create("reset-busy", json!({"jobId": "busy-job"})).await;
+    w.wait("reset-busy", "adoption", |s| s.adopted).await;
+    ctl.finish_reset("busy-job");
     let s = w.completed("reset-busy").await;
     assert!(s.adopted, "{s:#?}");
     assert_eq!(s.task_id.as_deref(), Some(blocked_task.as_str()));
@@ -509,7 +510,8 @@ async fn deadline_exceeded_while_the_reset_runs_leaves_it_running() {
     ctl.set_reset_duration(Some("long-job"), Duration::from_secs(3600));
     w.create(
         "reset-long",
-        json!({"jobId": "long-job", "deadlineSeconds": 2}),
+        // Long enough for the reset to be sent first, even on a busy machine.
+        json!({"jobId": "long-job", "deadlineSeconds": 5}),
     )
     .await;
 
