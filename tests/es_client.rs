@@ -2,8 +2,11 @@
 //! in-process ES ML simulator: every call, both long-poll timeout modes, auth, TLS, faults.
 //! Network I/O on loopback only; no Kubernetes needed. Waits are conditions with deadlines.
 
+mod common;
+
 use std::time::Duration;
 
+use common::{job_body, pki};
 use es_ml_sim::{Endpoint, SimConfig};
 use jobreset_operator::es::{
     Auth, BlockReason, EsClient, EsConfig, EsError, JobState, TaskOutcome, TaskPoll,
@@ -12,13 +15,6 @@ use serde_json::json;
 
 const RESET_ACTION: &str = "cluster:admin/xpack/ml/job/reset";
 const DEADLINE: Duration = Duration::from_secs(20);
-
-fn job_body() -> serde_json::Value {
-    json!({
-        "analysis_config": {"bucket_span": "15m", "detectors": [{"function": "count"}]},
-        "data_description": {"time_field": "timestamp"}
-    })
-}
 
 fn config(url: String) -> EsConfig {
     EsConfig {
@@ -636,30 +632,6 @@ async fn missing_task_privilege_is_forbidden_on_the_poll() {
         err.to_string().contains("cluster:monitor/task/get"),
         "{err}"
     );
-}
-
-struct Pki {
-    ca_pem: String,
-    server: es_ml_sim::TlsPem,
-}
-
-fn pki() -> Pki {
-    use rcgen::{BasicConstraints, CertificateParams, CertifiedIssuer, IsCa, KeyPair};
-    let mut ca_params = CertificateParams::new(Vec::<String>::new()).unwrap();
-    ca_params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
-    let ca = CertifiedIssuer::self_signed(ca_params, KeyPair::generate().unwrap()).unwrap();
-    let key = KeyPair::generate().unwrap();
-    let leaf = CertificateParams::new(vec!["127.0.0.1".to_owned(), "localhost".to_owned()])
-        .unwrap()
-        .signed_by(&key, &ca)
-        .unwrap();
-    Pki {
-        ca_pem: ca.pem(),
-        server: es_ml_sim::TlsPem {
-            cert_pem: leaf.pem(),
-            key_pem: key.serialize_pem(),
-        },
-    }
 }
 
 #[tokio::test]

@@ -43,9 +43,11 @@ async fn workspace_crds_are_installed() {
     let bed = TestBed::shared().unwrap();
     let client = bed.client().await.unwrap();
     let crds_dir = testbed::workspace_crds_dir();
-    if !crds_dir.join("jobreset.yaml").exists() {
-        return;
-    }
+    assert!(
+        crds_dir.join("jobreset.yaml").exists(),
+        "no jobreset.yaml in {}",
+        crds_dir.display()
+    );
     let group = kube::discovery::group(&client, "ml.jobreset.io")
         .await
         .unwrap();
