@@ -8,8 +8,8 @@ mod common;
 
 use std::time::Duration;
 
-use common::{Operator, World};
-use es_ml_sim::SimConfig;
+use common::{DEADLINE, Operator, World};
+use es_ml_sim::{Endpoint, SimConfig};
 use jobreset_operator::crd::Phase;
 use serde_json::json;
 
@@ -115,8 +115,8 @@ async fn sigkill_while_the_reset_runs() {
     let w = World::bare("crash-sigkill", SimConfig::default()).await;
     let ctl = w.ctl();
     w.job_with_data("kill-job", "opened");
-    // Long enough that the kill lands while the task runs; the restart follows it.
-    ctl.set_reset_duration(Some("kill-job"), Duration::from_secs(5));
+    // Running until the restarted operator follows it (finished on demand below).
+    ctl.set_reset_duration(Some("kill-job"), Duration::from_secs(3600));
     w.create("reset-kill", json!({"jobId": "kill-job"})).await;
 
     let mut first = Operator::spawn(w.bed, &w.ns, None, "first").await;
@@ -127,7 +127,14 @@ async fn sigkill_while_the_reset_runs() {
     assert_eq!(s.phase, Phase::Resetting, "{s:#?}");
     let task = s.task_id.clone();
 
+    let polls = ctl.count(Endpoint::TaskGet);
     let mut second = Operator::spawn(w.bed, &w.ns, None, "second").await;
+    assert!(
+        ctl.wait_for(|c| c.count(Endpoint::TaskGet) > polls, DEADLINE)
+            .await,
+        "the restarted operator did not poll the task"
+    );
+    ctl.finish_reset("kill-job");
     let s = w.completed("reset-kill").await;
     second.kill().await;
     assert_eq!(
