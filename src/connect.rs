@@ -11,6 +11,7 @@ use kube::{Api, Client};
 
 use crate::{
     crd::{DEFAULT_CA_KEY, ElasticsearchSpec},
+    decide::reason::INVALID_SPEC,
     es::{Auth, EsConfig, INVALID_CONNECTION},
 };
 
@@ -58,7 +59,6 @@ impl ConnectError {
     }
 }
 
-const INVALID_SPEC: &str = "InvalidSpec";
 const SECRET_NOT_FOUND: &str = "SecretNotFound";
 const SECRET_KEY_MISSING: &str = "SecretKeyMissing";
 const INVALID_SECRET: &str = "InvalidSecret";

@@ -312,7 +312,7 @@ fn on_info(input: &Input, s: &mut JobResetStatus, info: ClusterInfo) -> Action {
 fn on_job(input: &Input, s: &mut JobResetStatus, job: Job, read: JobRead) -> Action {
     let jid = &input.spec.job_id;
     if read == JobRead::Initial && s.job_state_before.is_none() {
-        s.job_state_before = Some(job_state_str(job.state).to_string());
+        s.job_state_before = Some(job.state.as_str().to_string());
     }
     if let Some(b) = &job.blocked {
         match b.reason {
@@ -340,7 +340,7 @@ fn on_job(input: &Input, s: &mut JobResetStatus, job: Job, read: JobRead) -> Act
             let force = close_force(input, s, Some(job.state));
             let msg = format!(
                 "closing job {jid} (state {}, force {force})",
-                job_state_str(job.state)
+                job.state.as_str()
             );
             set(s, Phase::Closing, reason::CLOSING_JOB, msg);
             Action::Close { force }
@@ -829,16 +829,6 @@ pub fn task_error_reason(kind: &str, es_reason: &str) -> &'static str {
         "status_exception" => reason::RESET_REJECTED,
         _ if lower.contains("cancel") => reason::CANCELLED,
         _ => reason::RESET_FAILED,
-    }
-}
-
-pub fn job_state_str(state: JobState) -> &'static str {
-    match state {
-        JobState::Closed => "closed",
-        JobState::Closing => "closing",
-        JobState::Opened => "opened",
-        JobState::Opening => "opening",
-        JobState::Failed => "failed",
     }
 }
 

@@ -1,7 +1,5 @@
 //! Typed views of Elasticsearch responses the operator reads. Pure data, no I/O.
 
-use serde::{Deserialize, Serialize};
-
 /// What the operator needs to know of the cluster, from `GET _ml/info` (readable with
 /// `manage_ml` alone, unlike `GET /`, which needs `cluster:monitor/main`).
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -14,8 +12,7 @@ pub struct ClusterInfo {
 pub const UNKNOWN_VERSION: &str = "unknown";
 
 /// Job state as `_stats` reports it.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum JobState {
     Closed,
     Closing,
@@ -24,13 +21,50 @@ pub enum JobState {
     Failed,
 }
 
+impl JobState {
+    const ALL: [JobState; 5] = [
+        JobState::Closed,
+        JobState::Closing,
+        JobState::Opened,
+        JobState::Opening,
+        JobState::Failed,
+    ];
+
+    /// The name Elasticsearch uses.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            JobState::Closed => "closed",
+            JobState::Closing => "closing",
+            JobState::Opened => "opened",
+            JobState::Opening => "opening",
+            JobState::Failed => "failed",
+        }
+    }
+
+    /// From the name Elasticsearch uses; `None` for a state this client does not know.
+    pub fn from_es(name: &str) -> Option<JobState> {
+        Self::ALL.into_iter().find(|s| s.as_str() == name)
+    }
+}
+
 /// Why a job is blocked (`blocked.reason`).
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum BlockReason {
     Delete,
     Reset,
     Revert,
+}
+
+impl BlockReason {
+    /// From the name Elasticsearch uses; `None` for a reason this client does not know.
+    pub fn from_es(name: &str) -> Option<BlockReason> {
+        match name {
+            "delete" => Some(BlockReason::Delete),
+            "reset" => Some(BlockReason::Reset),
+            "revert" => Some(BlockReason::Revert),
+            _ => None,
+        }
+    }
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -63,9 +97,8 @@ pub struct TaskInfo {
 }
 
 /// An error object as stored in a task result or an error body (`type`, `reason`).
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub struct ErrorCause {
-    #[serde(rename = "type")]
     pub kind: String,
     pub reason: String,
 }
@@ -96,4 +129,17 @@ pub enum TaskPoll {
     },
     /// 404: the task is not running and stored no result.
     NotFound,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn job_states_read_back_from_their_names() {
+        for state in JobState::ALL {
+            assert_eq!(JobState::from_es(state.as_str()), Some(state));
+        }
+        assert_eq!(JobState::from_es("paused"), None);
+    }
 }

@@ -223,13 +223,13 @@ pub fn job(job_id: &str, config_body: &[u8], stats_body: &[u8]) -> Result<JobDec
     let Some(stats) = stats.jobs.into_iter().find(|j| j.job_id == job_id) else {
         return Ok(JobDecode::Missing);
     };
-    let state =
-        job_state(&stats.state).ok_or_else(|| format!("unknown job state {:?}", stats.state))?;
+    let state = JobState::from_es(&stats.state)
+        .ok_or_else(|| format!("unknown job state {:?}", stats.state))?;
     let blocked = match config.blocked {
         // `none` is never serialised, but accept it rather than fail on a future change.
         Some(b) if b.reason == "none" => None,
         Some(b) => Some(Blocked {
-            reason: block_reason(&b.reason)
+            reason: BlockReason::from_es(&b.reason)
                 .ok_or_else(|| format!("unknown blocked.reason {:?}", b.reason))?,
             task_id: b.task_id.filter(|t| !t.is_empty()),
         }),
@@ -251,26 +251,6 @@ pub fn job(job_id: &str, config_body: &[u8], stats_body: &[u8]) -> Result<JobDec
         processed_record_count: stats.data_counts.processed_record_count,
         latest_record_time_ms,
     }))
-}
-
-fn job_state(s: &str) -> Option<JobState> {
-    Some(match s {
-        "closed" => JobState::Closed,
-        "closing" => JobState::Closing,
-        "opened" => JobState::Opened,
-        "opening" => JobState::Opening,
-        "failed" => JobState::Failed,
-        _ => return None,
-    })
-}
-
-fn block_reason(s: &str) -> Option<BlockReason> {
-    Some(match s {
-        "delete" => BlockReason::Delete,
-        "reset" => BlockReason::Reset,
-        "revert" => BlockReason::Revert,
-        _ => return None,
-    })
 }
 
 /// `POST .../_close`: `{"closed": true}`.
