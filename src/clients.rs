@@ -11,7 +11,7 @@ use std::{
 use kube::runtime::reflector::ObjectRef;
 
 use crate::{
-    crd::JobReset,
+    api::JobReset,
     es::{EsClient, EsConfig, EsError},
 };
 

@@ -10,7 +10,7 @@ use k8s_openapi::api::core::v1::Secret;
 use kube::{Api, Client};
 
 use crate::{
-    crd::{DEFAULT_CA_KEY, ElasticsearchSpec},
+    api::{DEFAULT_CA_KEY, ElasticsearchSpec},
     decide::reason::INVALID_SPEC,
     es::{Auth, EsConfig, INVALID_CONNECTION},
 };
@@ -319,7 +319,7 @@ pub async fn resolve(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::crd::{ElasticsearchRef, SecretKeyRef, SecretName, TlsSpec};
+    use crate::api::{ElasticsearchRef, SecretKeyRef, SecretName, TlsSpec};
 
     const TEMPLATE: &str = "https://{service}.{namespace}.svc:9200";
 

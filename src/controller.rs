@@ -26,9 +26,9 @@ use tracing::{debug, info, warn};
 
 use crate::error::Error;
 use crate::{
+    api::JobReset,
     clients::Clients,
     connect,
-    crd::JobReset,
     follow::Followers,
     metrics::{self, Metrics},
     reconcile::{Context, error_policy, reconcile},
@@ -184,7 +184,7 @@ fn referencing(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::crd::{
+    use crate::api::{
         CloseJobSpec, ElasticsearchRef, ElasticsearchSpec, JobResetSpec, JobResetStatus, Phase,
         SecretName,
     };

@@ -10,7 +10,7 @@ use std::time::Duration;
 use jiff::Timestamp;
 
 use crate::{
-    crd::{JobFingerprint, JobResetSpec, JobResetStatus, Phase},
+    api::{JobFingerprint, JobResetSpec, JobResetStatus, Phase},
     es::{
         BlockReason, ClusterInfo, EsError, Job, JobState, TRANSIENT_REASONS, TaskInfo, TaskOutcome,
         TaskPoll, UNKNOWN_VERSION,

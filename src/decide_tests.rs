@@ -7,7 +7,7 @@ use jiff::Timestamp;
 
 use super::*;
 use crate::{
-    crd::{CloseJobSpec, ElasticsearchSpec, JobFingerprint, JobResetSpec, JobResetStatus, Phase},
+    api::{CloseJobSpec, ElasticsearchSpec, JobFingerprint, JobResetSpec, JobResetStatus, Phase},
     es::{Blocked, ErrorCause},
     status::{READY, RECONCILING, STALLED},
 };

@@ -7,8 +7,8 @@ use kube::{
 };
 
 use crate::{
+    api::{JobReset, JobResetStatus, Phase},
     connect::UNAVAILABLE_REASONS,
-    crd::{JobReset, JobResetStatus, Phase},
     decide::reason,
 };
 

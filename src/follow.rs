@@ -20,7 +20,7 @@ use kube::runtime::reflector::ObjectRef;
 use tokio::sync::Semaphore;
 
 use crate::{
-    crd::JobReset,
+    api::JobReset,
     es::{EsClient, EsError, TaskPoll},
 };
 

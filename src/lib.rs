@@ -1,17 +1,17 @@
 //! jobreset-operator: resets Elasticsearch ML anomaly detection jobs declaratively.
 //!
 //! The library holds everything the binary runs, so integration tests can drive the
-//! controller in-process against the test bed. Layout: `crd` (the API), `decide` (the pure
+//! controller in-process against the test bed. Layout: `api` (the CRD types), `decide` (the pure
 //! state machine), `steps` (act/record driver), `reconcile` + `controller` (Kubernetes side),
 //! `connect` (connection settings from Secrets), `status`, `events`, `standalone` (the
 //! `reset` command), `cli`, `crash` (crash points for restart tests), `es` (the client).
 
+pub mod api;
 pub mod cli;
 pub mod clients;
 pub mod connect;
 pub mod controller;
 pub mod crash;
-pub mod crd;
 pub mod decide;
 pub mod error;
 pub mod es;
@@ -28,6 +28,6 @@ pub mod steps;
 /// crd` prints and `crds/jobreset.yaml` holds). Pure.
 pub fn crds_yaml() -> Result<String, serde_yaml_ng::Error> {
     use kube::CustomResourceExt;
-    let yaml = serde_yaml_ng::to_string(&crd::JobReset::crd())?;
+    let yaml = serde_yaml_ng::to_string(&api::JobReset::crd())?;
     Ok(format!("---\n{yaml}"))
 }

@@ -6,9 +6,9 @@ use std::{io::IsTerminal, process::ExitCode};
 
 use clap::Parser;
 use jobreset_operator::{
+    api::Phase,
     cli::{Cli, Command, ResetArgs, RunArgs},
     controller::{self, Options},
-    crd::Phase,
     leader, standalone,
 };
 use tracing_subscriber::EnvFilter;

@@ -23,10 +23,10 @@ use kube::{
 use tracing::{info, warn};
 
 use crate::{
+    api::{JobReset, JobResetStatus},
     clients::Clients,
     connect::{self, ConnectError},
     controller::Options,
-    crd::{JobReset, JobResetStatus},
     decide::{Observation, backoff_delay},
     error::Error,
     es::EsClient,
@@ -142,7 +142,7 @@ async fn observe(
     status: &JobResetStatus,
 ) -> Result<(Option<EsClient>, Observation), Error> {
     let namespace = key.namespace.as_deref().unwrap_or_default();
-    if status.phase == crate::crd::Phase::Pending
+    if status.phase == crate::api::Phase::Pending
         && let Some(name) = blocker(ctx, obj).await?
     {
         return Ok((None, Observation::WaitingFor { name }));

@@ -15,9 +15,9 @@ use std::{
 use serde::Serialize;
 
 use crate::{
+    api::{CloseJobSpec, ElasticsearchSpec, JobResetSpec, JobResetStatus, valid_job_id},
     cli::ResetArgs,
     connect::REQUEST_TIMEOUT,
-    crd::{CloseJobSpec, ElasticsearchSpec, JobResetSpec, JobResetStatus, valid_job_id},
     decide::Observation,
     error::Error,
     es::{Auth, EsClient, EsConfig, EsError},

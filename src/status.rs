@@ -8,7 +8,7 @@ use kube::{
 };
 use serde_json::json;
 
-use crate::crd::{Condition, JobReset, JobResetStatus, Phase};
+use crate::api::{Condition, JobReset, JobResetStatus, Phase};
 
 /// Condition type: the reset completed.
 pub const READY: &str = "Ready";

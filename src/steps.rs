@@ -13,8 +13,8 @@ use std::{future::Future, time::Duration};
 use jiff::Timestamp;
 
 use crate::{
+    api::{JobResetSpec, JobResetStatus, Phase},
     crash::{self, CrashPoint},
-    crd::{JobResetSpec, JobResetStatus, Phase},
     decide::{Action, Input, Observation, Op, decide},
     error::Error,
     es::{EsClient, TaskPoll},
@@ -198,7 +198,7 @@ pub fn follow_wait(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::crd::{CloseJobSpec, ElasticsearchSpec};
+    use crate::api::{CloseJobSpec, ElasticsearchSpec};
 
     #[test]
     fn follow_wait_respects_the_deadline() {

@@ -8,7 +8,7 @@ fn checked_in_crd_matches_the_rust_types() {
     let checked_in = std::fs::read_to_string(path).expect("crds/jobreset.yaml exists");
     assert!(
         generated == checked_in,
-        "crds/jobreset.yaml is out of date with src/crd.rs: run `make crds` \
+        "crds/jobreset.yaml is out of date with src/api/: run `make crds` \
          (cargo run -q -- crd > crds/jobreset.yaml)"
     );
 }

@@ -14,8 +14,8 @@ use std::time::Duration;
 
 use common::{World, security, track_max_in_phase};
 use es_ml_sim::{Endpoint, SimConfig};
+use jobreset_operator::api::Phase;
 use jobreset_operator::controller::Options;
-use jobreset_operator::crd::Phase;
 use jobreset_operator::es::{EsClient, EsConfig};
 use serde_json::json;
 
@@ -199,7 +199,7 @@ async fn long_poll_timeouts_then_complete(v: &str, status: u16) {
 }
 
 /// The reset task vanishes with its node (no stored result): the job stays blocked on reset.
-async fn vanished_task(v: &str) -> (World, jobreset_operator::crd::JobResetStatus) {
+async fn vanished_task(v: &str) -> (World, jobreset_operator::api::JobResetStatus) {
     let w = World::new(&format!("fault-404-{}", v.replace('.', "-")), version(v)).await;
     let ctl = w.ctl();
     w.job_with_data("lost-job", "closed");

@@ -12,8 +12,8 @@ use std::time::Duration;
 
 use common::{World, pki, security};
 use es_ml_sim::{Endpoint, SimConfig};
+use jobreset_operator::api::Phase;
 use jobreset_operator::controller::Options;
-use jobreset_operator::crd::Phase;
 use serde_json::json;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

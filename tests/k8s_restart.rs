@@ -10,7 +10,7 @@ use std::time::Duration;
 
 use common::{DEADLINE, Operator, World};
 use es_ml_sim::{Endpoint, SimConfig};
-use jobreset_operator::crd::Phase;
+use jobreset_operator::api::Phase;
 use serde_json::json;
 
 /// Crash at `point` during a run on a job with data, restart, and check the run completes with

@@ -6,7 +6,7 @@
 mod common;
 
 use common::{bed, jobreset};
-use jobreset_operator::crd::JobReset;
+use jobreset_operator::api::JobReset;
 use kube::api::{Patch, PatchParams, PostParams};
 use kube::{Api, Client};
 use serde_json::{Value, json};

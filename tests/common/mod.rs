@@ -12,8 +12,8 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
 use es_ml_sim::{Endpoint, Sim, SimConfig};
+use jobreset_operator::api::{JobReset, JobResetStatus, Phase};
 use jobreset_operator::controller::{self, Options};
-use jobreset_operator::crd::{JobReset, JobResetStatus, Phase};
 use k8s_openapi::ByteString;
 use k8s_openapi::api::core::v1::Secret;
 use k8s_openapi::api::events::v1::Event;
