@@ -15,7 +15,7 @@ use std::{
 
 use es_ml_sim::{Endpoint, Seed, SimConfig, config::SeedJob};
 use futures::{StreamExt, TryStreamExt};
-use jobreset_operator::crd::JobReset;
+use jobreset_operator::api::JobReset;
 use kube::{
     Api,
     api::PostParams,

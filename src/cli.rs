@@ -48,6 +48,16 @@ pub struct RunArgs {
     /// Change it only for tests or out-of-cluster runs.
     #[arg(long, default_value = crate::controller::DEFAULT_ECK_URL_TEMPLATE)]
     pub eck_url_template: String,
+    /// Let JobResets in namespace FROM use `elasticsearchRef` into namespace TO (ECK's
+    /// `elastic` user included) without a JobResetGrant there: `FROM=TO`, `*` for any
+    /// namespace, repeatable or comma-separated. For cluster admins; by default every
+    /// cross-namespace reference needs a JobResetGrant in the target namespace.
+    #[arg(
+        long,
+        value_delimiter = ',',
+        env = "JOBRESET_ALLOW_CROSS_NAMESPACE_REFS"
+    )]
+    pub allow_cross_namespace_ref: Vec<crate::access::AllowedRef>,
     /// Serve Prometheus `/metrics`, `/healthz` and `/readyz` on this address (e.g.
     /// `0.0.0.0:8080`); off when not given.
     #[arg(long)]

@@ -10,7 +10,11 @@ use k8s_openapi::api::core::v1::Secret;
 use kube::{Api, Client};
 
 use crate::{
-    api::{DEFAULT_CA_KEY, ElasticsearchSpec},
+    access::{CROSS_NAMESPACE_REF_DENIED, Target},
+    api::{
+        DEFAULT_CA_KEY, ElasticsearchRef, ElasticsearchSpec,
+        names::{is_dns1035_label, is_dns1123_label, is_eck_name},
+    },
     decide::reason::INVALID_SPEC,
     es::{Auth, EsConfig, INVALID_CONNECTION},
 };
@@ -23,6 +27,13 @@ pub const REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
 pub enum ConnectError {
     #[error("invalid elasticsearch settings: {0}")]
     InvalidSpec(String),
+    /// ECK's `elastic` user with a CA or `insecureSkipVerify` the JobReset's author chose.
+    #[error(
+        "elasticsearchRef without credentialsSecret logs in as ECK's elastic superuser, which \
+         only trusts ECK's own CA ({ca}): remove tls.caSecret and tls.insecureSkipVerify, or \
+         give a credentialsSecret of your own"
+    )]
+    EckCredentialsWithCustomTls { ca: String },
     #[error("Secret {namespace}/{name} not found")]
     SecretNotFound { namespace: String, name: String },
     #[error("Secret {namespace}/{name} has no key {keys}")]
@@ -51,6 +62,7 @@ impl ConnectError {
     pub fn reason(&self) -> &'static str {
         match self {
             ConnectError::InvalidSpec(_) => INVALID_SPEC,
+            ConnectError::EckCredentialsWithCustomTls { .. } => ECK_CREDENTIALS_WITH_CUSTOM_TLS,
             ConnectError::SecretNotFound { .. } => SECRET_NOT_FOUND,
             ConnectError::SecretKeyMissing { .. } => SECRET_KEY_MISSING,
             ConnectError::SecretNotText { .. } => INVALID_SECRET,
@@ -60,14 +72,17 @@ impl ConnectError {
 }
 
 const SECRET_NOT_FOUND: &str = "SecretNotFound";
+/// Reason of `ConnectError::EckCredentialsWithCustomTls`.
+pub const ECK_CREDENTIALS_WITH_CUSTOM_TLS: &str = "EckCredentialsWithCustomTls";
 const SECRET_KEY_MISSING: &str = "SecretKeyMissing";
 const INVALID_SECRET: &str = "InvalidSecret";
 const SECRET_UNREADABLE: &str = "SecretUnreadable";
 
 /// The reasons a run shows while its connection cannot be built yet: every
 /// `ConnectError::reason`, and the client's own refusal of the settings.
-pub const UNAVAILABLE_REASONS: [&str; 6] = [
+pub const UNAVAILABLE_REASONS: [&str; 7] = [
     INVALID_SPEC,
+    CROSS_NAMESPACE_REF_DENIED,
     SECRET_NOT_FOUND,
     SECRET_KEY_MISSING,
     INVALID_SECRET,
@@ -100,6 +115,8 @@ pub struct Plan {
     /// The CA Secret and key, if the connection needs one.
     pub ca: Option<(SecretId, String)>,
     pub insecure_skip_verify: bool,
+    /// The ECK cluster `elasticsearchRef` names (for the cross-namespace check).
+    pub target: Option<Target>,
 }
 
 impl Plan {
@@ -146,14 +163,18 @@ pub fn plan(
                 credentials: credentials.unwrap_or(Credentials::None),
                 ca: ca_override,
                 insecure_skip_verify,
+                target: None,
             })
         }
         (None, Some(r)) => {
+            check_ref(r)?;
             let ns = r.namespace.clone().unwrap_or_else(|| namespace.to_string());
             let service = r
                 .service_name
                 .clone()
                 .unwrap_or_else(|| format!("{}-es-http", r.name));
+            // Every part is a DNS label (checked above), so the result names exactly the
+            // Service's host: nothing can add a path, a port or another host.
             let url = eck_url_template
                 .replace("{service}", &service)
                 .replace("{namespace}", &ns)
@@ -163,13 +184,19 @@ pub fn plan(
                 namespace: ns.clone(),
                 name,
             };
+            let eck_ca = format!("{}-es-http-certs-public", r.name);
+            let elastic_user = credentials.is_none();
+            if elastic_user && (ca_override.is_some() || insecure_skip_verify) {
+                return Err(ConnectError::EckCredentialsWithCustomTls {
+                    ca: format!("Secret {ns}/{eck_ca}"),
+                });
+            }
             let ca = match ca_override {
                 Some(ca) => Some(ca),
                 // Only an https endpoint needs ECK's CA (the test override may be plain http).
-                None if url.starts_with("https://") => Some((
-                    eck(format!("{}-es-http-certs-public", r.name)),
-                    DEFAULT_CA_KEY.to_string(),
-                )),
+                None if url.starts_with("https://") => {
+                    Some((eck(eck_ca), DEFAULT_CA_KEY.to_string()))
+                }
                 None => None,
             };
             let credentials = credentials.unwrap_or_else(|| {
@@ -180,12 +207,40 @@ pub fn plan(
                 credentials,
                 ca,
                 insecure_skip_verify,
+                target: Some(Target {
+                    namespace: ns.clone(),
+                    name: r.name.clone(),
+                    elastic_user,
+                }),
             })
         }
         _ => Err(ConnectError::InvalidSpec(
             "set exactly one of elasticsearch.url and elasticsearch.elasticsearchRef".into(),
         )),
     }
+}
+
+/// The schema's rules for `elasticsearchRef`, checked again before use: an object written
+/// before the rules existed must not splice another host into the URL.
+fn check_ref(r: &ElasticsearchRef) -> Result<(), ConnectError> {
+    let bad = |field: &str, rule: &str| {
+        Err(ConnectError::InvalidSpec(format!(
+            "elasticsearchRef.{field} must be a {rule}"
+        )))
+    };
+    if !is_eck_name(&r.name) {
+        return bad("name", "DNS-1035 label of at most 55 characters");
+    }
+    if r.namespace.as_deref().is_some_and(|n| !is_dns1123_label(n)) {
+        return bad("namespace", "DNS-1123 label");
+    }
+    if r.service_name
+        .as_deref()
+        .is_some_and(|n| !is_dns1035_label(n))
+    {
+        return bad("serviceName", "DNS-1035 label");
+    }
+    Ok(())
 }
 
 /// The identity of the target cluster: two JobResets with the same identity and job id must
@@ -375,6 +430,7 @@ mod tests {
             credentials: Credentials::Secret(id("obs", "creds")),
             ca: Some((id("obs", "ca"), "ca.crt".into())),
             insecure_skip_verify: false,
+            target: None,
         };
         assert_eq!(p, Some(expected));
     }
@@ -390,6 +446,11 @@ mod tests {
                 "ca.crt".into(),
             )),
             insecure_skip_verify: false,
+            target: Some(Target {
+                namespace: "elastic".into(),
+                name: "quickstart".into(),
+                elastic_user: true,
+            }),
         };
         assert_eq!(p, Some(expected));
     }
@@ -410,6 +471,11 @@ mod tests {
             credentials: Credentials::Secret(id("obs", "mine")),
             ca: None,
             insecure_skip_verify: false,
+            target: Some(Target {
+                namespace: "obs".into(),
+                name: "quickstart".into(),
+                elastic_user: false,
+            }),
         };
         assert_eq!(p, Some(expected));
         let p = plan(&spec, "obs", TEMPLATE).map(|p| p.url).ok();
@@ -448,6 +514,74 @@ mod tests {
             ..Default::default()
         };
         assert!(plan(&scheme, "n", TEMPLATE).is_err());
+    }
+
+    #[test]
+    fn hostile_ref_parts_never_reach_the_url() {
+        for (field, value) in [
+            ("serviceName", "evil.example/#"),
+            ("serviceName", "evil.example:443"),
+            ("serviceName", "a@evil.example"),
+            ("namespace", "elastic.evil.example"),
+            ("namespace", "x/../y"),
+            ("name", "q.evil.example"),
+            ("name", "Quickstart"),
+        ] {
+            let mut spec = eck_spec();
+            if let Some(r) = spec.elasticsearch_ref.as_mut() {
+                match field {
+                    "serviceName" => r.service_name = Some(value.into()),
+                    "namespace" => r.namespace = Some(value.into()),
+                    _ => r.name = value.into(),
+                }
+            }
+            let err = plan(&spec, "obs", TEMPLATE).err();
+            assert!(
+                matches!(&err, Some(ConnectError::InvalidSpec(m)) if m.contains(field)),
+                "{field}={value}: {err:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn eck_elastic_user_only_with_ecks_own_ca() {
+        let tls = |ca: bool, insecure: bool| TlsSpec {
+            ca_secret: ca.then(|| SecretKeyRef {
+                name: "mine".into(),
+                key: None,
+            }),
+            insecure_skip_verify: insecure,
+        };
+        for (ca, insecure) in [(true, false), (false, true), (true, true)] {
+            let spec = ElasticsearchSpec {
+                tls: Some(tls(ca, insecure)),
+                ..eck_spec()
+            };
+            let err = plan(&spec, "obs", TEMPLATE).err();
+            assert_eq!(
+                err.as_ref().map(ConnectError::reason),
+                Some(ECK_CREDENTIALS_WITH_CUSTOM_TLS),
+                "ca {ca}, insecure {insecure}: {err:?}"
+            );
+        }
+        // With credentials of one's own, one's own CA is fine, and ECK's Secrets are not read.
+        let own = ElasticsearchSpec {
+            tls: Some(tls(true, false)),
+            credentials_secret: Some(SecretName {
+                name: "mine".into(),
+            }),
+            ..eck_spec()
+        };
+        let p = plan(&own, "obs", TEMPLATE).ok();
+        assert!(
+            p.as_ref()
+                .is_some_and(|p| p.secrets().iter().all(|s| s.namespace == "obs")),
+            "{p:?}"
+        );
+        assert_eq!(
+            p.and_then(|p| p.target).map(|t| t.elastic_user),
+            Some(false)
+        );
     }
 
     #[test]

@@ -18,7 +18,7 @@ use kube::{
         Controller,
         controller::Config as ControllerConfig,
         events::{Recorder, Reporter},
-        reflector::{ObjectRef, Store},
+        reflector::{self, ObjectRef, Store, reflector},
         watcher,
     },
 };
@@ -26,7 +26,8 @@ use tracing::{debug, info, warn};
 
 use crate::error::Error;
 use crate::{
-    api::JobReset,
+    access::AllowedRef,
+    api::{JobReset, JobResetGrant},
     clients::Clients,
     connect,
     follow::Followers,
@@ -62,6 +63,8 @@ pub struct Options {
     pub max_task_follows: usize,
     /// Where to serve `/metrics`, `/healthz` and `/readyz`; `None` serves nothing.
     pub metrics_addr: Option<std::net::SocketAddr>,
+    /// Cross-namespace references the cluster admin allows without a JobResetGrant.
+    pub allowed_refs: Vec<AllowedRef>,
 }
 
 impl Default for Options {
@@ -76,24 +79,19 @@ impl Default for Options {
             field_manager: FIELD_MANAGER.to_string(),
             max_task_follows: 1024,
             metrics_addr: None,
+            allowed_refs: Vec::new(),
         }
     }
 }
 
 /// Runs the controller until the process ends (or the watches end).
 pub async fn run(client: Client, opts: Options) -> Result<(), Error> {
-    let api: Api<JobReset> = match &opts.namespace {
-        Some(ns) => Api::namespaced(client.clone(), ns),
-        None => Api::all(client.clone()),
-    };
+    let api: Api<JobReset> = scoped(&client, &opts.namespace);
     // Fail fast with a hint instead of crash-looping on watch errors.
     api.list(&ListParams::default().limit(1))
         .await
         .map_err(|source| Error::CrdNotInstalled { source })?;
-    let secrets: Api<PartialObjectMeta<Secret>> = match &opts.namespace {
-        Some(ns) => Api::namespaced(client.clone(), ns),
-        None => Api::all(client.clone()),
-    };
+    let secrets: Api<PartialObjectMeta<Secret>> = scoped(&client, &opts.namespace);
 
     let controller = Controller::new(api, watcher::Config::default().any_semantic())
         .with_config(ControllerConfig::default().concurrency(opts.concurrency));
@@ -123,9 +121,17 @@ pub async fn run(client: Client, opts: Options) -> Result<(), Error> {
     // `Store::wait_until_ready`: its one-shot channel keeps only the last waiter's waker, so a
     // second waiter could take the controller's own start-up wake-up.
     metrics.set_ready();
+    let (grants, grant_writer) = reflector::store::<JobResetGrant>();
+    let grant_watch = watch_grants(
+        scoped(&client, &opts.namespace),
+        grant_writer,
+        store.clone(),
+        wake.clone(),
+    );
     let ctx = Arc::new(Context {
         client: client.clone(),
         store: store.clone(),
+        grants,
         recorder: Recorder::new(client, reporter),
         opts: opts.clone(),
         wake,
@@ -136,7 +142,7 @@ pub async fn run(client: Client, opts: Options) -> Result<(), Error> {
     });
     let template = opts.eck_url_template.clone();
     info!(namespace = ?opts.namespace, concurrency = opts.concurrency, "controller starting");
-    controller
+    let reconciling = controller
         // Metadata only: the operator must not receive the data of Secrets it does not use.
         .watches(
             secrets,
@@ -153,9 +159,60 @@ pub async fn run(client: Client, opts: Options) -> Result<(), Error> {
                 Err(e) => warn!(error = %e, "controller"),
             }
             std::future::ready(())
-        })
-        .await;
+        });
+    // The grant watch only ends with the process; the controller decides when run() returns.
+    futures::future::select(std::pin::pin!(reconciling), std::pin::pin!(grant_watch)).await;
     Ok(())
+}
+
+/// An Api for all namespaces, or the one the operator is limited to.
+fn scoped<K>(client: &Client, namespace: &Option<String>) -> Api<K>
+where
+    K: kube::Resource<Scope = kube::core::NamespaceResourceScope, DynamicType = ()>,
+{
+    match namespace {
+        Some(ns) => Api::namespaced(client.clone(), ns),
+        None => Api::all(client.clone()),
+    }
+}
+
+/// Keeps the grant cache and wakes the waiting JobResets that refer into a namespace whose
+/// grants changed (a new grant lets a waiting run go on at once).
+async fn watch_grants(
+    api: Api<JobResetGrant>,
+    writer: reflector::store::Writer<JobResetGrant>,
+    runs: Store<JobReset>,
+    wake: futures::channel::mpsc::UnboundedSender<ObjectRef<JobReset>>,
+) {
+    use kube::runtime::WatchStreamExt;
+    reflector(
+        writer,
+        watcher(api, watcher::Config::default()).default_backoff(),
+    )
+    .applied_objects()
+    .for_each(|grant| {
+        if let Ok(grant) = grant {
+            let ns = grant.namespace().unwrap_or_default();
+            for run in runs.state().into_iter().filter(|o| waits_on_grant(o, &ns)) {
+                let _ = wake.unbounded_send(ObjectRef::from_obj(run.as_ref()));
+            }
+        }
+        std::future::ready(())
+    })
+    .await;
+}
+
+/// A run that has not started yet and names an ECK cluster in `namespace`.
+fn waits_on_grant(o: &JobReset, namespace: &str) -> bool {
+    o.status
+        .as_ref()
+        .is_none_or(|s| s.phase == crate::api::Phase::Pending)
+        && o.spec
+            .elasticsearch
+            .elasticsearch_ref
+            .as_ref()
+            .and_then(|r| r.namespace.as_deref())
+            == Some(namespace)
 }
 
 /// The non-terminal JobResets that read this Secret (they may be waiting for it).

@@ -126,8 +126,9 @@ pub enum Observation {
         message: String,
     },
     /// The spec cannot work (only possible when the schema's rules were bypassed); the spec
-    /// is immutable, so this is final.
+    /// is immutable, so this is final. `reason` names the rule broken.
     InvalidSpec {
+        reason: String,
         message: String,
     },
     Info(ClusterInfo),
@@ -246,7 +247,7 @@ fn apply(input: &Input, s: &mut JobResetStatus, obs: Observation) -> Action {
             // The Secret watch brings the run back when a Secret appears; this is a fallback.
             Action::Requeue(input.backoff_cap.min(Duration::from_secs(30)))
         }
-        Observation::InvalidSpec { message } => fail(s, reason::INVALID_SPEC, message),
+        Observation::InvalidSpec { reason, message } => fail(s, &reason, message),
         Observation::Info(info) => on_info(input, s, info),
         Observation::Job { job, read } => on_job(input, s, job, read),
         Observation::Closed => match s.phase {
@@ -715,8 +716,15 @@ fn fail_deadline(input: &Input, s: &mut JobResetStatus) {
             input.spec.job_id
         )
     } else {
+        // What the run was waiting for is the part a user can act on.
+        let waiting = match (&s.reason, &s.message) {
+            (Some(r), Some(m)) if s.phase == Phase::Pending && r != reason::ACCEPTED => {
+                format!(" (it was waiting: {r}: {m})")
+            }
+            _ => String::new(),
+        };
         format!(
-            "deadline of {secs}s exceeded in phase {}; no reset was started",
+            "deadline of {secs}s exceeded in phase {}; no reset was started{waiting}",
             s.phase.as_str()
         )
     };

@@ -325,6 +325,7 @@ fn pending_cells() {
             "impossible spec fails",
             pending_v.clone(),
             Observation::InvalidSpec {
+                reason: "InvalidSpec".into(),
                 message: "both url and ref".into(),
             },
             Action::Done,
@@ -1800,4 +1801,21 @@ fn upgrade_mode_is_waited_out() {
     );
     assert_eq!(action, Action::PostReset);
     assert_eq!(s.reset_requests, 2);
+}
+
+#[test]
+fn a_deadline_while_waiting_says_what_was_missing() {
+    let spec = spec();
+    let mut waiting = st(Phase::Pending);
+    waiting.reason = Some("CrossNamespaceRefDenied".into());
+    waiting.message = Some("no JobResetGrant in namespace elastic".into());
+    let (action, s) = decide(&input(&spec, 100_000), &waiting, Observation::Start);
+    assert_eq!(action, Action::Done);
+    assert_eq!(s.reason.as_deref(), Some(reason::DEADLINE_EXCEEDED));
+    let msg = s.message.unwrap_or_default();
+    assert!(
+        msg.contains("no reset was started")
+            && msg.contains("CrossNamespaceRefDenied: no JobResetGrant in namespace elastic"),
+        "{msg}"
+    );
 }

@@ -7,6 +7,7 @@ use kube::{
 };
 
 use crate::{
+    access::CROSS_NAMESPACE_REF_DENIED,
     api::{JobReset, JobResetStatus, Phase},
     connect::UNAVAILABLE_REASONS,
     decide::reason,
@@ -21,6 +22,8 @@ pub enum EventReason {
     Waiting,
     /// Waiting for a Secret or key, or the connection settings are invalid.
     WaitingForConnection,
+    /// `elasticsearchRef` names another namespace that grants this one no access.
+    CrossNamespaceRefDenied,
     /// Closing the job.
     Closing,
     /// The reset intent is recorded; the reset request is being sent.
@@ -39,10 +42,11 @@ pub enum EventReason {
 
 impl EventReason {
     /// Every reason, for documentation and tests.
-    pub const ALL: [EventReason; 10] = [
+    pub const ALL: [EventReason; 11] = [
         EventReason::Accepted,
         EventReason::Waiting,
         EventReason::WaitingForConnection,
+        EventReason::CrossNamespaceRefDenied,
         EventReason::Closing,
         EventReason::Resetting,
         EventReason::ResetStarted,
@@ -57,6 +61,7 @@ impl EventReason {
             EventReason::Accepted => "Accepted",
             EventReason::Waiting => "Waiting",
             EventReason::WaitingForConnection => "WaitingForConnection",
+            EventReason::CrossNamespaceRefDenied => CROSS_NAMESPACE_REF_DENIED,
             EventReason::Closing => "Closing",
             EventReason::Resetting => "Resetting",
             EventReason::ResetStarted => "ResetStarted",
@@ -70,7 +75,10 @@ impl EventReason {
     fn is_warning(self) -> bool {
         matches!(
             self,
-            EventReason::Failed | EventReason::Retrying | EventReason::WaitingForConnection
+            EventReason::Failed
+                | EventReason::Retrying
+                | EventReason::WaitingForConnection
+                | EventReason::CrossNamespaceRefDenied
         )
     }
 }
@@ -100,6 +108,9 @@ pub fn for_transition(old: &JobResetStatus, new: &JobResetStatus) -> Option<(Eve
                 .is_some_and(|r| r.starts_with(reason::WAITING_FOR_PREFIX)) =>
         {
             EventReason::Waiting
+        }
+        _ if reason_changed && new.reason.as_deref() == Some(CROSS_NAMESPACE_REF_DENIED) => {
+            EventReason::CrossNamespaceRefDenied
         }
         _ if reason_changed
             && new
@@ -184,6 +195,10 @@ mod tests {
         assert_eq!(
             t(&pending, &s(Phase::Pending, "SecretNotFound")),
             Some(EventReason::WaitingForConnection)
+        );
+        assert_eq!(
+            t(&pending, &s(Phase::Pending, "CrossNamespaceRefDenied")),
+            Some(EventReason::CrossNamespaceRefDenied)
         );
         let mut retry = closing.clone();
         retry.attempts = 1;

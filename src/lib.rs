@@ -6,6 +6,7 @@
 //! `connect` (connection settings from Secrets), `status`, `events`, `standalone` (the
 //! `reset` command), `cli`, `crash` (crash points for restart tests), `es` (the client).
 
+pub mod access;
 pub mod api;
 pub mod cli;
 pub mod clients;
@@ -28,6 +29,10 @@ pub mod steps;
 /// crd` prints and `crds/jobreset.yaml` holds). Pure.
 pub fn crds_yaml() -> Result<String, serde_yaml_ng::Error> {
     use kube::CustomResourceExt;
-    let yaml = serde_yaml_ng::to_string(&api::JobReset::crd())?;
-    Ok(format!("---\n{yaml}"))
+    let mut out = String::new();
+    for crd in [api::JobReset::crd(), api::JobResetGrant::crd()] {
+        out.push_str("---\n");
+        out.push_str(&serde_yaml_ng::to_string(&crd)?);
+    }
+    Ok(out)
 }

@@ -72,6 +72,7 @@ async fn run(args: RunArgs) -> ExitCode {
         eck_url_template: args.eck_url_template,
         max_task_follows: args.max_task_follows.max(1),
         metrics_addr: args.metrics_addr,
+        allowed_refs: args.allow_cross_namespace_ref,
         ..Options::default()
     };
     let client = match kube_client().await {

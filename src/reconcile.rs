@@ -23,7 +23,8 @@ use kube::{
 use tracing::{info, warn};
 
 use crate::{
-    api::{JobReset, JobResetStatus},
+    access::{self, CROSS_NAMESPACE_REF_DENIED},
+    api::{JobReset, JobResetGrant, JobResetStatus},
     clients::Clients,
     connect::{self, ConnectError},
     controller::Options,
@@ -42,6 +43,8 @@ pub struct Context {
     pub client: Client,
     /// The controller's reflector store of JobResets.
     pub store: Store<JobReset>,
+    /// The JobResetGrants, for cross-namespace references.
+    pub grants: Store<JobResetGrant>,
     pub recorder: Recorder,
     pub opts: Options,
     /// Asks the controller to reconcile one JobReset (a waiter, when the run it waits for ends).
@@ -157,11 +160,24 @@ async fn observe(
             return Ok((
                 None,
                 Observation::InvalidSpec {
+                    reason: e.reason().to_owned(),
                     message: e.to_string(),
                 },
             ));
         }
     };
+    if let Some(target) = &plan.target
+        && let Err(denied) = access::check(
+            namespace,
+            target,
+            &ctx.grants.state(),
+            &ctx.opts.allowed_refs,
+        )
+    {
+        // Decided before any Secret of the other namespace is read. The grant watch wakes
+        // the run when a grant appears.
+        return Ok((None, unavailable(CROSS_NAMESPACE_REF_DENIED, &denied)));
+    }
     if plan.insecure_skip_verify {
         warn!(namespace, name = %obj.name_any(), url = %plan.url, "TLS verification is disabled (tls.insecureSkipVerify)");
     }

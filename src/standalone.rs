@@ -15,7 +15,7 @@ use std::{
 use serde::Serialize;
 
 use crate::{
-    api::{CloseJobSpec, ElasticsearchSpec, JobResetSpec, JobResetStatus, valid_job_id},
+    api::{CloseJobSpec, ElasticsearchSpec, JobResetSpec, JobResetStatus, names::is_job_id},
     cli::ResetArgs,
     connect::REQUEST_TIMEOUT,
     decide::Observation,
@@ -104,7 +104,7 @@ fn read(path: &Path) -> Result<Vec<u8>, StandaloneError> {
 
 /// Runs the reset; returns the final (terminal) status.
 pub async fn run(args: &ResetArgs) -> Result<ResetResult, StandaloneError> {
-    if !valid_job_id(&args.job) {
+    if !is_job_id(&args.job) {
         return Err(StandaloneError::InvalidJobId(args.job.clone()));
     }
     let auth = match &args.credentials_file {

@@ -1,6 +1,7 @@
 //! What the API server itself refuses, with the messages users see (the installed CRD's schema
 //! and CEL rules, no controller running): an invalid `jobId`, a spec change after creation,
-//! and both or neither of `elasticsearch.url` / `elasticsearch.elasticsearchRef`. Does I/O
+//! both or neither of `elasticsearch.url` / `elasticsearch.elasticsearchRef`, hostile
+//! `elasticsearchRef` parts, and ECK's `elastic` user with the author's TLS settings. Does I/O
 //! (Kubernetes API calls against the shared test bed).
 
 mod common;
@@ -140,4 +141,54 @@ async fn bad_url_and_close_timeout_are_refused() {
     .await;
     assert_eq!(code, 422, "{msg}");
     assert!(msg.contains("spec.closeJob.timeout"), "{msg}");
+}
+
+#[tokio::test]
+async fn elasticsearch_ref_parts_are_dns_labels() {
+    let api = api("valid-ref").await;
+    for (field, value) in [
+        ("serviceName", "evil.example/#"),
+        ("serviceName", "evil.example:443"),
+        ("namespace", "elastic.evil.example"),
+        ("namespace", "Elastic"),
+        ("name", "q.evil.example"),
+        ("name", "0quickstart"),
+    ] {
+        let mut r = json!({"name": "quickstart"});
+        r[field] = json!(value);
+        let spec = json!({"jobId": "j", "elasticsearch": {"elasticsearchRef": r}});
+        let (code, msg) = refused(&api, "hostile", spec).await;
+        assert_eq!(code, 422, "{field}={value}: {msg}");
+        assert!(
+            msg.contains(&format!("elasticsearchRef.{field} must be a DNS-")),
+            "{field}={value}: {msg}"
+        );
+    }
+    let ok = json!({"jobId": "j", "elasticsearch": {"elasticsearchRef": {
+        "name": "quickstart", "namespace": "elastic", "serviceName": "quickstart-es-coord"}}});
+    api.create(&PostParams::default(), &jobreset("good-ref", ok))
+        .await
+        .expect("DNS labels are accepted");
+}
+
+#[tokio::test]
+async fn ecks_elastic_user_never_takes_the_authors_tls() {
+    let api = api("valid-ecktls").await;
+    for tls in [
+        json!({"caSecret": {"name": "mine"}}),
+        json!({"insecureSkipVerify": true}),
+    ] {
+        let spec = json!({"jobId": "j", "elasticsearch": {
+            "elasticsearchRef": {"name": "quickstart"}, "tls": tls}});
+        let (code, msg) = refused(&api, "ecktls", spec).await;
+        assert_eq!(code, 422, "{tls}: {msg}");
+        assert!(msg.contains("ECK's elastic superuser"), "{tls}: {msg}");
+    }
+    // With credentials of one's own, one's own CA is fine.
+    let own = json!({"jobId": "j", "elasticsearch": {
+        "elasticsearchRef": {"name": "quickstart"}, "credentialsSecret": {"name": "mine"},
+        "tls": {"caSecret": {"name": "mine"}}}});
+    api.create(&PostParams::default(), &jobreset("own-tls", own))
+        .await
+        .expect("own credentials with own CA are accepted");
 }

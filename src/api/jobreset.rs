@@ -8,6 +8,10 @@ use kube::{CustomResource, KubeSchema};
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
+use super::names::{
+    DNS1035_LABEL_PATTERN, DNS1123_LABEL_PATTERN, ECK_NAME_PATTERN, JOB_ID_PATTERN,
+};
+
 /// Default for `spec.deadlineSeconds`.
 pub const DEFAULT_DEADLINE_SECONDS: i64 = 3600;
 /// Default for `spec.closeJob.timeout` (Elasticsearch's own default).
@@ -45,7 +49,7 @@ pub struct JobResetSpec {
     /// most 64 characters. Wildcards and groups are not accepted.
     #[schemars(
         length(min = 1, max = 64),
-        regex(pattern = r"^[a-z0-9](?:[a-z0-9_-]*[a-z0-9])?$")
+        regex(pattern = JOB_ID_PATTERN)
     )]
     pub job_id: String,
 
@@ -73,11 +77,19 @@ fn default_deadline() -> i64 {
     DEFAULT_DEADLINE_SECONDS
 }
 
+/// ECK's `elastic` superuser only ever talks to the cluster ECK's own CA vouches for: with
+/// `elasticsearchRef` and no `credentialsSecret`, `tls` may set neither a CA nor
+/// `insecureSkipVerify` (either would let the JobReset's author choose what the superuser's
+/// password is sent to).
+const ECK_TLS_RULE: &str = "!has(self.elasticsearchRef) || has(self.credentialsSecret) || !has(self.tls) || (!has(self.tls.caSecret) && !(has(self.tls.insecureSkipVerify) && self.tls.insecureSkipVerify))";
+const ECK_TLS_MESSAGE: &str = "with elasticsearchRef and no credentialsSecret the operator logs in as ECK's elastic superuser, which only trusts ECK's own CA: remove tls.caSecret and tls.insecureSkipVerify, or give a credentialsSecret of your own";
+
 /// Connection settings. Exactly one of `url` and `elasticsearchRef` must be set.
 #[derive(KubeSchema, Serialize, Deserialize, Clone, Debug, PartialEq, Default)]
 #[x_kube(validation = Rule::new("has(self.url) != has(self.elasticsearchRef)").message(
     "set exactly one of elasticsearch.url and elasticsearch.elasticsearchRef"
 ))]
+#[x_kube(validation = Rule::new(ECK_TLS_RULE).message(ECK_TLS_MESSAGE))]
 #[serde(rename_all = "camelCase")]
 pub struct ElasticsearchSpec {
     /// Base URL of the cluster, e.g. `https://es.example:9200`.
@@ -86,9 +98,10 @@ pub struct ElasticsearchSpec {
     pub url: Option<String>,
 
     /// An Elasticsearch cluster managed by ECK (Elastic Cloud on Kubernetes). The operator
-    /// connects to `https://<serviceName or <name>-es-http>.<namespace>.svc:9200`, trusts the CA
-    /// in the `<name>-es-http-certs-public` Secret and, without `credentialsSecret`, logs in as
-    /// `elastic` with the password from the `<name>-es-elastic-user` Secret.
+    /// connects to `https://<serviceName or <name>-es-http>.<namespace>.svc:9200` and, without
+    /// `credentialsSecret`, logs in as ECK's `elastic` superuser (password from the
+    /// `<name>-es-elastic-user` Secret), trusting only ECK's CA (`<name>-es-http-certs-public`).
+    /// A cluster in another namespace needs a `JobResetGrant` in that namespace.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub elasticsearch_ref: Option<ElasticsearchRef>,
 
@@ -104,20 +117,38 @@ pub struct ElasticsearchSpec {
     pub tls: Option<TlsSpec>,
 }
 
-/// A reference to an ECK-managed `Elasticsearch` resource.
-#[derive(JsonSchema, Serialize, Deserialize, Clone, Debug, PartialEq, Default)]
+/// A reference to an ECK-managed `Elasticsearch` resource. The operator connects to exactly
+/// `https://<serviceName>.<namespace>.svc:9200`; every part is checked as a DNS label, so no
+/// value can point it at another host.
+#[derive(KubeSchema, Serialize, Deserialize, Clone, Debug, PartialEq, Default)]
 #[serde(rename_all = "camelCase")]
 pub struct ElasticsearchRef {
-    /// Name of the `Elasticsearch` resource.
-    #[schemars(length(min = 1))]
+    /// Name of the `Elasticsearch` resource (a DNS-1035 label of at most 55 characters, so
+    /// that ECK's `<name>-es-http` Service name is one too).
+    #[schemars(length(min = 1, max = 55))]
+    #[x_kube(validation = Rule::new(format!("self.matches('{ECK_NAME_PATTERN}')")).message(
+        "elasticsearchRef.name must be a DNS-1035 label: lowercase letters, digits and '-', starting with a letter and ending with a letter or digit"
+    ))]
     pub name: String,
 
     /// Namespace of the `Elasticsearch` resource; defaults to the JobReset's namespace.
+    /// Another namespace needs a `JobResetGrant` there that names this JobReset's namespace
+    /// (or the operator's `--allow-cross-namespace-ref`); without one the JobReset waits with
+    /// reason CrossNamespaceRefDenied and nothing in that namespace is read.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(min = 1, max = 63))]
+    #[x_kube(validation = Rule::new(format!("self.matches('{DNS1123_LABEL_PATTERN}')")).message(
+        "elasticsearchRef.namespace must be a DNS-1123 label: lowercase letters, digits and '-', starting and ending with a letter or digit"
+    ))]
     pub namespace: Option<String>,
 
-    /// Name of the HTTP Service to connect to; defaults to `<name>-es-http`.
+    /// Name of the HTTP Service to connect to, in the Elasticsearch resource's namespace
+    /// (a DNS-1035 label); defaults to `<name>-es-http`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(min = 1, max = 63))]
+    #[x_kube(validation = Rule::new(format!("self.matches('{DNS1035_LABEL_PATTERN}')")).message(
+        "elasticsearchRef.serviceName must be a DNS-1035 label (a Service name): lowercase letters, digits and '-', starting with a letter and ending with a letter or digit"
+    ))]
     pub service_name: Option<String>,
 }
 
@@ -148,12 +179,13 @@ pub struct SecretKeyRef {
 #[serde(rename_all = "camelCase")]
 pub struct TlsSpec {
     /// A Secret holding the PEM CA certificate(s) to trust instead of the system roots.
-    /// With `elasticsearchRef` it replaces ECK's `<name>-es-http-certs-public` Secret.
+    /// With `elasticsearchRef` and a `credentialsSecret` of your own it replaces ECK's
+    /// `<name>-es-http-certs-public` Secret; with ECK's `elastic` user it is refused.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub ca_secret: Option<SecretKeyRef>,
 
     /// Skip certificate verification. For tests only: the operator logs a warning on every
-    /// run that uses it.
+    /// run that uses it. Refused with `elasticsearchRef` and ECK's `elastic` user.
     #[serde(default)]
     pub insecure_skip_verify: bool,
 }
@@ -354,42 +386,10 @@ pub struct Condition {
     pub message: String,
 }
 
-/// Elasticsearch's job id rule, as the schema pattern enforces it (for input that does not go
-/// through the API server, e.g. the `reset` command).
-pub fn valid_job_id(id: &str) -> bool {
-    let ok_char = |c: char| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-' || c == '_';
-    let edge = |c: Option<char>| c.is_some_and(|c| c.is_ascii_lowercase() || c.is_ascii_digit());
-    !id.is_empty()
-        && id.len() <= 64
-        && id.chars().all(ok_char)
-        && edge(id.chars().next())
-        && edge(id.chars().last())
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
     use kube::CustomResourceExt;
-
-    #[test]
-    fn job_id_rule() {
-        for ok in ["a", "total-requests", "job_1", "0abc9", &"a".repeat(64)] {
-            assert!(valid_job_id(ok), "{ok}");
-        }
-        for bad in [
-            "",
-            "-a",
-            "a-",
-            "_a",
-            "A",
-            "a*",
-            "a b",
-            "a.b",
-            &"a".repeat(65),
-        ] {
-            assert!(!valid_job_id(bad), "{bad}");
-        }
-    }
 
     #[test]
     fn schema_carries_the_rules() {

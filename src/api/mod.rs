@@ -1,7 +1,10 @@
-//! The API the operator serves (group `ml.jobreset.io`, version `v1alpha1`): the custom
-//! resources and the rules their schemas enforce. Pure types and functions, no I/O; every
-//! field's doc comment is what `kubectl explain` shows.
+//! The API the operator serves (group `ml.jobreset.io`, version `v1alpha1`): the `JobReset`
+//! and `JobResetGrant` custom resources and the name rules their schemas enforce. Pure types
+//! and functions, no I/O; every field's doc comment is what `kubectl explain` shows.
 
+pub mod grant;
 mod jobreset;
+pub mod names;
 
+pub use grant::{GrantFrom, GrantTo, JobResetGrant, JobResetGrantSpec};
 pub use jobreset::*;

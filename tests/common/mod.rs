@@ -92,6 +92,32 @@ impl World {
         }
     }
 
+    /// As `bare`, on a test bed of its own: for operators that watch every namespace, which
+    /// on the shared bed would act on other tests' JobResets.
+    pub async fn private(prefix: &str, sim: SimConfig) -> World {
+        let bed = testbed::TestBed::start(testbed::Options {
+            crds_dir: testbed::workspace_crds_dir(),
+            state_dir: None,
+            with_es: None,
+        })
+        .await
+        .expect("a test bed of its own");
+        // Lives as long as the test process (its children die with it).
+        let bed: &'static TestBed = Box::leak(Box::new(bed));
+        let client = bed.client().await.expect("kube client");
+        let ns = bed.namespace(prefix).await.expect("namespace");
+        let sim = es_ml_sim::start(sim).await.expect("simulator");
+        let api = Api::namespaced(client.clone(), &ns);
+        World {
+            bed,
+            client,
+            ns,
+            sim,
+            api,
+            controller: None,
+        }
+    }
+
     /// A namespace, a simulator and an in-process controller with `options(ns)`.
     pub async fn new(prefix: &str, sim: SimConfig) -> World {
         let mut w = World::bare(prefix, sim).await;
@@ -161,7 +187,12 @@ impl World {
 
     /// Creates a Secret with the given keys.
     pub async fn secret(&self, name: &str, data: &[(&str, &[u8])]) {
-        let api: Api<Secret> = Api::namespaced(self.client.clone(), &self.ns);
+        self.secret_in(&self.ns, name, data).await;
+    }
+
+    /// Creates a Secret with the given keys in namespace `ns`.
+    pub async fn secret_in(&self, ns: &str, name: &str, data: &[(&str, &[u8])]) {
+        let api: Api<Secret> = Api::namespaced(self.client.clone(), ns);
         let data: BTreeMap<String, ByteString> = data
             .iter()
             .map(|(k, v)| ((*k).to_owned(), ByteString(v.to_vec())))
@@ -467,6 +498,17 @@ impl Operator {
         Operator::start(bed, ns, None, tag, extra).await
     }
 
+    /// The operator watching every namespace (only on a bed of the test's own: see
+    /// `World::private`); `ns` only names the log file and the Lease identity.
+    pub async fn spawn_cluster_wide(
+        bed: &TestBed,
+        ns: &str,
+        tag: &str,
+        extra: &[&str],
+    ) -> Operator {
+        Operator::start(bed, "", None, &format!("{ns}-{tag}"), extra).await
+    }
+
     async fn start(
         bed: &TestBed,
         ns: &str,
@@ -475,30 +517,34 @@ impl Operator {
         extra: &[&str],
     ) -> Operator {
         let log = bed.state_dir().join(format!("operator-{ns}-{tag}.log"));
+        let scope: &[&str] = if ns.is_empty() {
+            &[]
+        } else {
+            &["--namespace", ns]
+        };
         let out = std::fs::File::create(&log).expect("operator log file");
         let err = out.try_clone().expect("operator log file");
         let mut cmd = tokio::process::Command::new(env!("CARGO_BIN_EXE_jobreset-operator"));
-        cmd.args([
-            "run",
-            "--namespace",
-            ns,
-            "--task-poll-timeout",
-            "2s",
-            "--backoff-base",
-            "100ms",
-            "--backoff-cap",
-            "1s",
-        ])
-        .args(extra)
-        .env("KUBECONFIG", bed.kubeconfig_path())
-        .env("RUST_LOG", "info")
-        .env_remove(jobreset_operator::crash::ENV)
-        // The Lease identity, when --leader-elect is given.
-        .env("POD_NAME", format!("{ns}-{tag}"))
-        .stdin(Stdio::null())
-        .stdout(out)
-        .stderr(err)
-        .kill_on_drop(true);
+        cmd.arg("run")
+            .args(scope)
+            .args([
+                "--task-poll-timeout",
+                "2s",
+                "--backoff-base",
+                "100ms",
+                "--backoff-cap",
+                "1s",
+            ])
+            .args(extra)
+            .env("KUBECONFIG", bed.kubeconfig_path())
+            .env("RUST_LOG", "info")
+            .env_remove(jobreset_operator::crash::ENV)
+            // The Lease identity, when --leader-elect is given.
+            .env("POD_NAME", format!("{ns}-{tag}"))
+            .stdin(Stdio::null())
+            .stdout(out)
+            .stderr(err)
+            .kill_on_drop(true);
         if let Some(point) = crash_at {
             cmd.env(jobreset_operator::crash::ENV, point);
         }
