@@ -75,7 +75,7 @@ async fn run(args: RunArgs) -> ExitCode {
         allowed_refs: args.allow_cross_namespace_ref,
         ..Options::default()
     };
-    let client = match kube_client().await {
+    let client = match jobreset_operator::k8s::client::build().await {
         Ok(c) => c,
         Err(e) => {
             tracing::error!(error = %e, "cannot build a Kubernetes client (KUBECONFIG or in-cluster config)");
@@ -148,20 +148,6 @@ fn identity() -> String {
     }
     let host = std::fs::read_to_string("/proc/sys/kernel/hostname").unwrap_or_default();
     format!("{}-{}", host.trim(), std::process::id())
-}
-
-/// A client from KUBECONFIG or the in-cluster config that names itself in `User-Agent`
-/// (kube sends none), so audit logs and the test bed's request log can tell its calls apart.
-async fn kube_client() -> Result<kube::Client, kube::Error> {
-    use http::header::{HeaderValue, USER_AGENT};
-    let mut config = kube::Config::infer()
-        .await
-        .map_err(kube::Error::InferConfig)?;
-    config.headers.push((
-        USER_AGENT,
-        HeaderValue::from_static(concat!("jobreset-operator/", env!("CARGO_PKG_VERSION"))),
-    ));
-    kube::Client::try_from(config)
 }
 
 /// Resolves on SIGINT or SIGTERM. The listeners are registered when this is called, not when

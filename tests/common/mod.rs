@@ -4,6 +4,8 @@
 //! calls, loopback HTTP, and (for the restart tests) spawning the operator binary.
 #![allow(dead_code)]
 
+pub mod proxy;
+
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::process::Stdio;
@@ -490,12 +492,17 @@ pub struct Operator {
 
 impl Operator {
     pub async fn spawn(bed: &TestBed, ns: &str, crash_at: Option<&str>, tag: &str) -> Operator {
-        Operator::start(bed, ns, crash_at, tag, &[]).await
+        Operator::start(bed, ns, crash_at, tag, &[], &[]).await
     }
 
     /// The operator with extra `run` flags; `tag` names its log file.
     pub async fn spawn_with(bed: &TestBed, ns: &str, tag: &str, extra: &[&str]) -> Operator {
-        Operator::start(bed, ns, None, tag, extra).await
+        Operator::start(bed, ns, None, tag, extra, &[]).await
+    }
+
+    /// The operator with extra environment variables.
+    pub async fn spawn_env(bed: &TestBed, ns: &str, tag: &str, env: &[(&str, &str)]) -> Operator {
+        Operator::start(bed, ns, None, tag, &[], env).await
     }
 
     /// The operator watching every namespace (only on a bed of the test's own: see
@@ -506,7 +513,7 @@ impl Operator {
         tag: &str,
         extra: &[&str],
     ) -> Operator {
-        Operator::start(bed, "", None, &format!("{ns}-{tag}"), extra).await
+        Operator::start(bed, "", None, &format!("{ns}-{tag}"), extra, &[]).await
     }
 
     async fn start(
@@ -515,6 +522,7 @@ impl Operator {
         crash_at: Option<&str>,
         tag: &str,
         extra: &[&str],
+        env: &[(&str, &str)],
     ) -> Operator {
         let log = bed.state_dir().join(format!("operator-{ns}-{tag}.log"));
         let scope: &[&str] = if ns.is_empty() {
@@ -539,6 +547,7 @@ impl Operator {
             .env("KUBECONFIG", bed.kubeconfig_path())
             .env("RUST_LOG", "info")
             .env_remove(jobreset_operator::crash::ENV)
+            .envs(env.iter().copied())
             // The Lease identity, when --leader-elect is given.
             .env("POD_NAME", format!("{ns}-{tag}"))
             .stdin(Stdio::null())

@@ -1,0 +1,4 @@
+//! The Kubernetes side of the process runtime: building the API client. Never calls
+//! Elasticsearch.
+
+pub mod client;
