@@ -50,7 +50,7 @@ async fn both_clients_go_through_the_proxy() {
     let seen = proxy.seen();
     let tunnel = format!("CONNECT {}", api_server(&w));
     assert!(
-        seen.iter().any(|s| *s == tunnel),
+        seen.contains(&tunnel),
         "the API server was not reached through the proxy: {seen:?}\n{}",
         op.log_text()
     );
