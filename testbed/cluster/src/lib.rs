@@ -13,6 +13,7 @@ mod exit_cleanup;
 pub mod front;
 mod kubeconfig;
 mod pki;
+pub mod pods;
 mod procs;
 mod tls;
 
@@ -21,3 +22,4 @@ pub use bed::{Options, TestBed, workspace_crds_dir};
 pub use error::BedError;
 pub use es::SimConfig;
 pub use front::reqinfo::RecordedRequest;
+pub use pods::{PodError, PodRunner, RunnerOptions};
