@@ -59,7 +59,7 @@ pub struct RunArgs {
     )]
     pub allow_cross_namespace_ref: Vec<crate::access::AllowedRef>,
     /// Serve Prometheus `/metrics`, `/healthz` and `/readyz` on this address (e.g.
-    /// `0.0.0.0:8080`); off when not given.
+    /// `0.0.0.0:8080`) from process start, on every replica; off when not given.
     #[arg(long)]
     pub metrics_addr: Option<std::net::SocketAddr>,
     /// Act only while holding a coordination.k8s.io Lease, so that several replicas can run
@@ -72,12 +72,23 @@ pub struct RunArgs {
     /// Name of the Lease.
     #[arg(long, default_value = "jobreset-operator")]
     pub leader_election_id: String,
-    /// How long an unrenewed Lease stays taken.
+    /// How long an unrenewed Lease stays taken: a replica takes it over once it has seen it
+    /// unchanged for this long.
     #[arg(long, default_value = "15s", value_parser = parse_duration)]
     pub lease_duration: Duration,
-    /// How often the leader renews the Lease (and the others look at it).
-    #[arg(long, default_value = "5s", value_parser = parse_duration)]
-    pub lease_renew: Duration,
+    /// How long the leader keeps acting without a renewal landing, counted from the send of
+    /// its last one that did; must be shorter than --lease-duration.
+    #[arg(long, default_value = "10s", value_parser = parse_duration)]
+    pub renew_deadline: Duration,
+    /// How often the leader renews the Lease and the others look at it (jittered up to
+    /// twice this).
+    #[arg(long, alias = "lease-renew", default_value = "2s", value_parser = parse_duration)]
+    pub retry_period: Duration,
+    /// On SIGTERM, how long in-flight reconciles may take to finish before the process
+    /// stops (a reset between its request and the write of its task id is always let
+    /// through). Keep it within the Pod's terminationGracePeriodSeconds.
+    #[arg(long, default_value = "20s", value_parser = parse_duration)]
+    pub shutdown_grace: Duration,
     /// Log as JSON lines instead of text.
     #[arg(long)]
     pub log_json: bool,

@@ -1,10 +1,13 @@
-//! Controller wiring: watches JobResets (and the Secrets they reference), sizes the
-//! concurrency, and runs `reconcile::reconcile` with `reconcile::error_policy`. Does I/O (the
-//! watches; everything else through `reconcile`).
+//! Controller wiring: watches JobResets (and the Secrets and JobResetGrants they reference),
+//! sizes the concurrency, runs `reconcile::reconcile` with `reconcile::error_policy`, and
+//! stops gracefully on request. Does I/O (the watches; everything else through `reconcile`).
 
 use std::{
     collections::HashMap,
-    sync::{Arc, Mutex},
+    sync::{
+        Arc, Mutex,
+        atomic::{AtomicBool, Ordering},
+    },
     time::Duration,
 };
 
@@ -15,7 +18,7 @@ use kube::{
     api::ListParams,
     core::PartialObjectMeta,
     runtime::{
-        Controller,
+        Controller, WatchStreamExt,
         controller::Config as ControllerConfig,
         events::{Recorder, Reporter},
         reflector::{self, ObjectRef, Store, reflector},
@@ -31,7 +34,8 @@ use crate::{
     clients::Clients,
     connect,
     follow::Followers,
-    metrics::{self, Metrics},
+    gate::ResetGate,
+    metrics::{Metrics, Readiness},
     reconcile::{Context, error_policy, reconcile},
 };
 
@@ -61,8 +65,6 @@ pub struct Options {
     /// Reset tasks followed (long-polled) at the same time, each on one connection to
     /// Elasticsearch. Following runs beside reconciles, so it does not hold up `concurrency`.
     pub max_task_follows: usize,
-    /// Where to serve `/metrics`, `/healthz` and `/readyz`; `None` serves nothing.
-    pub metrics_addr: Option<std::net::SocketAddr>,
     /// Cross-namespace references the cluster admin allows without a JobResetGrant.
     pub allowed_refs: Vec<AllowedRef>,
 }
@@ -78,49 +80,87 @@ impl Default for Options {
             eck_url_template: DEFAULT_ECK_URL_TEMPLATE.to_string(),
             field_manager: FIELD_MANAGER.to_string(),
             max_task_follows: 1024,
-            metrics_addr: None,
             allowed_refs: Vec::new(),
         }
     }
 }
 
-/// Runs the controller until the process ends (or the watches end).
-pub async fn run(client: Client, opts: Options) -> Result<(), Error> {
-    let api: Api<JobReset> = scoped(&client, &opts.namespace);
-    // Fail fast with a hint instead of crash-looping on watch errors.
+/// What the process shares with the controller: the metrics and probes it serves from start,
+/// and the gate a graceful stop closes.
+#[derive(Clone, Default)]
+pub struct Shared {
+    pub metrics: Arc<Metrics>,
+    pub gate: Arc<ResetGate>,
+}
+
+/// Checks that the API server answers and the CRD is installed: fail fast with a hint
+/// instead of crash-looping on watch errors.
+pub async fn preflight(client: &Client, opts: &Options) -> Result<(), Error> {
+    let api: Api<JobReset> = scoped(client, &opts.namespace);
     api.list(&ListParams::default().limit(1))
         .await
         .map_err(|source| Error::CrdNotInstalled { source })?;
-    let secrets: Api<PartialObjectMeta<Secret>> = scoped(&client, &opts.namespace);
+    Ok(())
+}
 
-    let controller = Controller::new(api, watcher::Config::default().any_semantic())
-        .with_config(ControllerConfig::default().concurrency(opts.concurrency));
-    let store = controller.store();
+/// `preflight`, then the controller until the process ends (for tests and embedding).
+pub async fn run(client: Client, opts: Options) -> Result<(), Error> {
+    preflight(&client, &opts).await?;
+    run_until(client, opts, Shared::default(), std::future::pending()).await
+}
+
+/// Runs the controller until `stop` resolves; then no new reconcile starts and the call
+/// returns once the running ones have finished (the caller bounds that wait).
+pub async fn run_until(
+    client: Client,
+    opts: Options,
+    shared: Shared,
+    stop: impl Future<Output = ()> + Send + Sync + 'static,
+) -> Result<(), Error> {
+    let api: Api<JobReset> = scoped(&client, &opts.namespace);
+    let secrets: Api<PartialObjectMeta<Secret>> = scoped(&client, &opts.namespace);
+    let Shared { metrics, gate } = shared;
+    metrics.set_readiness(Readiness::Syncing);
+    let stop = futures::FutureExt::shared(stop);
+    // kube's graceful shutdown also ends the watch that would make the cache ready, and its
+    // runner waits for a ready cache: a stop before the first list would wait forever. Nothing
+    // has been reconciled by then, so there is nothing to wait for.
+    let synced = Arc::new(AtomicBool::new(false));
+    let stopped_before_sync = {
+        let (stop, synced) = (stop.clone(), Arc::clone(&synced));
+        async move {
+            stop.await;
+            if synced.load(Ordering::SeqCst) {
+                std::future::pending::<()>().await;
+            }
+        }
+    };
+    // Our own reflector, so that readiness can follow the initial list (kube's
+    // `Store::wait_until_ready` keeps one waker only: a second waiter could take the
+    // controller's own start-up wake-up).
+    let (store, writer) = reflector::store::<JobReset>();
+    let ready = Arc::clone(&metrics);
+    let runs = reflector(
+        writer,
+        watcher(api, watcher::Config::default().any_semantic()),
+    )
+    .inspect(move |event| {
+        if matches!(event, Ok(watcher::Event::InitDone)) {
+            synced.store(true, Ordering::SeqCst);
+            ready.set_readiness(Readiness::Ready);
+        }
+    })
+    .applied_objects();
+    let controller = Controller::for_stream(runs, store.clone())
+        .with_config(ControllerConfig::default().concurrency(opts.concurrency))
+        .graceful_shutdown_on(stop);
     // Wakes single JobResets: a follower's answer arrived, or the run a waiter waits for ended.
     let (wake, woken) = futures::channel::mpsc::unbounded();
     let reporter = Reporter {
         controller: opts.field_manager.clone(),
         instance: std::env::var("POD_NAME").ok(),
     };
-    let metrics = Arc::new(Metrics::default());
-    let followers = Followers::new(opts.max_task_follows, wake.clone());
-    if let Some(addr) = opts.metrics_addr {
-        let listener = metrics::bind(addr)
-            .await
-            .map_err(|source| Error::MetricsBind { addr, source })?;
-        let bound = listener.local_addr().unwrap_or(addr);
-        info!(%bound, "serving /metrics, /healthz and /readyz");
-        let (m, f) = (Arc::clone(&metrics), Arc::clone(&followers));
-        tokio::spawn(async move {
-            if let Err(e) = metrics::serve(listener, m, f).await {
-                warn!(error = %e, "metrics server stopped");
-            }
-        });
-    }
-    // Ready once the JobReset list above succeeded (API reachable, CRD installed). Not
-    // `Store::wait_until_ready`: its one-shot channel keeps only the last waiter's waker, so a
-    // second waiter could take the controller's own start-up wake-up.
-    metrics.set_ready();
+    let followers = Followers::new(opts.max_task_follows, wake.clone(), metrics.task_follows());
     let (grants, grant_writer) = reflector::store::<JobResetGrant>();
     let grant_watch = watch_grants(
         scoped(&client, &opts.namespace),
@@ -139,6 +179,7 @@ pub async fn run(client: Client, opts: Options) -> Result<(), Error> {
         followers,
         metrics,
         clients: Clients::default(),
+        gate,
     });
     let template = opts.eck_url_template.clone();
     info!(namespace = ?opts.namespace, concurrency = opts.concurrency, "controller starting");
@@ -160,8 +201,12 @@ pub async fn run(client: Client, opts: Options) -> Result<(), Error> {
             }
             std::future::ready(())
         });
-    // The grant watch only ends with the process; the controller decides when run() returns.
-    futures::future::select(std::pin::pin!(reconciling), std::pin::pin!(grant_watch)).await;
+    // The grant watch only ends with the process; the controller decides when this returns.
+    tokio::select! {
+        () = reconciling => {}
+        () = grant_watch => {}
+        () = stopped_before_sync => {}
+    }
     Ok(())
 }
 
@@ -184,7 +229,6 @@ async fn watch_grants(
     runs: Store<JobReset>,
     wake: futures::channel::mpsc::UnboundedSender<ObjectRef<JobReset>>,
 ) {
-    use kube::runtime::WatchStreamExt;
     reflector(
         writer,
         watcher(api, watcher::Config::default()).default_backoff(),

@@ -17,6 +17,7 @@ use std::{
 
 use futures::channel::mpsc::UnboundedSender;
 use kube::runtime::reflector::ObjectRef;
+use prometheus_client::metrics::gauge::Gauge;
 use tokio::sync::Semaphore;
 
 use crate::{
@@ -60,14 +61,21 @@ pub struct Followers {
     wake: UnboundedSender<ObjectRef<JobReset>>,
     /// Caps the open long-polls (each holds one connection to Elasticsearch).
     limit: Semaphore,
+    /// The `task_follows` metric: entries in `slots`.
+    gauge: Gauge,
 }
 
 impl Followers {
-    pub fn new(max_polls: usize, wake: UnboundedSender<ObjectRef<JobReset>>) -> Arc<Followers> {
+    pub fn new(
+        max_polls: usize,
+        wake: UnboundedSender<ObjectRef<JobReset>>,
+        gauge: Gauge,
+    ) -> Arc<Followers> {
         Arc::new(Followers {
             slots: Mutex::new(HashMap::new()),
             wake,
             limit: Semaphore::new(max_polls.max(1)),
+            gauge,
         })
     }
 
@@ -81,16 +89,14 @@ impl Followers {
 
     /// Drops what is kept for a JobReset that is gone or finished.
     pub fn forget(&self, key: &ObjectRef<JobReset>) {
-        self.slots().remove(key);
+        let mut slots = self.slots();
+        slots.remove(key);
+        self.count(&slots);
     }
 
-    /// Long-polls in flight or answered and not yet taken.
-    pub fn len(&self) -> usize {
-        self.slots().len()
-    }
-
-    pub fn is_empty(&self) -> bool {
-        self.len() == 0
+    fn count(&self, slots: &HashMap<ObjectRef<JobReset>, Slot>) {
+        self.gauge
+            .set(i64::try_from(slots.len()).unwrap_or(i64::MAX));
     }
 
     fn slots(&self) -> MutexGuard<'_, HashMap<ObjectRef<JobReset>, Slot>> {
@@ -111,7 +117,10 @@ impl Followers {
     ) -> Option<Answer> {
         let mut slots = self.slots();
         match slots.remove(key) {
-            Some(Slot::Answered { task_id: t, answer }) if t == task_id => return Some(answer),
+            Some(Slot::Answered { task_id: t, answer }) if t == task_id => {
+                self.count(&slots);
+                return Some(answer);
+            }
             Some(Slot::Polling { task_id: t }) if t == task_id => {
                 slots.insert(key.clone(), Slot::Polling { task_id: t });
                 return None;
@@ -125,6 +134,7 @@ impl Followers {
                 task_id: task_id.to_owned(),
             },
         );
+        self.count(&slots);
         drop(slots);
         let this = Arc::clone(self);
         let key = key.clone();

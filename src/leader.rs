@@ -3,7 +3,16 @@
 //! waits until this process holds the Lease; `Held::keep` renews it and returns when the
 //! Lease is lost, after which the process must stop acting (`main` exits, as
 //! controller-runtime does); `Held::release` gives it up on a graceful stop. Does I/O (Lease
-//! reads and writes); `judge` is pure.
+//! reads and writes); `judge` and `LeaseConfig::check` are pure.
+//!
+//! The three durations, with client-go's defaults and meaning:
+//! - `duration` (15 s): a Lease whose resourceVersion has not moved for this long, on the
+//!   observer's own clock, is free to take;
+//! - `renew_deadline` (10 s): the leader stops acting when no renewal it *sent* within this
+//!   long has landed; measured from the send (the API server may have recorded the write at
+//!   any moment after it), so the leader always stops before `duration` has passed on any
+//!   other replica's clock since it last saw the Lease move;
+//! - `retry_period` (2 s): how often the leader renews and the others look, jittered.
 //!
 //! Expiry is judged by how long the Lease's resourceVersion has stayed unchanged on this
 //! process's own clock, not by comparing the holder's `renewTime` with ours, so clock skew
@@ -30,19 +39,44 @@ pub struct LeaseConfig {
     pub identity: String,
     /// How long a Lease that nobody renews stays taken.
     pub duration: Duration,
-    /// How often the holder renews, and how often the others look.
-    pub renew_every: Duration,
+    /// How long the holder keeps acting after the send of its last renewal that landed.
+    pub renew_deadline: Duration,
+    /// How often the holder renews, and how often the others look (jittered).
+    pub retry_period: Duration,
+}
+
+impl LeaseConfig {
+    /// client-go's rules: the renew deadline ends before the Lease does, and leaves room for
+    /// more than one retry.
+    pub fn check(&self) -> Result<(), String> {
+        if self.renew_deadline >= self.duration {
+            return Err(format!(
+                "--renew-deadline ({:?}) must be shorter than --lease-duration ({:?})",
+                self.renew_deadline, self.duration
+            ));
+        }
+        if self.retry_period.is_zero() || self.retry_period.mul_f64(1.2) >= self.renew_deadline {
+            return Err(format!(
+                "--retry-period ({:?}) must be above zero and under --renew-deadline ({:?}) / 1.2",
+                self.retry_period, self.renew_deadline
+            ));
+        }
+        Ok(())
+    }
+
+    /// Waits of `retry_period` to twice that, at random, so replicas do not move in step.
+    fn retries(&self) -> impl Iterator<Item = Duration> + use<> {
+        use backon::BackoffBuilder;
+        backon::ConstantBuilder::new()
+            .with_delay(self.retry_period)
+            .with_jitter()
+            .without_max_times()
+            .build()
+    }
 }
 
 #[derive(Debug, thiserror::Error)]
 pub enum LeaderError {
-    #[error("cannot read or write Lease {namespace}/{name}: {source}")]
-    Kube {
-        namespace: String,
-        name: String,
-        #[source]
-        source: kube::Error,
-    },
     #[error("lost Lease {namespace}/{name}: {why}")]
     Lost {
         namespace: String,
@@ -55,7 +89,6 @@ impl LeaderError {
     /// Stable reason for logs.
     pub fn reason(&self) -> &'static str {
         match self {
-            LeaderError::Kube { .. } => "LeaseUnavailable",
             LeaderError::Lost { .. } => "LeadershipLost",
         }
     }
@@ -93,89 +126,121 @@ pub struct Held {
     api: Api<Lease>,
     cfg: LeaseConfig,
     lease: Lease,
+    /// When the write that took or last renewed the Lease was sent.
+    sent: Instant,
 }
 
-/// Waits until this process holds the Lease.
-pub async fn acquire(client: Client, cfg: LeaseConfig) -> Result<Held, LeaderError> {
+/// Waits until this process holds the Lease. API errors are retried (a standby that cannot
+/// reach the API server keeps trying, as client-go does).
+pub async fn acquire(client: Client, cfg: LeaseConfig) -> Held {
     let api: Api<Lease> = Api::namespaced(client, &cfg.namespace);
     let mut seen: Option<(String, Instant)> = None;
     let mut waiting_logged = false;
+    let mut retries = cfg.retries();
     loop {
-        let current = api
-            .get_opt(&cfg.name)
-            .await
-            .map_err(|e| kube_err(&cfg, e))?;
-        let Some(lease) = current else {
-            match api.create(&PostParams::default(), &new_lease(&cfg)).await {
-                Ok(lease) => return Ok(took(api, cfg, lease)),
-                // Another replica created it first: look again.
-                Err(kube::Error::Api(e)) if e.code == 409 => continue,
-                Err(e) => return Err(kube_err(&cfg, e)),
-            }
-        };
-        let version = lease.metadata.resource_version.clone().unwrap_or_default();
-        let since = match &seen {
-            Some((v, t)) if *v == version => *t,
-            _ => {
-                let now = Instant::now();
-                seen = Some((version, now));
-                now
-            }
-        };
-        let holder = holder_of(&lease);
-        match judge(holder, &cfg.identity, since.elapsed(), cfg.duration) {
-            Verdict::Renew | Verdict::Take => match take(&api, &cfg, lease).await {
-                Ok(lease) => return Ok(took(api, cfg, lease)),
-                // Someone else wrote it in between (resourceVersion precondition): look again.
-                Err(kube::Error::Api(e)) if e.code == 409 => continue,
-                Err(e) => return Err(kube_err(&cfg, e)),
-            },
-            Verdict::Wait => {
-                if !waiting_logged {
-                    info!(lease = %cfg.name, holder = holder.unwrap_or(""), "waiting for leadership");
-                    waiting_logged = true;
+        let sent = Instant::now();
+        let outcome = match api.get_opt(&cfg.name).await {
+            Ok(None) => api.create(&PostParams::default(), &new_lease(&cfg)).await,
+            Ok(Some(lease)) => {
+                let version = lease.metadata.resource_version.clone().unwrap_or_default();
+                let since = match &seen {
+                    Some((v, t)) if *v == version => *t,
+                    _ => {
+                        let now = Instant::now();
+                        seen = Some((version, now));
+                        now
+                    }
+                };
+                let holder = holder_of(&lease);
+                match judge(holder, &cfg.identity, since.elapsed(), cfg.duration) {
+                    Verdict::Renew | Verdict::Take => {
+                        let sent = Instant::now();
+                        match take(&api, &cfg, lease).await {
+                            Ok(lease) => return took(api, cfg, lease, sent),
+                            Err(e) => Err(e),
+                        }
+                    }
+                    Verdict::Wait => {
+                        if !waiting_logged {
+                            info!(lease = %cfg.name, holder = holder.unwrap_or(""), "waiting for leadership");
+                            waiting_logged = true;
+                        }
+                        let pause = retries.next().unwrap_or(cfg.retry_period);
+                        tokio::time::sleep(pause).await;
+                        continue;
+                    }
                 }
-                // Lease election is polling by nature: the holder renews, the others look.
-                tokio::time::sleep(cfg.renew_every).await;
+            }
+            Err(e) => Err(e),
+        };
+        match outcome {
+            Ok(lease) => return took(api, cfg, lease, sent),
+            // Another replica wrote it first (create or resourceVersion precondition): look
+            // again at once.
+            Err(kube::Error::Api(e)) if e.code == 409 => {}
+            Err(e) => {
+                warn!(lease = %cfg.name, error = %e, "cannot read or write the Lease; retrying");
+                tokio::time::sleep(retries.next().unwrap_or(cfg.retry_period)).await;
             }
         }
     }
 }
 
 impl Held {
-    /// Renews the Lease until it is lost; returns why.
+    /// Renews the Lease every retry period until it is lost; returns why. Lost means: no
+    /// renewal sent within the renew deadline has landed, or another replica holds it.
     pub async fn keep(&mut self) -> LeaderError {
-        let mut last_renewal = Instant::now();
+        let mut retries = self.cfg.retries();
         loop {
-            tokio::time::sleep(self.cfg.renew_every).await;
-            let mut lease = self.lease.clone();
-            if let Some(spec) = lease.spec.as_mut() {
-                spec.renew_time = Some(MicroTime(jiff::Timestamp::now()));
-            }
-            // A renewal that hangs must not outlast the Lease: the others take it over once
-            // it expires, and from then on this replica must no longer act.
-            let left = self.cfg.duration.saturating_sub(last_renewal.elapsed());
-            let params = PostParams::default();
-            let renewal = self.api.replace(&self.cfg.name, &params, &lease);
-            let failure = match tokio::time::timeout(left, renewal).await {
-                Ok(Ok(renewed)) => {
-                    self.lease = renewed;
-                    last_renewal = Instant::now();
-                    continue;
+            tokio::time::sleep(self.cfg.retry_period).await;
+            loop {
+                let valid_until = self.sent + self.cfg.renew_deadline;
+                let sent = Instant::now();
+                let Some(left) = valid_until.checked_duration_since(sent) else {
+                    return self.lost(format!(
+                        "no renewal landed within the renew deadline ({:?})",
+                        self.cfg.renew_deadline
+                    ));
+                };
+                let mut lease = self.lease.clone();
+                if let Some(spec) = lease.spec.as_mut() {
+                    spec.renew_time = Some(MicroTime(jiff::Timestamp::now()));
                 }
-                Ok(Err(kube::Error::Api(e))) if e.code == 409 => {
-                    return self.lost("another replica wrote the Lease".into());
-                }
-                Ok(Err(e)) => e.to_string(),
-                Err(_) => "the renewal did not answer".to_owned(),
-            };
-            if last_renewal.elapsed() >= self.cfg.duration {
-                return self.lost(format!(
-                    "not renewed for {:?}: {failure}",
-                    self.cfg.duration
-                ));
+                // A renewal that hangs must not outlast the deadline: from then on another
+                // replica may take the Lease and this one must no longer act.
+                let params = PostParams::default();
+                let renewal = self.api.replace(&self.cfg.name, &params, &lease);
+                let failure = match tokio::time::timeout(left, renewal).await {
+                    Ok(Ok(renewed)) => {
+                        self.lease = renewed;
+                        self.sent = sent;
+                        break;
+                    }
+                    // Someone wrote the Lease since: perhaps our own renewal that answered
+                    // too late. Ours still if it names us; the deadline stays where it was.
+                    Ok(Err(kube::Error::Api(e))) if e.code == 409 => {
+                        let read = tokio::time::timeout(left, self.api.get_opt(&self.cfg.name));
+                        match read.await {
+                            Ok(Ok(Some(fresh)))
+                                if holder_of(&fresh) == Some(self.cfg.identity.as_str()) =>
+                            {
+                                self.lease = fresh;
+                                continue;
+                            }
+                            Ok(Ok(_)) => {
+                                return self.lost("another replica holds the Lease".into());
+                            }
+                            Ok(Err(e)) => e.to_string(),
+                            Err(_) => "reading the Lease did not answer".to_owned(),
+                        }
+                    }
+                    Ok(Err(e)) => e.to_string(),
+                    Err(_) => "the renewal did not answer".to_owned(),
+                };
+                warn!(error = %failure, "Lease renewal failed; retrying");
+                let pause = retries.next().unwrap_or(self.cfg.retry_period);
+                tokio::time::sleep(pause.min(left)).await;
             }
-            warn!(error = %failure, "Lease renewal failed; retrying");
         }
     }
 
@@ -186,6 +251,7 @@ impl Held {
             api,
             cfg,
             mut lease,
+            ..
         } = self;
         // A renewal cut off by the stop may have landed and moved the resourceVersion on:
         // then the write conflicts and is made once more on a fresh read.
@@ -232,7 +298,15 @@ pub async fn release_if_held(client: Client, cfg: LeaseConfig) {
     let api: Api<Lease> = Api::namespaced(client, &cfg.namespace);
     match api.get_opt(&cfg.name).await {
         Ok(Some(lease)) if holder_of(&lease) == Some(cfg.identity.as_str()) => {
-            Held { api, cfg, lease }.release().await;
+            let sent = Instant::now();
+            Held {
+                api,
+                cfg,
+                lease,
+                sent,
+            }
+            .release()
+            .await;
         }
         Ok(_) => {}
         Err(e) => warn!(error = %e, "could not read the Lease on stop; if held, it will expire"),
@@ -246,16 +320,13 @@ fn holder_of(lease: &Lease) -> Option<&str> {
         .and_then(|s| s.holder_identity.as_deref())
 }
 
-fn took(api: Api<Lease>, cfg: LeaseConfig, lease: Lease) -> Held {
+fn took(api: Api<Lease>, cfg: LeaseConfig, lease: Lease, sent: Instant) -> Held {
     info!(lease = %cfg.name, identity = %cfg.identity, "acquired leadership");
-    Held { api, cfg, lease }
-}
-
-fn kube_err(cfg: &LeaseConfig, source: kube::Error) -> LeaderError {
-    LeaderError::Kube {
-        namespace: cfg.namespace.clone(),
-        name: cfg.name.clone(),
-        source,
+    Held {
+        api,
+        cfg,
+        lease,
+        sent,
     }
 }
 
@@ -323,13 +394,15 @@ mod tests {
             namespace: "ns".into(),
             name: "lease".into(),
             identity: "me".into(),
-            duration: Duration::from_millis(300),
-            renew_every: Duration::from_millis(50),
+            duration: Duration::from_millis(450),
+            renew_deadline: Duration::from_millis(300),
+            retry_period: Duration::from_millis(50),
         };
         let mut held = Held {
             api: Api::namespaced(client, "ns"),
             lease: new_lease(&cfg),
             cfg,
+            sent: Instant::now(),
         };
         // Far shorter than kube's own read timeout, which would otherwise hold the renewal.
         let lost = tokio::time::timeout(Duration::from_secs(30), held.keep()).await;
@@ -337,6 +410,32 @@ mod tests {
             matches!(lost, Ok(LeaderError::Lost { .. })),
             "a hung renewal must end leadership: {lost:?}"
         );
+    }
+
+    #[test]
+    fn durations_keep_client_gos_margins() {
+        let cfg = |d: u64, r: u64, p: u64| LeaseConfig {
+            namespace: "ns".into(),
+            name: "l".into(),
+            identity: "me".into(),
+            duration: Duration::from_secs(d),
+            renew_deadline: Duration::from_secs(r),
+            retry_period: Duration::from_secs(p),
+        };
+        assert!(cfg(15, 10, 2).check().is_ok());
+        assert!(
+            cfg(15, 15, 2).check().is_err(),
+            "deadline not under the Lease"
+        );
+        assert!(cfg(15, 10, 9).check().is_err(), "no room for a retry");
+        assert!(cfg(15, 10, 0).check().is_err());
+        let pauses: Vec<Duration> = cfg(15, 10, 2).retries().take(50).collect();
+        assert!(
+            pauses
+                .iter()
+                .all(|p| *p >= Duration::from_secs(2) && *p < Duration::from_secs(4))
+        );
+        assert!(pauses.windows(2).any(|w| w[0] != w[1]), "jittered");
     }
 
     #[test]

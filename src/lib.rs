@@ -18,6 +18,7 @@ pub mod error;
 pub mod es;
 pub mod events;
 pub mod follow;
+pub mod gate;
 pub mod k8s;
 pub mod leader;
 pub mod metrics;

@@ -2,15 +2,18 @@
 //! printer or the standalone reset. Does I/O only through the modules it calls (plus logging
 //! setup and signal handling).
 
-use std::{io::IsTerminal, process::ExitCode};
+use std::{io::IsTerminal, pin::Pin, process::ExitCode, sync::Arc, time::Duration};
 
 use clap::Parser;
 use jobreset_operator::{
     api::Phase,
     cli::{Cli, Command, ResetArgs, RunArgs},
-    controller::{self, Options},
-    leader, standalone,
+    controller::{self, Options, Shared},
+    leader,
+    metrics::{self, Readiness},
+    standalone,
 };
+use tracing::{error, info, warn};
 use tracing_subscriber::EnvFilter;
 
 fn main() -> ExitCode {
@@ -71,14 +74,31 @@ async fn run(args: RunArgs) -> ExitCode {
         backoff_cap: args.backoff_cap,
         eck_url_template: args.eck_url_template,
         max_task_follows: args.max_task_follows.max(1),
-        metrics_addr: args.metrics_addr,
         allowed_refs: args.allow_cross_namespace_ref,
         ..Options::default()
     };
+    let shared = Shared::default();
+    // Probes first, on every replica: a standby must answer its liveness probe too.
+    if let Some(addr) = args.metrics_addr {
+        let listener = match metrics::bind(addr).await {
+            Ok(l) => l,
+            Err(e) => {
+                error!(%addr, error = %e, "cannot serve metrics and probes (--metrics-addr)");
+                return ExitCode::FAILURE;
+            }
+        };
+        info!(bound = %listener.local_addr().unwrap_or(addr), "serving /metrics, /healthz and /readyz");
+        let m = Arc::clone(&shared.metrics);
+        tokio::spawn(async move {
+            if let Err(e) = metrics::serve(listener, m).await {
+                warn!(error = %e, "metrics server stopped");
+            }
+        });
+    }
     let client = match jobreset_operator::k8s::client::build().await {
         Ok(c) => c,
         Err(e) => {
-            tracing::error!(error = %e, "cannot build a Kubernetes client (KUBECONFIG or in-cluster config)");
+            error!(error = %e, "cannot build a Kubernetes client (KUBECONFIG or in-cluster config)");
             return ExitCode::FAILURE;
         }
     };
@@ -90,54 +110,117 @@ async fn run(args: RunArgs) -> ExitCode {
         name: args.leader_election_id.clone(),
         identity: identity(),
         duration: args.lease_duration,
-        renew_every: args.lease_renew,
+        renew_deadline: args.renew_deadline,
+        retry_period: args.retry_period,
     });
+    if let Some(Err(e)) = lease.as_ref().map(leader::LeaseConfig::check) {
+        error!("invalid leader election settings: {e}");
+        return ExitCode::from(2);
+    }
+    if let Err(e) = controller::preflight(&client, &opts).await {
+        error!(reason = e.reason(), error = %e, "cannot start");
+        return ExitCode::FAILURE;
+    }
     // Held until the controller stops; losing it stops the process first.
     let mut held = match lease {
         None => None,
-        Some(cfg) => tokio::select! {
-            held = leader::acquire(client.clone(), cfg.clone()) => match held {
-                Ok(held) => Some(held),
-                Err(e) => {
-                    tracing::error!(reason = e.reason(), error = %e, "leader election failed");
-                    return ExitCode::FAILURE;
+        Some(cfg) => {
+            shared.metrics.set_leader(&cfg.name, false);
+            shared.metrics.set_readiness(Readiness::Standby);
+            tokio::select! {
+                held = leader::acquire(client.clone(), cfg.clone()) => {
+                    shared.metrics.set_leader(&cfg.name, true);
+                    Some(held)
                 }
-            },
-            () = &mut shutdown => {
-                // The stop may have cut off a Lease write that landed.
-                leader::release_if_held(client, cfg).await;
-                return ExitCode::SUCCESS;
+                () = &mut shutdown => {
+                    shared.metrics.set_readiness(Readiness::Stopping);
+                    // The stop may have cut off a Lease write that landed.
+                    leader::release_if_held(client, cfg).await;
+                    return ExitCode::SUCCESS;
+                }
             }
-        },
-    };
-    let lost = async {
-        match held.as_mut() {
-            Some(h) => h.keep().await,
-            None => std::future::pending().await,
         }
     };
-    let code = tokio::select! {
-        res = controller::run(client, opts) => match res {
-            Ok(()) => ExitCode::SUCCESS,
-            Err(e) => {
-                tracing::error!(reason = e.reason(), error = %e, "controller stopped");
-                ExitCode::FAILURE
+    let code = {
+        let lost = std::pin::pin!(async {
+            match held.as_mut() {
+                Some(h) => h.keep().await,
+                None => std::future::pending().await,
             }
-        },
-        e = lost => {
-            tracing::error!(reason = e.reason(), error = %e, "stopping: another replica may act from now on");
-            return ExitCode::FAILURE;
-        }
-        () = &mut shutdown => {
-            tracing::info!("shutting down");
-            ExitCode::SUCCESS
-        }
+        });
+        lead(client, opts, shared, args.shutdown_grace, shutdown, lost).await
     };
-    if let Some(h) = held {
+    if let (Some(code), Some(h)) = (code, held) {
         h.release().await;
+        return code;
     }
-    code
+    code.unwrap_or(ExitCode::FAILURE)
 }
+
+/// Runs the controller while leading. On a stop signal no new work starts, in-flight
+/// reconciles get `grace` to finish, and a reset between its request and the write of its
+/// task id is always let through (bounded by the request timeout and one status write).
+/// `None` when the Lease was lost: the process must stop acting at once, without releasing.
+async fn lead(
+    client: kube::Client,
+    opts: Options,
+    shared: Shared,
+    grace: Duration,
+    mut shutdown: Pin<&mut impl Future<Output = ()>>,
+    mut lost: Pin<&mut impl Future<Output = leader::LeaderError>>,
+) -> Option<ExitCode> {
+    let (stop, stopped) = futures::channel::oneshot::channel::<()>();
+    let gate = Arc::clone(&shared.gate);
+    let metrics = Arc::clone(&shared.metrics);
+    let stopped = async move {
+        let _ = stopped.await;
+    };
+    let mut controller = std::pin::pin!(controller::run_until(client, opts, shared, stopped));
+    let outcome = |res: Result<(), jobreset_operator::error::Error>| match res {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            error!(reason = e.reason(), error = %e, "controller stopped");
+            ExitCode::FAILURE
+        }
+    };
+    let lost_lease = |e: leader::LeaderError| {
+        error!(reason = e.reason(), error = %e, "stopping: another replica may act from now on");
+        None
+    };
+    tokio::select! {
+        res = &mut controller => return Some(outcome(res)),
+        e = &mut lost => return lost_lease(e),
+        () = &mut shutdown => {}
+    }
+    info!(
+        ?grace,
+        "stopping: no new work; waiting for in-flight reconciles"
+    );
+    gate.close();
+    metrics.set_readiness(Readiness::Stopping);
+    let _ = stop.send(());
+    tokio::select! {
+        res = &mut controller => return Some(outcome(res)),
+        e = &mut lost => return lost_lease(e),
+        () = tokio::time::sleep(grace) => {}
+    }
+    warn!(
+        "in-flight reconciles did not finish within the grace period; waiting only for resets whose task id is not written yet"
+    );
+    tokio::select! {
+        _ = &mut controller => {}
+        () = gate.wait_idle() => {}
+        e = &mut lost => return lost_lease(e),
+        () = tokio::time::sleep(CRITICAL_SECTION_BOUND) => {
+            warn!("a reset request did not finish within {CRITICAL_SECTION_BOUND:?}; the next leader recovers it");
+        }
+    }
+    Some(ExitCode::SUCCESS)
+}
+
+/// The longest a reset request and the write of its task id take: the Elasticsearch request
+/// timeout and one status write.
+const CRITICAL_SECTION_BOUND: Duration = Duration::from_secs(40);
 
 /// This replica's Lease identity: the pod name in a cluster, else host name and pid.
 fn identity() -> String {

@@ -1,13 +1,14 @@
-//! Prometheus metrics and health endpoints. `Metrics` holds the counters the controller
-//! updates (pure, no I/O); `serve` answers `GET /metrics` (text exposition format),
-//! `/healthz` (the process runs) and `/readyz` (JobResets could be listed at start) on the
-//! `--metrics-addr` socket (I/O: one HTTP listener).
+//! Prometheus metrics and health endpoints, served from process start on every replica.
+//! `Metrics` holds the counters, the readiness and the leader gauge the process updates
+//! (pure, no I/O); `serve` answers `GET /metrics` (text exposition format), `/healthz` (the
+//! process runs) and `/readyz` (see `Readiness`) on the `--metrics-addr` socket (I/O: one
+//! HTTP listener).
 
 use std::{
     net::SocketAddr,
     sync::{
         Arc,
-        atomic::{AtomicBool, Ordering},
+        atomic::{AtomicU8, Ordering},
     },
     time::Duration,
 };
@@ -19,7 +20,51 @@ use prometheus_client::{
     registry::Registry,
 };
 
-use crate::follow::Followers;
+/// What `/readyz` reports. A standby replica is ready as a standby: it runs, reaches the API
+/// server and found the CRDs, and takes over when the leader goes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Readiness {
+    /// Checking that the API server answers and the CRDs are installed.
+    Starting,
+    /// Waiting for the Lease.
+    Standby,
+    /// Leading; the caches are not synced yet.
+    Syncing,
+    /// Leading with synced caches (or running without leader election).
+    Ready,
+    /// Stopping: in-flight work finishes, nothing new starts.
+    Stopping,
+}
+
+impl Readiness {
+    const ALL: [Readiness; 5] = [
+        Readiness::Starting,
+        Readiness::Standby,
+        Readiness::Syncing,
+        Readiness::Ready,
+        Readiness::Stopping,
+    ];
+
+    fn is_ready(self) -> bool {
+        matches!(self, Readiness::Standby | Readiness::Ready)
+    }
+
+    fn describe(self) -> &'static str {
+        match self {
+            Readiness::Starting => "starting: checking the API server and the CRDs",
+            Readiness::Standby => "ready (standby: another replica holds the Lease)",
+            Readiness::Syncing => "leading; the caches are not synced yet",
+            Readiness::Ready => "ready",
+            Readiness::Stopping => "stopping",
+        }
+    }
+}
+
+/// The Lease name the leader gauge is labelled with, as controller-runtime labels it.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct LeaseLabel {
+    name: String,
+}
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct ResultLabel {
@@ -45,12 +90,21 @@ pub struct Metrics {
     reconcile_seconds: Histogram,
     runs: Family<RunLabel, Counter>,
     task_follows: Gauge,
-    ready: AtomicBool,
+    leader: Family<LeaseLabel, Gauge>,
+    readiness: AtomicU8,
 }
 
 impl Default for Metrics {
     fn default() -> Self {
-        let mut registry = Registry::with_prefix("jobreset");
+        let mut root = Registry::default();
+        let leader = Family::<LeaseLabel, Gauge>::default();
+        // Unprefixed, under controller-runtime's name, so existing dashboards find it.
+        root.register(
+            "leader_election_master_status",
+            "1 while this replica holds the leader-election Lease, else 0",
+            leader.clone(),
+        );
+        let registry = root.sub_registry_with_prefix("jobreset");
         let reconciles = Family::<ResultLabel, Counter>::default();
         registry.register(
             "reconcile",
@@ -85,13 +139,14 @@ impl Default for Metrics {
             task_follows.clone(),
         );
         Metrics {
-            registry,
+            registry: root,
             reconciles,
             reconcile_errors,
             reconcile_seconds,
             runs,
             task_follows,
-            ready: AtomicBool::new(false),
+            leader,
+            readiness: AtomicU8::new(0),
         }
     }
 }
@@ -123,15 +178,37 @@ impl Metrics {
             .inc();
     }
 
-    /// JobResets could be listed: `/readyz` answers 200 from now on.
-    pub fn set_ready(&self) {
-        self.ready.store(true, Ordering::Relaxed);
+    /// Moves `/readyz` on.
+    pub fn set_readiness(&self, r: Readiness) {
+        let i = Readiness::ALL.iter().position(|x| *x == r).unwrap_or(0);
+        self.readiness
+            .store(u8::try_from(i).unwrap_or(0), Ordering::Relaxed);
+    }
+
+    pub fn readiness(&self) -> Readiness {
+        let i = usize::from(self.readiness.load(Ordering::Relaxed));
+        Readiness::ALL
+            .get(i)
+            .copied()
+            .unwrap_or(Readiness::Starting)
+    }
+
+    /// Whether this replica holds the Lease `name` (`leader_election_master_status`).
+    pub fn set_leader(&self, name: &str, leading: bool) {
+        self.leader
+            .get_or_create(&LeaseLabel {
+                name: name.to_owned(),
+            })
+            .set(i64::from(leading));
+    }
+
+    /// The gauge of long-polls in flight or answered and not yet taken (kept by `Followers`).
+    pub fn task_follows(&self) -> Gauge {
+        self.task_follows.clone()
     }
 
     /// The text exposition of every metric.
-    pub fn render(&self, follows: usize) -> String {
-        self.task_follows
-            .set(i64::try_from(follows).unwrap_or(i64::MAX));
+    pub fn render(&self) -> String {
         let mut out = String::new();
         // Writing into a String cannot fail.
         let _ = encode(&mut out, &self.registry);
@@ -139,23 +216,17 @@ impl Metrics {
     }
 }
 
-struct Served {
-    metrics: Arc<Metrics>,
-    followers: Arc<Followers>,
-}
-
 /// Serves `/metrics`, `/healthz` and `/readyz` on an already bound listener until the
 /// process ends.
 pub async fn serve(
     listener: tokio::net::TcpListener,
     metrics: Arc<Metrics>,
-    followers: Arc<Followers>,
 ) -> std::io::Result<()> {
     let app = Router::new()
         .route("/metrics", get(render))
         .route("/healthz", get(|| async { "ok" }))
         .route("/readyz", get(ready))
-        .with_state(Arc::new(Served { metrics, followers }));
+        .with_state(metrics);
     axum::serve(listener, app).await
 }
 
@@ -164,25 +235,24 @@ pub async fn bind(addr: SocketAddr) -> std::io::Result<tokio::net::TcpListener> 
     tokio::net::TcpListener::bind(addr).await
 }
 
-async fn render(State(s): State<Arc<Served>>) -> impl IntoResponse {
+async fn render(State(m): State<Arc<Metrics>>) -> impl IntoResponse {
     (
         [(
             axum::http::header::CONTENT_TYPE,
             "application/openmetrics-text; version=1.0.0; charset=utf-8",
         )],
-        s.metrics.render(s.followers.len()),
+        m.render(),
     )
 }
 
-async fn ready(State(s): State<Arc<Served>>) -> impl IntoResponse {
-    if s.metrics.ready.load(Ordering::Relaxed) {
-        (StatusCode::OK, "ready")
+async fn ready(State(m): State<Arc<Metrics>>) -> impl IntoResponse {
+    let r = m.readiness();
+    let code = if r.is_ready() {
+        StatusCode::OK
     } else {
-        (
-            StatusCode::SERVICE_UNAVAILABLE,
-            "the JobReset watch has not synced yet",
-        )
-    }
+        StatusCode::SERVICE_UNAVAILABLE
+    };
+    (code, r.describe())
 }
 
 #[cfg(test)]
@@ -198,7 +268,9 @@ mod tests {
         m.run_finished("Completed", "ResetCompleted");
         m.run_finished("Completed", "ResetCompleted");
         m.run_finished("Failed", "JobNotFound");
-        let text = m.render(3);
+        m.task_follows().set(3);
+        m.set_leader("jobreset-operator", true);
+        let text = m.render();
         for line in [
             "jobreset_reconcile_total{result=\"ok\"} 1",
             "jobreset_reconcile_total{result=\"error\"} 1",
@@ -207,8 +279,21 @@ mod tests {
             "jobreset_runs_finished_total{phase=\"Failed\",reason=\"JobNotFound\"} 1",
             "jobreset_task_follows 3",
             "jobreset_reconcile_duration_seconds_count 2",
+            "leader_election_master_status{name=\"jobreset-operator\"} 1",
         ] {
             assert!(text.contains(line), "missing {line:?} in:\n{text}");
         }
+    }
+
+    #[test]
+    fn readiness_round_trips_and_standby_is_ready() {
+        let m = Metrics::default();
+        assert_eq!(m.readiness(), Readiness::Starting);
+        for r in Readiness::ALL {
+            m.set_readiness(r);
+            assert_eq!(m.readiness(), r);
+        }
+        let ready: Vec<bool> = Readiness::ALL.iter().map(|r| r.is_ready()).collect();
+        assert_eq!(ready, [false, true, false, true, false]);
     }
 }

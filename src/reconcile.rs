@@ -33,6 +33,7 @@ use crate::{
     es::EsClient,
     events,
     follow::Followers,
+    gate::ResetGate,
     metrics::Metrics,
     status,
     steps::{self, Next, Sink, StepConfig},
@@ -56,6 +57,8 @@ pub struct Context {
     /// The Elasticsearch client of each run.
     pub clients: Clients,
     pub metrics: Arc<Metrics>,
+    /// Closed on a graceful stop: no reset request starts after that.
+    pub gate: Arc<ResetGate>,
 }
 
 impl Context {
@@ -64,6 +67,7 @@ impl Context {
             task_poll_timeout: self.opts.task_poll_timeout,
             backoff_base: self.opts.backoff_base,
             backoff_cap: self.opts.backoff_cap,
+            gate: Arc::clone(&self.gate),
         }
     }
 }

@@ -155,6 +155,7 @@ pub async fn run(args: &ResetArgs) -> Result<ResetResult, StandaloneError> {
         task_poll_timeout: args.task_poll_timeout,
         backoff_base: std::time::Duration::from_secs(1),
         backoff_cap: std::time::Duration::from_secs(60),
+        gate: Default::default(),
     };
     let mut status = JobResetStatus::default();
     let mut sink = Progress {

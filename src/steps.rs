@@ -8,7 +8,7 @@
 //! call after the POST returns. Task long-polls go through a `Follow`: inline for the
 //! standalone command, in the background for the controller (`follow.rs`).
 
-use std::{future::Future, time::Duration};
+use std::{future::Future, sync::Arc, time::Duration};
 
 use jiff::Timestamp;
 
@@ -19,6 +19,7 @@ use crate::{
     error::Error,
     es::{EsClient, TaskPoll},
     follow::Follow,
+    gate::{Inside, ResetGate},
 };
 
 /// How long to wait for a background long-poll's wake-up before looking again (the wake-up
@@ -28,13 +29,14 @@ const FOLLOW_RECHECK_SLACK: Duration = Duration::from_secs(30);
 /// Upper bound of decide/act rounds in one reconcile; a run that needs more comes back.
 const MAX_STEPS: usize = 32;
 
-/// Timing settings of a run.
-#[derive(Clone, Debug)]
+/// Timing settings of a run, and the gate a graceful stop closes.
+#[derive(Clone)]
 pub struct StepConfig {
     /// Server-side wait of each task long-poll.
     pub task_poll_timeout: Duration,
     pub backoff_base: Duration,
     pub backoff_cap: Duration,
+    pub gate: Arc<ResetGate>,
 }
 
 /// Where status changes go (the API server, or the terminal for the standalone command).
@@ -70,6 +72,8 @@ pub async fn drive<S: Sink + Send, F: Follow + Sync>(
     follow: &F,
 ) -> Result<Next, Error> {
     let mut obs = first;
+    // Held from the intent write until the reset's answer is recorded.
+    let mut _inside: Option<Inside> = None;
     for _ in 0..MAX_STEPS {
         let now = Timestamp::now();
         let input = Input {
@@ -80,6 +84,13 @@ pub async fn drive<S: Sink + Send, F: Follow + Sync>(
             backoff_cap: cfg.backoff_cap,
         };
         let (action, new) = decide(&input, status, obs);
+        if action == Action::PostReset {
+            match cfg.gate.enter() {
+                Some(entered) => _inside = Some(entered),
+                // Stopping: neither the intent nor the request; whoever leads next starts it.
+                None => return Ok(Next::Requeue(Duration::ZERO)),
+            }
+        }
         if new != *status {
             if new.phase == Phase::Completed {
                 crash::at(CrashPoint::AfterCompletionBeforeStatus);
@@ -90,6 +101,9 @@ pub async fn drive<S: Sink + Send, F: Follow + Sync>(
             if task_recorded {
                 crash::at(CrashPoint::AfterTaskIdWritten);
             }
+        }
+        if action != Action::PostReset {
+            _inside = None;
         }
         let es = match (&action, es) {
             (Action::Done, _) => return Ok(Next::Done),
@@ -206,6 +220,7 @@ mod tests {
             task_poll_timeout: Duration::from_secs(30),
             backoff_base: Duration::from_secs(1),
             backoff_cap: Duration::from_secs(60),
+            gate: Arc::default(),
         };
         let spec = JobResetSpec {
             job_id: "j".into(),

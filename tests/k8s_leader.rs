@@ -22,7 +22,9 @@ async fn only_the_leader_acts_and_the_other_takes_over() {
         &w.ns,
         "--lease-duration",
         "5s",
-        "--lease-renew",
+        "--renew-deadline",
+        "3s",
+        "--retry-period",
         "300ms",
     ];
     let mut a = Operator::spawn_with(w.bed, &w.ns, "a", &args).await;

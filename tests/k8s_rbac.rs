@@ -8,7 +8,7 @@ mod common;
 
 use std::collections::BTreeSet;
 
-use common::{Operator, World};
+use common::{Operator, World, http_get};
 use es_ml_sim::SimConfig;
 use serde::Deserialize;
 use serde_json::{Value, json};
@@ -58,7 +58,7 @@ async fn the_cluster_role_covers_every_request_and_nothing_unused() {
         "--leader-elect",
         "--leader-election-namespace",
         &w.ns,
-        "--lease-renew",
+        "--retry-period",
         "200ms",
     ];
     let mut op = Operator::spawn_with(w.bed, &w.ns, "rbac", &args).await;
@@ -126,29 +126,11 @@ async fn the_cluster_role_covers_every_request_and_nothing_unused() {
     );
 }
 
-/// `GET <path>` over a plain TCP connection; returns the status line and the body.
-async fn http_get(addr: std::net::SocketAddr, path: &str) -> (String, String) {
-    use tokio::io::{AsyncReadExt, AsyncWriteExt};
-    let mut conn = tokio::net::TcpStream::connect(addr).await.expect("connect");
-    let req = format!("GET {path} HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n");
-    conn.write_all(req.as_bytes()).await.expect("send");
-    let mut raw = String::new();
-    conn.read_to_string(&mut raw).await.expect("read");
-    let (head, body) = raw.split_once("\r\n\r\n").unwrap_or((&raw, ""));
-    (
-        head.lines().next().unwrap_or("").to_owned(),
-        body.to_owned(),
-    )
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn metrics_and_probes_report_the_run() {
     let w = World::bare("metrics", SimConfig::default()).await;
     w.job_with_data("metrics-job", "closed");
-    // A free port: bind one, then hand it to the operator.
-    let addr = std::net::TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .expect("free port");
+    let addr = common::free_addr();
     let mut op = Operator::spawn_with(
         w.bed,
         &w.ns,

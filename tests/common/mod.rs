@@ -652,3 +652,52 @@ pub async fn wait_lease_renewed(w: &World, name: &str) {
     })
     .await;
 }
+
+/// `GET <path>` over a plain TCP connection; returns the status line and the body.
+pub async fn http_get(addr: std::net::SocketAddr, path: &str) -> (String, String) {
+    try_http_get(addr, path)
+        .await
+        .unwrap_or_else(|e| panic!("GET {path} on {addr}: {e}"))
+}
+
+/// `http_get` that reports a refused or broken connection instead of failing the test.
+pub async fn try_http_get(
+    addr: std::net::SocketAddr,
+    path: &str,
+) -> std::io::Result<(String, String)> {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut conn = tokio::net::TcpStream::connect(addr).await?;
+    let req = format!("GET {path} HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n");
+    conn.write_all(req.as_bytes()).await?;
+    let mut raw = String::new();
+    conn.read_to_string(&mut raw).await?;
+    let (head, body) = raw.split_once("\r\n\r\n").unwrap_or((&raw, ""));
+    Ok((
+        head.lines().next().unwrap_or("").to_owned(),
+        body.to_owned(),
+    ))
+}
+
+/// Waits (with the usual deadline) until `GET path` answers 200; returns the body. A
+/// process's socket has no change notification: look often.
+pub async fn wait_http_ok(addr: std::net::SocketAddr, path: &str) -> String {
+    let found = tokio::time::timeout(DEADLINE, async {
+        loop {
+            if let Ok((status, body)) = try_http_get(addr, path).await
+                && status.contains(" 200 ")
+            {
+                return body;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    })
+    .await;
+    found.unwrap_or_else(|_| panic!("GET {path} on {addr} did not answer 200 within {DEADLINE:?}"))
+}
+
+/// A free loopback port for a `--metrics-addr`.
+pub fn free_addr() -> std::net::SocketAddr {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .expect("free port")
+}
