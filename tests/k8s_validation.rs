@@ -192,3 +192,27 @@ async fn ecks_elastic_user_never_takes_the_authors_tls() {
         .await
         .expect("own credentials with own CA are accepted");
 }
+
+#[tokio::test]
+async fn the_eck_example_is_valid() {
+    // Its namespaces may exist already (another run on the shared bed): create is idempotent.
+    let bed = bed().await;
+    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/deploy/examples/eck");
+    let kubectl = |args: &[&str]| {
+        std::process::Command::new("kubectl")
+            .args(args)
+            .env("KUBECONFIG", bed.kubeconfig_path())
+            .output()
+            .expect("kubectl runs")
+    };
+    for ns in ["elastic", "observability"] {
+        let _ = kubectl(&["create", "namespace", ns]);
+    }
+    let out = kubectl(&["apply", "--dry-run=server", "-f", path]);
+    assert!(
+        out.status.success(),
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
