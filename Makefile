@@ -26,6 +26,7 @@ crds:
 lint:
 	$(CARGO) fmt --all -- --check
 	$(CARGO) clippy --workspace --all-targets -- -D warnings
+	$(CARGO) clippy --workspace --all-targets --features jobreset-operator/crash-points -- -D warnings
 
 fmt:
 	$(CARGO) fmt --all

@@ -41,7 +41,8 @@ if [ ${#filter[@]} -eq 0 ]; then
     echo "test bed: 'testbed up' failed (see $target_dir/testbed-up.log); each test binary starts its own"
   fi
 fi
-cargo nextest run --workspace --no-fail-fast "${filter[@]}" || status=1
+# The restart tests need the operator's crash points (off in release builds).
+cargo nextest run --workspace --features jobreset-operator/crash-points --no-fail-fast "${filter[@]}" || status=1
 if [ -x testbed/es-ml-sim/conformance/run.sh ]; then
   testbed/es-ml-sim/conformance/run.sh || status=1
 fi

@@ -8,8 +8,11 @@
 //! - `mid-follow`: a `GET _tasks/<id>` long-poll returned, its answer not yet processed;
 //! - `after-completion-before-status`: the run decided Completed, the status not yet written.
 //!
-//! Reads the environment once; otherwise no I/O.
+//! Only in builds with the `crash-points` feature (`make test` turns it on; release builds
+//! and the image do not): elsewhere `at` does nothing and the variable is ignored. Reads the
+//! environment once; otherwise no I/O.
 
+#[cfg(feature = "crash-points")]
 use std::sync::OnceLock;
 
 /// The environment variable naming the crash point.
@@ -37,12 +40,19 @@ impl CrashPoint {
     }
 }
 
+#[cfg(feature = "crash-points")]
 fn configured() -> Option<&'static str> {
     static AT: OnceLock<Option<String>> = OnceLock::new();
     AT.get_or_init(|| std::env::var(ENV).ok()).as_deref()
 }
 
+/// Without the `crash-points` feature: nothing.
+#[cfg(not(feature = "crash-points"))]
+#[inline(always)]
+pub fn at(_point: CrashPoint) {}
+
 /// Aborts the process if `JOBRESET_CRASH_AT` names this point.
+#[cfg(feature = "crash-points")]
 pub fn at(point: CrashPoint) {
     if configured() == Some(point.as_str()) {
         eprintln!(
