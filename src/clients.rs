@@ -8,21 +8,19 @@ use std::{
     sync::{Mutex, MutexGuard},
 };
 
-use kube::runtime::reflector::ObjectRef;
-
 use crate::{
-    api::JobReset,
     es::{EsClient, EsConfig, EsError},
+    memory::RunKey,
 };
 
 #[derive(Default)]
 pub struct Clients {
-    by_run: Mutex<HashMap<ObjectRef<JobReset>, (EsConfig, EsClient)>>,
+    by_run: Mutex<HashMap<RunKey, (EsConfig, EsClient)>>,
 }
 
 impl Clients {
     /// The client built from `cfg` for this JobReset: the kept one if `cfg` is unchanged.
-    pub fn get(&self, key: &ObjectRef<JobReset>, cfg: EsConfig) -> Result<EsClient, EsError> {
+    pub fn get(&self, key: &RunKey, cfg: EsConfig) -> Result<EsClient, EsError> {
         let mut map = self.map();
         if let Some((kept, client)) = map.get(key)
             && *kept == cfg
@@ -34,12 +32,17 @@ impl Clients {
         Ok(client)
     }
 
+    /// Runs a client is kept for.
+    pub fn kept(&self) -> usize {
+        self.map().len()
+    }
+
     /// Drops the client of a JobReset that is gone or finished.
-    pub fn forget(&self, key: &ObjectRef<JobReset>) {
+    pub fn forget(&self, key: &RunKey) {
         self.map().remove(key);
     }
 
-    fn map(&self) -> MutexGuard<'_, HashMap<ObjectRef<JobReset>, (EsConfig, EsClient)>> {
+    fn map(&self) -> MutexGuard<'_, HashMap<RunKey, (EsConfig, EsClient)>> {
         // Every change is one insert or remove, so a poisoned map is still consistent.
         self.by_run
             .lock()
@@ -71,7 +74,10 @@ mod tests {
     #[test]
     fn kept_while_the_settings_are_the_same() {
         let clients = Clients::default();
-        let a = ObjectRef::<JobReset>::new("a").within("ns");
+        let a = RunKey {
+            uid: "uid-a".into(),
+            obj: kube::runtime::reflector::ObjectRef::new("a").within("ns"),
+        };
         clients.get(&a, cfg("one")).unwrap();
         clients.get(&a, cfg("one")).unwrap();
         assert_eq!(clients.map().len(), 1);

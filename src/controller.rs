@@ -3,9 +3,8 @@
 //! stops gracefully on request. Does I/O (the watches; everything else through `reconcile`).
 
 use std::{
-    collections::HashMap,
     sync::{
-        Arc, Mutex,
+        Arc,
         atomic::{AtomicBool, Ordering},
     },
     time::Duration,
@@ -31,10 +30,10 @@ use crate::error::Error;
 use crate::{
     access::AllowedRef,
     api::{JobReset, JobResetGrant},
-    clients::Clients,
     connect,
     follow::Followers,
     gate::ResetGate,
+    memory::{Memory, RunKey},
     metrics::{Metrics, Readiness},
     reconcile::{Context, error_policy, reconcile},
 };
@@ -140,27 +139,34 @@ pub async fn run_until(
     // controller's own start-up wake-up).
     let (store, writer) = reflector::store::<JobReset>();
     let ready = Arc::clone(&metrics);
+    // Wakes single JobResets: a follower's answer arrived, or the run a waiter waits for ended.
+    let (wake, woken) = futures::channel::mpsc::unbounded();
+    let followers = Followers::new(opts.max_task_follows, wake.clone(), metrics.task_follows());
+    let memory = Arc::new(Memory::new(followers));
+    let deleted = Arc::clone(&memory);
     let runs = reflector(
         writer,
         watcher(api, watcher::Config::default().any_semantic()),
     )
     .inspect(move |event| {
-        if matches!(event, Ok(watcher::Event::InitDone)) {
-            synced.store(true, Ordering::SeqCst);
-            ready.set_readiness(Readiness::Ready);
+        match event {
+            Ok(watcher::Event::InitDone) => {
+                synced.store(true, Ordering::SeqCst);
+                ready.set_readiness(Readiness::Ready);
+            }
+            // Whatever was kept for a deleted object (its client holds credentials) goes now.
+            Ok(watcher::Event::Delete(o)) => deleted.forget(&RunKey::of(o)),
+            _ => {}
         }
     })
     .applied_objects();
     let controller = Controller::for_stream(runs, store.clone())
         .with_config(ControllerConfig::default().concurrency(opts.concurrency))
         .graceful_shutdown_on(stop);
-    // Wakes single JobResets: a follower's answer arrived, or the run a waiter waits for ended.
-    let (wake, woken) = futures::channel::mpsc::unbounded();
     let reporter = Reporter {
         controller: opts.field_manager.clone(),
         instance: std::env::var("POD_NAME").ok(),
     };
-    let followers = Followers::new(opts.max_task_follows, wake.clone(), metrics.task_follows());
     let (grants, grant_writer) = reflector::store::<JobResetGrant>();
     let grant_watch = watch_grants(
         scoped(&client, &opts.namespace),
@@ -175,10 +181,8 @@ pub async fn run_until(
         recorder: Recorder::new(client, reporter),
         opts: opts.clone(),
         wake,
-        failures: Mutex::new(HashMap::new()),
-        followers,
+        memory,
         metrics,
-        clients: Clients::default(),
         gate,
     });
     let template = opts.eck_url_template.clone();

@@ -23,6 +23,7 @@ use tokio::sync::Semaphore;
 use crate::{
     api::JobReset,
     es::{EsClient, EsError, TaskPoll},
+    memory::RunKey,
 };
 
 /// A long-poll answer: what `EsClient::wait_task` returned.
@@ -56,7 +57,7 @@ enum Slot {
 
 /// The controller's background long-polls, one at most per JobReset.
 pub struct Followers {
-    slots: Mutex<HashMap<ObjectRef<JobReset>, Slot>>,
+    slots: Mutex<HashMap<RunKey, Slot>>,
     /// Triggers a reconcile of the JobReset whose answer arrived.
     wake: UnboundedSender<ObjectRef<JobReset>>,
     /// Caps the open long-polls (each holds one connection to Elasticsearch).
@@ -80,7 +81,7 @@ impl Followers {
     }
 
     /// The follower of one JobReset, for `steps::drive`.
-    pub fn of(self: &Arc<Self>, key: ObjectRef<JobReset>) -> Background {
+    pub fn of(self: &Arc<Self>, key: RunKey) -> Background {
         Background {
             followers: Arc::clone(self),
             key,
@@ -88,18 +89,23 @@ impl Followers {
     }
 
     /// Drops what is kept for a JobReset that is gone or finished.
-    pub fn forget(&self, key: &ObjectRef<JobReset>) {
+    pub fn forget(&self, key: &RunKey) {
         let mut slots = self.slots();
         slots.remove(key);
         self.count(&slots);
     }
 
-    fn count(&self, slots: &HashMap<ObjectRef<JobReset>, Slot>) {
+    /// Runs with a long-poll in flight or an answer not taken yet.
+    pub fn kept(&self) -> usize {
+        self.slots().len()
+    }
+
+    fn count(&self, slots: &HashMap<RunKey, Slot>) {
         self.gauge
             .set(i64::try_from(slots.len()).unwrap_or(i64::MAX));
     }
 
-    fn slots(&self) -> MutexGuard<'_, HashMap<ObjectRef<JobReset>, Slot>> {
+    fn slots(&self) -> MutexGuard<'_, HashMap<RunKey, Slot>> {
         // The map stays consistent even if a holder panicked: every change is one insert or
         // remove.
         self.slots
@@ -110,7 +116,7 @@ impl Followers {
     /// Takes a ready answer for `task_id`, or starts a long-poll unless one runs already.
     fn take_or_start(
         self: &Arc<Self>,
-        key: &ObjectRef<JobReset>,
+        key: &RunKey,
         es: &EsClient,
         task_id: &str,
         wait: Duration,
@@ -156,7 +162,7 @@ impl Followers {
                 }
                 slots.insert(key.clone(), Slot::Answered { task_id, answer });
             }
-            let _ = this.wake.unbounded_send(key);
+            let _ = this.wake.unbounded_send(key.obj);
         });
         None
     }
@@ -165,7 +171,7 @@ impl Followers {
 /// `Follow` for one JobReset of the controller.
 pub struct Background {
     followers: Arc<Followers>,
-    key: ObjectRef<JobReset>,
+    key: RunKey,
 }
 
 impl Follow for Background {

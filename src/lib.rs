@@ -21,6 +21,7 @@ pub mod follow;
 pub mod gate;
 pub mod k8s;
 pub mod leader;
+pub mod memory;
 pub mod metrics;
 pub mod reconcile;
 pub mod standalone;

@@ -5,11 +5,7 @@
 //! No finalizer: a reset cannot be undone, so deleting a JobReset has nothing to clean up in
 //! Elasticsearch (a reset already running there finishes on its own).
 
-use std::{
-    collections::HashMap,
-    sync::{Arc, Mutex},
-    time::Duration,
-};
+use std::{sync::Arc, time::Duration};
 
 use futures::channel::mpsc::UnboundedSender;
 use kube::{
@@ -25,15 +21,14 @@ use tracing::{info, warn};
 use crate::{
     access::{self, CROSS_NAMESPACE_REF_DENIED},
     api::{JobReset, JobResetGrant, JobResetStatus},
-    clients::Clients,
     connect::{self, ConnectError},
     controller::Options,
     decide::{Observation, backoff_delay},
     error::Error,
     es::EsClient,
     events,
-    follow::Followers,
     gate::ResetGate,
+    memory::{Memory, RunKey},
     metrics::Metrics,
     status,
     steps::{self, Next, Sink, StepConfig},
@@ -50,12 +45,8 @@ pub struct Context {
     pub opts: Options,
     /// Asks the controller to reconcile one JobReset (a waiter, when the run it waits for ends).
     pub wake: UnboundedSender<ObjectRef<JobReset>>,
-    /// Consecutive Kubernetes-side failures per JobReset, for the error policy's backoff.
-    pub failures: Mutex<HashMap<ObjectRef<JobReset>, u32>>,
-    /// The background task long-polls.
-    pub followers: Arc<Followers>,
-    /// The Elasticsearch client of each run.
-    pub clients: Clients,
+    /// Per run: background long-poll, Elasticsearch client, failure count.
+    pub memory: Arc<Memory>,
     pub metrics: Arc<Metrics>,
     /// Closed on a graceful stop: no reset request starts after that.
     pub gate: Arc<ResetGate>,
@@ -93,14 +84,15 @@ async fn reconcile_once(obj: Arc<JobReset>, ctx: &Arc<Context>) -> Result<Action
     // The cache can lag behind this operator's own last status write (e.g. the task id just
     // written); deciding on a stale status could send a second reset, so read the object.
     let fresh = read_fresh(&api, &namespace, &name).await?;
-    let key = ObjectRef::from_obj(obj.as_ref());
     let Some(fresh) = fresh else {
-        forget(ctx, &key);
+        ctx.memory.forget(&RunKey::of(&obj));
         return Ok(Action::await_change());
     };
+    // The fresh object may be a re-created one of the same name: it is its own run.
+    let key = RunKey::of(&fresh);
     let mut status = fresh.status.clone().unwrap_or_default();
     if status.phase.is_terminal() {
-        forget(ctx, &key);
+        ctx.memory.forget(&key);
         return Ok(Action::await_change());
     }
 
@@ -119,14 +111,12 @@ async fn reconcile_once(obj: Arc<JobReset>, ctx: &Arc<Context>) -> Result<Action
         first,
         &cfg,
         &mut sink,
-        &ctx.followers.of(key.clone()),
+        &ctx.memory.followers.of(key.clone()),
     )
     .await?;
-    if let Ok(mut f) = ctx.failures.lock() {
-        f.remove(&key);
-    }
+    ctx.memory.succeeded(&key);
     if status.phase.is_terminal() {
-        forget(ctx, &key);
+        ctx.memory.forget(&key);
         // Nothing about the waiters changed in Kubernetes, so no watch event wakes them.
         for waiter in same_target(ctx, &fresh) {
             let _ = ctx
@@ -145,10 +135,10 @@ async fn reconcile_once(obj: Arc<JobReset>, ctx: &Arc<Context>) -> Result<Action
 async fn observe(
     ctx: &Context,
     obj: &JobReset,
-    key: &ObjectRef<JobReset>,
+    key: &RunKey,
     status: &JobResetStatus,
 ) -> Result<(Option<EsClient>, Observation), Error> {
-    let namespace = key.namespace.as_deref().unwrap_or_default();
+    let namespace = key.obj.namespace.as_deref().unwrap_or_default();
     if status.phase == crate::api::Phase::Pending
         && let Some(name) = blocker(ctx, obj).await?
     {
@@ -199,18 +189,9 @@ async fn observe(
         }
         Err(e) => return Ok((None, unavailable(e.reason(), &e))),
     };
-    match ctx.clients.get(key, cfg) {
+    match ctx.memory.clients.get(key, cfg) {
         Ok(es) => Ok((Some(es), Observation::Start)),
         Err(e) => Ok((None, unavailable(e.reason(), &e))),
-    }
-}
-
-/// Drops what is kept for a run that is over or gone.
-fn forget(ctx: &Context, key: &ObjectRef<JobReset>) {
-    ctx.followers.forget(key);
-    ctx.clients.forget(key);
-    if let Ok(mut f) = ctx.failures.lock() {
-        f.remove(key);
     }
 }
 
@@ -286,14 +267,7 @@ async fn read_fresh(
 /// The controller's error policy: Kubernetes-side failures retry with capped backoff.
 pub fn error_policy(obj: Arc<JobReset>, err: &Error, ctx: Arc<Context>) -> Action {
     ctx.metrics.reconcile_error(err.reason());
-    let n = match ctx.failures.lock() {
-        Ok(mut f) => {
-            let n = f.entry(ObjectRef::from_obj(obj.as_ref())).or_insert(0);
-            *n = n.saturating_add(1);
-            *n
-        }
-        Err(_) => 1,
-    };
+    let n = ctx.memory.failed(&RunKey::of(&obj));
     warn!(
         namespace = %obj.namespace().unwrap_or_default(),
         name = %obj.name_any(),

@@ -76,19 +76,28 @@ async fn crash_and_recover(point: &str, sim: SimConfig) {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-#[cfg_attr(not(feature = "crash-points"), ignore = "needs --features crash-points")]
+#[cfg_attr(
+    not(feature = "crash-points"),
+    ignore = "needs --features crash-points"
+)]
 async fn crash_after_close() {
     crash_and_recover("after-close", SimConfig::default()).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-#[cfg_attr(not(feature = "crash-points"), ignore = "needs --features crash-points")]
+#[cfg_attr(
+    not(feature = "crash-points"),
+    ignore = "needs --features crash-points"
+)]
 async fn crash_after_reset_post() {
     crash_and_recover("after-reset-post", SimConfig::default()).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-#[cfg_attr(not(feature = "crash-points"), ignore = "needs --features crash-points")]
+#[cfg_attr(
+    not(feature = "crash-points"),
+    ignore = "needs --features crash-points"
+)]
 async fn crash_after_reset_post_while_the_reset_still_runs() {
     // The restarted operator finds the job blocked by the reset whose answer it lost, and
     // follows that reset instead of starting another.
@@ -100,19 +109,28 @@ async fn crash_after_reset_post_while_the_reset_still_runs() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-#[cfg_attr(not(feature = "crash-points"), ignore = "needs --features crash-points")]
+#[cfg_attr(
+    not(feature = "crash-points"),
+    ignore = "needs --features crash-points"
+)]
 async fn crash_after_task_id_written() {
     crash_and_recover("after-task-id-written", SimConfig::default()).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-#[cfg_attr(not(feature = "crash-points"), ignore = "needs --features crash-points")]
+#[cfg_attr(
+    not(feature = "crash-points"),
+    ignore = "needs --features crash-points"
+)]
 async fn crash_mid_follow() {
     crash_and_recover("mid-follow", SimConfig::default()).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-#[cfg_attr(not(feature = "crash-points"), ignore = "needs --features crash-points")]
+#[cfg_attr(
+    not(feature = "crash-points"),
+    ignore = "needs --features crash-points"
+)]
 async fn crash_after_completion_before_status() {
     crash_and_recover("after-completion-before-status", SimConfig::default()).await;
 }
@@ -178,7 +196,10 @@ async fn several_jobresets_survive_a_kill() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-#[cfg_attr(not(feature = "crash-points"), ignore = "needs --features crash-points")]
+#[cfg_attr(
+    not(feature = "crash-points"),
+    ignore = "needs --features crash-points"
+)]
 async fn crash_after_reset_post_on_a_job_without_data() {
     // Nothing for the reset to clear, so the job's data cannot tell whether the lost reset ran,
     // and the reset ends at once: by the restart the job shows no block either. This is the

@@ -533,16 +533,20 @@ impl Operator {
         let out = std::fs::File::create(&log).expect("operator log file");
         let err = out.try_clone().expect("operator log file");
         let mut cmd = tokio::process::Command::new(env!("CARGO_BIN_EXE_jobreset-operator"));
+        // Test defaults: short polls and backoffs, unless the test gives its own.
+        let mut defaults = vec![];
+        for (flag, value) in [
+            ("--task-poll-timeout", "2s"),
+            ("--backoff-base", "100ms"),
+            ("--backoff-cap", "1s"),
+        ] {
+            if !extra.contains(&flag) {
+                defaults.extend([flag, value]);
+            }
+        }
         cmd.arg("run")
             .args(scope)
-            .args([
-                "--task-poll-timeout",
-                "2s",
-                "--backoff-base",
-                "100ms",
-                "--backoff-cap",
-                "1s",
-            ])
+            .args(&defaults)
             .args(extra)
             .env("KUBECONFIG", bed.kubeconfig_path())
             .env("RUST_LOG", "info")
