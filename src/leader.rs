@@ -49,6 +49,13 @@ impl LeaseConfig {
     /// client-go's rules: the renew deadline ends before the Lease does, and leaves room for
     /// more than one retry.
     pub fn check(&self) -> Result<(), String> {
+        const LONGEST: Duration = Duration::from_secs(24 * 3600);
+        if self.duration > LONGEST {
+            return Err(format!(
+                "--lease-duration ({:?}) must be at most {LONGEST:?}",
+                self.duration
+            ));
+        }
         if self.renew_deadline >= self.duration {
             return Err(format!(
                 "--renew-deadline ({:?}) must be shorter than --lease-duration ({:?})",
@@ -121,6 +128,19 @@ pub fn judge(
     }
 }
 
+/// How long the Lease must stand still before it may be taken: ours, or the holder's if
+/// longer (its replica may run with other flags during a rolling update).
+pub fn expiry(cfg: &LeaseConfig, lease: &Lease) -> Duration {
+    let stated = lease
+        .spec
+        .as_ref()
+        .and_then(|s| s.lease_duration_seconds)
+        .and_then(|secs| u64::try_from(secs).ok())
+        .map(Duration::from_secs)
+        .unwrap_or_default();
+    cfg.duration.max(stated)
+}
+
 /// The Lease, held by this process.
 pub struct Held {
     api: Api<Lease>,
@@ -139,8 +159,9 @@ pub async fn acquire(client: Client, cfg: LeaseConfig) -> Held {
     let mut retries = cfg.retries();
     loop {
         let sent = Instant::now();
-        let outcome = match api.get_opt(&cfg.name).await {
-            Ok(None) => api.create(&PostParams::default(), &new_lease(&cfg)).await,
+        let limit = cfg.renew_deadline;
+        let outcome = match bounded(limit, api.get_opt(&cfg.name)).await {
+            Ok(None) => bounded(limit, api.create(&PostParams::default(), &new_lease(&cfg))).await,
             Ok(Some(lease)) => {
                 let version = lease.metadata.resource_version.clone().unwrap_or_default();
                 let since = match &seen {
@@ -152,10 +173,11 @@ pub async fn acquire(client: Client, cfg: LeaseConfig) -> Held {
                     }
                 };
                 let holder = holder_of(&lease);
-                match judge(holder, &cfg.identity, since.elapsed(), cfg.duration) {
+                let duration = expiry(&cfg, &lease);
+                match judge(holder, &cfg.identity, since.elapsed(), duration) {
                     Verdict::Renew | Verdict::Take => {
                         let sent = Instant::now();
-                        match take(&api, &cfg, lease).await {
+                        match bounded(limit, take(&api, &cfg, lease)).await {
                             Ok(lease) => return took(api, cfg, lease, sent),
                             Err(e) => Err(e),
                         }
@@ -261,20 +283,25 @@ impl Held {
                 spec.holder_identity = None;
                 spec.renew_time = Some(MicroTime(jiff::Timestamp::now()));
             }
-            let failure = match api.replace(&cfg.name, &PostParams::default(), &mine).await {
+            let limit = cfg.renew_deadline;
+            let params = PostParams::default();
+            let write = api.replace(&cfg.name, &params, &mine);
+            let failure = match bounded(limit, write).await {
                 Ok(_) => {
                     info!(lease = %cfg.name, "released leadership");
                     return;
                 }
-                Err(kube::Error::Api(e)) if e.code == 409 => match api.get_opt(&cfg.name).await {
-                    Ok(Some(fresh)) if holder_of(&fresh) == Some(cfg.identity.as_str()) => {
-                        lease = fresh;
-                        continue;
+                Err(kube::Error::Api(e)) if e.code == 409 => {
+                    match bounded(limit, api.get_opt(&cfg.name)).await {
+                        Ok(Some(fresh)) if holder_of(&fresh) == Some(cfg.identity.as_str()) => {
+                            lease = fresh;
+                            continue;
+                        }
+                        // Someone else holds it already: nothing to give up.
+                        Ok(_) => return,
+                        Err(e) => e,
                     }
-                    // Someone else holds it already: nothing to give up.
-                    Ok(_) => return,
-                    Err(e) => e,
-                },
+                }
                 Err(e) => e,
             };
             warn!(error = %failure, "could not release the Lease; it will expire");
@@ -296,7 +323,7 @@ impl Held {
 /// write may have reached the API server even though the answer never arrived here.
 pub async fn release_if_held(client: Client, cfg: LeaseConfig) {
     let api: Api<Lease> = Api::namespaced(client, &cfg.namespace);
-    match api.get_opt(&cfg.name).await {
+    match bounded(cfg.renew_deadline, api.get_opt(&cfg.name)).await {
         Ok(Some(lease)) if holder_of(&lease) == Some(cfg.identity.as_str()) => {
             let sent = Instant::now();
             Held {
@@ -311,6 +338,20 @@ pub async fn release_if_held(client: Client, cfg: LeaseConfig) {
         Ok(_) => {}
         Err(e) => warn!(error = %e, "could not read the Lease on stop; if held, it will expire"),
     }
+}
+
+/// A Lease call that cannot hang: a half-open connection must not keep a standby from ever
+/// taking over, nor a stopping leader from exiting.
+async fn bounded<T>(
+    limit: Duration,
+    call: impl Future<Output = Result<T, kube::Error>>,
+) -> Result<T, kube::Error> {
+    tokio::time::timeout(limit, call).await.unwrap_or_else(|_| {
+        Err(kube::Error::Service(Box::new(std::io::Error::new(
+            std::io::ErrorKind::TimedOut,
+            format!("the API server did not answer within {limit:?}"),
+        ))))
+    })
 }
 
 fn holder_of(lease: &Lease) -> Option<&str> {
@@ -429,6 +470,10 @@ mod tests {
         );
         assert!(cfg(15, 10, 9).check().is_err(), "no room for a retry");
         assert!(cfg(15, 10, 0).check().is_err());
+        assert!(
+            cfg(u64::MAX, 10, 2).check().is_err(),
+            "no overflow later on"
+        );
         let pauses: Vec<Duration> = cfg(15, 10, 2).retries().take(50).collect();
         assert!(
             pauses

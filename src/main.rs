@@ -159,8 +159,8 @@ async fn run(args: RunArgs) -> ExitCode {
 
 /// Runs the controller while leading. On a stop signal no new work starts, in-flight
 /// reconciles get `grace` to finish, and a reset between its request and the write of its
-/// task id is always let through (bounded by the request timeout and one status write).
-/// `None` when the Lease was lost: the process must stop acting at once, without releasing.
+/// task id gets up to `CRITICAL_SECTION_BOUND` more. `None` when the Lease was lost: the
+/// process must stop acting at once (even there), without releasing.
 async fn lead(
     client: kube::Client,
     opts: Options,
@@ -218,9 +218,11 @@ async fn lead(
     Some(ExitCode::SUCCESS)
 }
 
-/// The longest a reset request and the write of its task id take: the Elasticsearch request
-/// timeout and one status write.
-const CRITICAL_SECTION_BOUND: Duration = Duration::from_secs(40);
+/// How long a stop waits, after the grace period, for a reset between its request and the
+/// write of its task id: the Elasticsearch request timeout (30 s) leaves time for the writes.
+/// `--shutdown-grace` (20 s) plus this must stay under the Pod's
+/// `terminationGracePeriodSeconds` (60 s in deploy/), or the kubelet's SIGKILL comes first.
+const CRITICAL_SECTION_BOUND: Duration = Duration::from_secs(30);
 
 /// This replica's Lease identity: the pod name in a cluster, else host name and pid.
 fn identity() -> String {

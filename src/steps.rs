@@ -74,7 +74,10 @@ pub async fn drive<S: Sink + Send, F: Follow + Sync>(
     let mut obs = first;
     // Held from the intent write until the reset's answer is recorded.
     let mut _inside: Option<Inside> = None;
-    for _ in 0..MAX_STEPS {
+    // The last round only records what the round before saw (a reset's answer is never
+    // dropped with the step budget), and acts no more.
+    for step in 0..=MAX_STEPS {
+        let last = step == MAX_STEPS;
         let now = Timestamp::now();
         let input = Input {
             spec,
@@ -85,6 +88,9 @@ pub async fn drive<S: Sink + Send, F: Follow + Sync>(
         };
         let (action, new) = decide(&input, status, obs);
         if action == Action::PostReset {
+            if last {
+                return Ok(Next::Requeue(Duration::ZERO));
+            }
             match cfg.gate.enter() {
                 Some(entered) => _inside = Some(entered),
                 // Stopping: neither the intent nor the request; whoever leads next starts it.
@@ -108,6 +114,7 @@ pub async fn drive<S: Sink + Send, F: Follow + Sync>(
         let es = match (&action, es) {
             (Action::Done, _) => return Ok(Next::Done),
             (Action::Requeue(d), _) => return Ok(Next::Requeue(*d)),
+            _ if last => return Ok(Next::Requeue(Duration::ZERO)),
             (_, Some(es)) => es,
             (_, None) => return Ok(Next::Requeue(cfg.backoff_cap)),
         };

@@ -31,7 +31,8 @@ async fn both_clients_go_through_the_proxy() {
     let w = World::bare("proxy-all", SimConfig::default()).await;
     w.job_with_data("proxied-job", "closed");
     let proxy = Proxy::start().await;
-    let url = proxy.url();
+    // A proxy that wants credentials (Basic jr:s3cret-pw).
+    let url = proxy.url().replace("http://", "http://jr:s3cret-pw@");
     let mut op = Operator::spawn_env(
         w.bed,
         &w.ns,
@@ -48,17 +49,19 @@ async fn both_clients_go_through_the_proxy() {
     op.kill().await;
 
     let seen = proxy.seen();
-    let tunnel = format!("CONNECT {}", api_server(&w));
+    let auth = " auth=Basic anI6czNjcmV0LXB3";
+    let tunnel = format!("CONNECT {}{auth}", api_server(&w));
     assert!(
         seen.contains(&tunnel),
-        "the API server was not reached through the proxy: {seen:?}\n{}",
+        "the API server was not reached through the proxy with its credentials: {seen:?}\n{}",
         op.log_text()
     );
     let es = format!("http://{}/", sim_authority(&w));
     assert!(
-        seen.iter().any(|s| s.contains(&es)),
-        "Elasticsearch was not reached through the proxy: {seen:?}"
+        seen.iter().any(|s| s.contains(&es) && s.ends_with(auth)),
+        "Elasticsearch was not reached through the proxy with its credentials: {seen:?}"
     );
+    assert!(!op.log_text().contains("s3cret-pw"), "{}", op.log_text());
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

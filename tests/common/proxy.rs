@@ -41,7 +41,8 @@ impl Proxy {
         format!("http://{}", self.addr)
     }
 
-    /// `METHOD target` of every connection's first request, in arrival order.
+    /// `METHOD target` of every connection's first request, in arrival order, followed by
+    /// ` auth=<Proxy-Authorization>` when the client sent one.
     pub fn seen(&self) -> Vec<String> {
         self.seen.lock().map(|s| s.clone()).unwrap_or_default()
     }
@@ -70,8 +71,16 @@ async fn relay(mut inbound: TcpStream, seen: Arc<Mutex<Vec<String>>>) {
         parts.next().unwrap_or_default(),
         parts.next().unwrap_or("HTTP/1.1"),
     );
+    let auth = head
+        .lines()
+        .find_map(|l| {
+            let (k, v) = l.split_once(':')?;
+            k.eq_ignore_ascii_case("proxy-authorization")
+                .then(|| format!(" auth={}", v.trim()))
+        })
+        .unwrap_or_default();
     if let Ok(mut s) = seen.lock() {
-        s.push(format!("{method} {target}"));
+        s.push(format!("{method} {target}{auth}"));
     }
     let (authority, rewritten) = if method == "CONNECT" {
         (target.to_owned(), None)
