@@ -48,6 +48,7 @@ pub mod reason {
     pub const UPGRADE_IN_PROGRESS: &str = "UpgradeInProgress";
     pub const INVALID_SPEC: &str = "InvalidSpec";
     pub const WAITING_FOR_PREFIX: &str = "WaitingFor/";
+    pub const WAITING_FOR_OTHER_NAMESPACE: &str = "WaitingForOtherNamespace";
 }
 
 /// What `decide` needs besides the status and the observation.
@@ -117,8 +118,9 @@ pub enum Observation {
     /// Start of a reconcile, nothing read from Elasticsearch yet.
     Start,
     /// Another JobReset for the same job and cluster goes first (only matters in Pending).
+    /// Names the JobReset only when it is in the same namespace.
     WaitingFor {
-        name: String,
+        name: Option<String>,
     },
     /// The connection settings cannot be built yet (Secret or key missing, unreadable).
     ConnectionUnavailable {
@@ -230,15 +232,22 @@ fn apply(input: &Input, s: &mut JobResetStatus, obs: Observation) -> Action {
             if s.phase != Phase::Pending {
                 return start_action(input, s);
             }
-            let msg = format!(
-                "waiting for JobReset {name} (same job, same cluster) to finish before starting"
-            );
-            set(
-                s,
-                Phase::Pending,
-                &format!("{}{name}", reason::WAITING_FOR_PREFIX),
-                msg,
-            );
+            let (r, msg) = match name {
+                Some(name) => (
+                    format!("{}{name}", reason::WAITING_FOR_PREFIX),
+                    format!(
+                        "waiting for JobReset {name} (same job, same cluster) to finish before \
+                         starting"
+                    ),
+                ),
+                None => (
+                    reason::WAITING_FOR_OTHER_NAMESPACE.to_owned(),
+                    "waiting for a JobReset of another namespace (same job, same cluster) to \
+                     finish before starting"
+                        .to_owned(),
+                ),
+            };
+            set(s, Phase::Pending, &r, msg);
             Action::Requeue(Duration::from_secs(30))
         }
         Observation::ConnectionUnavailable { reason, message } => {

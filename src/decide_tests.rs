@@ -304,11 +304,19 @@ fn pending_cells() {
             "another reset goes first",
             pending_v.clone(),
             Observation::WaitingFor {
-                name: "older".into(),
+                name: Some("older".into()),
             },
             Action::Requeue(Duration::from_secs(30)),
             p,
             "WaitingFor/older",
+        ),
+        case(
+            "another namespace's reset goes first, unnamed",
+            pending_v.clone(),
+            Observation::WaitingFor { name: None },
+            Action::Requeue(Duration::from_secs(30)),
+            p,
+            "WaitingForOtherNamespace",
         ),
         case(
             "secret missing waits",
@@ -1242,7 +1250,9 @@ fn conditions_follow_kstatus() {
     let (_, waiting) = decide(
         &inp,
         &st(Phase::Pending),
-        Observation::WaitingFor { name: "a".into() },
+        Observation::WaitingFor {
+            name: Some("a".into()),
+        },
     );
     assert_eq!(
         waiting.condition(READY).map(|c| c.reason.as_str()),

@@ -102,10 +102,10 @@ pub fn for_transition(old: &JobResetStatus, new: &JobResetStatus) -> Option<(Eve
             EventReason::Resetting
         }
         _ if reason_changed
-            && new
-                .reason
-                .as_deref()
-                .is_some_and(|r| r.starts_with(reason::WAITING_FOR_PREFIX)) =>
+            && new.reason.as_deref().is_some_and(|r| {
+                r.starts_with(reason::WAITING_FOR_PREFIX)
+                    || r == reason::WAITING_FOR_OTHER_NAMESPACE
+            }) =>
         {
             EventReason::Waiting
         }

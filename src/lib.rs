@@ -23,6 +23,7 @@ pub mod k8s;
 pub mod leader;
 pub mod memory;
 pub mod metrics;
+pub mod queue;
 pub mod reconcile;
 pub mod standalone;
 pub mod status;

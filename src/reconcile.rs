@@ -30,6 +30,7 @@ use crate::{
     gate::ResetGate,
     memory::{Memory, RunKey},
     metrics::Metrics,
+    queue::{self, Blocker},
     status,
     steps::{self, Next, Sink, StepConfig},
 };
@@ -118,7 +119,7 @@ async fn reconcile_once(obj: Arc<JobReset>, ctx: &Arc<Context>) -> Result<Action
     if status.phase.is_terminal() {
         ctx.memory.forget(&key);
         // Nothing about the waiters changed in Kubernetes, so no watch event wakes them.
-        for waiter in same_target(ctx, &fresh) {
+        for waiter in queue::same_target(&ctx.store, &fresh, &ctx.opts.eck_url_template) {
             let _ = ctx
                 .wake
                 .unbounded_send(ObjectRef::from_obj(waiter.as_ref()));
@@ -140,8 +141,13 @@ async fn observe(
 ) -> Result<(Option<EsClient>, Observation), Error> {
     let namespace = key.obj.namespace.as_deref().unwrap_or_default();
     if status.phase == crate::api::Phase::Pending
-        && let Some(name) = blocker(ctx, obj).await?
+        && let Some(blocker) =
+            queue::blocker(&ctx.client, &ctx.store, obj, &ctx.opts.eck_url_template).await?
     {
+        let name = match blocker {
+            Blocker::Named(name) => Some(name),
+            Blocker::Elsewhere => None,
+        };
         return Ok((None, Observation::WaitingFor { name }));
     }
     let plan = match connect::plan(
@@ -200,55 +206,6 @@ fn unavailable(reason: &str, e: &dyn std::fmt::Display) -> Observation {
         reason: reason.to_owned(),
         message: e.to_string(),
     }
-}
-
-/// Orders runs of the same job on the same cluster: earlier creationTimestamp, then name,
-/// then namespace goes first.
-fn order_key(o: &JobReset) -> (Option<jiff::Timestamp>, String, String) {
-    (
-        o.metadata.creation_timestamp.as_ref().map(|t| t.0),
-        o.name_any(),
-        o.namespace().unwrap_or_default(),
-    )
-}
-
-/// Other non-terminal JobResets (per the cache) for the same job and cluster.
-fn same_target(ctx: &Context, me: &JobReset) -> Vec<Arc<JobReset>> {
-    let template = &ctx.opts.eck_url_template;
-    let my_ns = me.namespace().unwrap_or_default();
-    let my_id = connect::cluster_identity(&me.spec.elasticsearch, &my_ns, template);
-    ctx.store
-        .state()
-        .into_iter()
-        .filter(|o| o.uid() != me.uid())
-        .filter(|o| !o.status.as_ref().is_some_and(|s| s.phase.is_terminal()))
-        .filter(|o| o.spec.job_id == me.spec.job_id)
-        .filter(|o| {
-            let ns = o.namespace().unwrap_or_default();
-            connect::cluster_identity(&o.spec.elasticsearch, &ns, template) == my_id
-        })
-        .collect()
-}
-
-/// The name of the JobReset this one must wait for, confirmed with a fresh read (the cache
-/// may not show yet that it finished).
-async fn blocker(ctx: &Context, me: &JobReset) -> Result<Option<String>, Error> {
-    let mine = order_key(me);
-    let mut earlier: Vec<_> = same_target(ctx, me)
-        .into_iter()
-        .filter(|o| order_key(o) < mine)
-        .collect();
-    earlier.sort_by_key(|o| order_key(o));
-    for other in earlier {
-        let ns = other.namespace().unwrap_or_default();
-        let name = other.name_any();
-        let api: Api<JobReset> = Api::namespaced(ctx.client.clone(), &ns);
-        let fresh = read_fresh(&api, &ns, &name).await?;
-        if fresh.is_some_and(|f| !f.status.as_ref().is_some_and(|s| s.phase.is_terminal())) {
-            return Ok(Some(name));
-        }
-    }
-    Ok(None)
 }
 
 /// Reads a JobReset from the API server, not the cache (`None` once it is deleted).

@@ -1,0 +1,210 @@
+//! The per-job queue: JobResets of the same job on the same cluster run one at a time. A run
+//! never starts while another on its target is past Pending; among waiting runs the one
+//! created first goes first (creation time, then namespace and name: a total, stable order),
+//! except that a run which cannot connect yet (a missing Secret, a refused cross-namespace
+//! reference, ...) holds nobody up, so no tenant can block another's resets by parking a run
+//! that never starts. `goes_first` is pure and table-tested; `blocker` reads the candidates
+//! fresh from the API server (I/O).
+
+use std::sync::Arc;
+
+use kube::{Api, Client, ResourceExt, runtime::reflector::Store};
+
+use crate::{
+    api::{JobReset, Phase},
+    connect::{self, UNAVAILABLE_REASONS},
+    error::Error,
+};
+
+/// Who a waiting run waits for, as its status may say it: another namespace's JobResets are
+/// not named (their names are not this tenant's business).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Blocker {
+    /// A JobReset of the same namespace.
+    Named(String),
+    /// A JobReset of another namespace.
+    Elsewhere,
+}
+
+/// The order of waiting runs.
+fn order_key(o: &JobReset) -> (Option<jiff::Timestamp>, String, String) {
+    (
+        o.metadata.creation_timestamp.as_ref().map(|t| t.0),
+        o.namespace().unwrap_or_default(),
+        o.name_any(),
+    )
+}
+
+/// Whether `other` (a run on the same target) must finish before `me` may start.
+pub fn goes_first(me: &JobReset, other: &JobReset) -> bool {
+    let status = other.status.as_ref();
+    match status.map(|s| s.phase).unwrap_or_default() {
+        Phase::Completed | Phase::Failed => false,
+        // Under way: nobody overtakes it, whatever the order.
+        Phase::Closing | Phase::Resetting => true,
+        Phase::Pending => {
+            let stuck = status
+                .and_then(|s| s.reason.as_deref())
+                .is_some_and(|r| UNAVAILABLE_REASONS.contains(&r));
+            !stuck && order_key(other) < order_key(me)
+        }
+    }
+}
+
+/// Other JobResets (per the cache) for the same job and cluster that are not over.
+pub fn same_target(store: &Store<JobReset>, me: &JobReset, template: &str) -> Vec<Arc<JobReset>> {
+    let my_ns = me.namespace().unwrap_or_default();
+    let my_id = connect::cluster_identity(&me.spec.elasticsearch, &my_ns, template);
+    store
+        .state()
+        .into_iter()
+        .filter(|o| o.uid() != me.uid())
+        .filter(|o| !o.status.as_ref().is_some_and(|s| s.phase.is_terminal()))
+        .filter(|o| o.spec.job_id == me.spec.job_id)
+        .filter(|o| {
+            let ns = o.namespace().unwrap_or_default();
+            connect::cluster_identity(&o.spec.elasticsearch, &ns, template) == my_id
+        })
+        .collect()
+}
+
+/// The run `me` must wait for, if any; each candidate is read fresh (the cache may not show
+/// yet that it finished, or started).
+pub async fn blocker(
+    client: &Client,
+    store: &Store<JobReset>,
+    me: &JobReset,
+    template: &str,
+) -> Result<Option<Blocker>, Error> {
+    let mut ahead: Vec<_> = same_target(store, me, template)
+        .into_iter()
+        .filter(|o| goes_first(me, o))
+        .collect();
+    // Runs under way first: they are the likeliest to still hold the job.
+    ahead.sort_by_key(|o| {
+        (
+            o.status.as_ref().is_none_or(|s| s.phase == Phase::Pending),
+            order_key(o),
+        )
+    });
+    let my_ns = me.namespace().unwrap_or_default();
+    for other in ahead {
+        let ns = other.namespace().unwrap_or_default();
+        let name = other.name_any();
+        let api: Api<JobReset> = Api::namespaced(client.clone(), &ns);
+        let fresh = api
+            .get_opt(&name)
+            .await
+            .map_err(|source| Error::ReadObject {
+                namespace: ns.clone(),
+                name: name.clone(),
+                source,
+            })?;
+        if fresh.is_some_and(|f| goes_first(me, &f)) {
+            return Ok(Some(if ns == my_ns {
+                Blocker::Named(name)
+            } else {
+                Blocker::Elsewhere
+            }));
+        }
+    }
+    Ok(None)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::api::JobResetStatus;
+    use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
+
+    fn run(name: &str, ns: &str, created: i64, phase: Phase, reason: Option<&str>) -> JobReset {
+        let mut o: JobReset = serde_json::from_value(serde_json::json!({
+            "apiVersion": "ml.jobreset.io/v1alpha1", "kind": "JobReset",
+            "metadata": {"name": name, "namespace": ns, "uid": format!("uid-{ns}-{name}")},
+            "spec": {"jobId": "j", "elasticsearch": {"url": "https://es:9200"}},
+        }))
+        .unwrap_or_else(|e| panic!("{e}"));
+        o.metadata.creation_timestamp = jiff::Timestamp::from_second(1_700_000_000 + created)
+            .ok()
+            .map(Time);
+        o.status = Some(JobResetStatus {
+            phase,
+            reason: reason.map(String::from),
+            ..Default::default()
+        });
+        o
+    }
+
+    #[test]
+    fn table() {
+        let me = run("m", "team", 10, Phase::Pending, None);
+        let cases = [
+            (
+                "earlier, waiting",
+                run("a", "team", 5, Phase::Pending, None),
+                true,
+            ),
+            (
+                "later, waiting",
+                run("z", "team", 20, Phase::Pending, None),
+                false,
+            ),
+            // The inversion the outside campaign found: same second, name sorts first.
+            (
+                "same second, under way",
+                run("z", "team", 10, Phase::Resetting, None),
+                true,
+            ),
+            (
+                "later but closing",
+                run("z", "team", 20, Phase::Closing, None),
+                true,
+            ),
+            (
+                "same second, another namespace first",
+                run("m", "alpha", 10, Phase::Pending, None),
+                true,
+            ),
+            (
+                "same second, namespace after",
+                run("m", "zulu", 10, Phase::Pending, None),
+                false,
+            ),
+            (
+                "earlier, waiting for its Secret",
+                run("a", "team", 5, Phase::Pending, Some("SecretNotFound")),
+                false,
+            ),
+            (
+                "earlier, refused reference",
+                run(
+                    "a",
+                    "evil",
+                    1,
+                    Phase::Pending,
+                    Some("CrossNamespaceRefDenied"),
+                ),
+                false,
+            ),
+            (
+                "earlier, done",
+                run("a", "team", 5, Phase::Completed, None),
+                false,
+            ),
+            (
+                "earlier, failed",
+                run("a", "team", 5, Phase::Failed, None),
+                false,
+            ),
+        ];
+        for (name, other, want) in cases {
+            assert_eq!(goes_first(&me, &other), want, "{name}");
+        }
+        // A total order: of two waiting runs exactly one goes first.
+        let (a, b) = (
+            run("a", "x", 3, Phase::Pending, None),
+            run("b", "x", 3, Phase::Pending, None),
+        );
+        assert!(goes_first(&b, &a) != goes_first(&a, &b));
+    }
+}
