@@ -6,6 +6,7 @@ mod apiserver;
 mod attach;
 pub mod bed;
 pub mod binaries;
+mod boot;
 mod crds;
 mod error;
 mod es;
