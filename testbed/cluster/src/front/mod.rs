@@ -5,10 +5,13 @@
 pub mod core;
 mod discovery;
 mod events_mirror;
+pub mod faultset;
 pub mod forward;
 mod openapi;
 mod protobuf;
 pub mod reqinfo;
+pub mod rules;
+pub mod watches;
 
 use std::convert::Infallible;
 use std::net::SocketAddr;
