@@ -16,6 +16,7 @@ use crate::apiserver::ControlPlane;
 use crate::boot::launch;
 use crate::error::BedError;
 use crate::es::SimConfig;
+use crate::front::inject::Injector;
 use crate::front::reqinfo::{RecordedRequest, Recorder};
 use crate::{attach, crds, exit_cleanup, tls};
 
@@ -50,9 +51,11 @@ pub(crate) struct Owned {
     pub(crate) owns_state_dir: bool,
     pub(crate) exit_cleanup: u64,
     pub(crate) recorder: Arc<Recorder>,
+    /// The front's fault rules, open watches and apiserver restarts.
+    pub(crate) injector: Arc<Injector>,
     /// Reaches the apiserver itself (admin client certificate).
     pub(crate) http: reqwest::Client,
-    pub(crate) plane: ControlPlane,
+    pub(crate) plane: Arc<ControlPlane>,
     pub(crate) stop_tx: Mutex<Option<tokio::sync::oneshot::Sender<()>>>,
 }
 
@@ -189,7 +192,7 @@ impl TestBed {
     pub fn child_pids(&self) -> Option<(u32, u32)> {
         self.owned
             .as_ref()
-            .map(|o| (o.plane.etcd.pid, o.plane.apiserver.pid))
+            .map(|o| (o.plane.etcd.pid, o.plane.apiserver_pid()))
     }
 }
 

@@ -1,30 +1,87 @@
 //! Starting a bed: `launch` runs `boot` (PKI, etcd, apiserver, CRDs, front, simulator) on a
 //! thread of its own with its own runtime, hands the `TestBed` back, then keeps that thread
-//! serving until `stop` (the children's parent-death signal is tied to that thread, so they
-//! are spawned there). Spawns processes, binds sockets, writes the state directory.
+//! serving until `stop`, restarting the apiserver when asked (the children's parent-death
+//! signal is tied to that thread, so they are spawned there). Spawns processes, binds
+//! sockets, writes the state directory.
 
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
 use std::sync::{Arc, Mutex};
 
 use serde_json::json;
+use tokio::sync::{mpsc, oneshot};
 
-use crate::apiserver;
+use crate::apiserver::{self, ControlPlane};
 use crate::bed::{Options, Owned, TestBed};
 use crate::binaries::{self, Flavor};
 use crate::error::BedError;
 use crate::es::{self, EsHandle};
+use crate::front::inject::{Injector, RestartReply};
 use crate::front::reqinfo::Recorder;
+use crate::front::watches::WatchEnd;
 use crate::front::{self, Ctx, core, forward::Upstream};
 use crate::pki::Pki;
 use crate::{crds, exit_cleanup, kubeconfig, tls};
 
 static BED_COUNTER: AtomicU32 = AtomicU32::new(0);
 
-/// What `boot` hands back; the ES handle stays on the bed's thread.
+/// What `boot` hands back; the ES handle and the keeper stay on the bed's thread.
 struct Parts {
     bed: TestBed,
     es: Option<EsHandle>,
+    keeper: Keeper,
+}
+
+/// What the bed's thread needs to restart the apiserver.
+struct Keeper {
+    plane: Arc<ControlPlane>,
+    injector: Arc<Injector>,
+    http: reqwest::Client,
+    state_dir: PathBuf,
+    exit_cleanup: u64,
+}
+
+impl Keeper {
+    /// Serves restart requests until `stop` says so (or the `TestBed` is gone).
+    async fn run(
+        self,
+        mut stop: oneshot::Receiver<()>,
+        mut restarts: mpsc::Receiver<RestartReply>,
+    ) {
+        loop {
+            tokio::select! {
+                _ = &mut stop => return,
+                Some(reply) = restarts.recv() => {
+                    let _ = reply.send(self.restart().await);
+                }
+            }
+        }
+    }
+
+    /// While the apiserver is down the front closes every API connection unanswered and
+    /// its watches are aborted, as clients of a restarting apiserver would see it.
+    async fn restart(&self) -> Result<u32, BedError> {
+        let old = self.plane.apiserver_pid();
+        self.injector.set_restarting(true);
+        self.injector.watches.drop_matching(None, WatchEnd::Reset);
+        let result = self.plane.restart_apiserver(&self.http).await;
+        self.injector.set_restarting(false);
+        let pid = self.plane.apiserver_pid();
+        exit_cleanup::replace_pid(self.exit_cleanup, old, pid);
+        // Written by `testbed serve`; `testbed down` reads it.
+        let pid_file = self.state_dir.join("apiserver.pid");
+        if pid_file.exists() {
+            std::fs::write(&pid_file, format!("{pid}\n"))
+                .map_err(|e| BedError::io("writing the apiserver pid", &pid_file, e))?;
+        }
+        tracing::info!(
+            old,
+            pid,
+            ok = result.is_ok(),
+            "test bed: apiserver restarted"
+        );
+        result
+    }
 }
 
 /// Runs `boot` on a new thread with its own runtime; the answer goes to `tx`, then the thread
@@ -49,12 +106,13 @@ pub(crate) fn launch(opts: Options, tx: std::sync::mpsc::SyncSender<Result<TestB
             // Children are spawned from inside this block_on, i.e. on this thread: their
             // parent-death signal fires when this thread ends.
             rt.block_on(async move {
-                let (stop_tx, stop_rx) = tokio::sync::oneshot::channel();
-                match boot(opts, stop_tx).await {
+                let (stop_tx, stop_rx) = oneshot::channel();
+                let (restart_tx, restart_rx) = mpsc::channel(4);
+                match boot(opts, stop_tx, restart_tx).await {
                     Ok(parts) => {
                         let _es = parts.es;
                         if tx.send(Ok(parts.bed)).is_ok() {
-                            let _ = stop_rx.await;
+                            parts.keeper.run(stop_rx, restart_rx).await;
                         }
                     }
                     Err(e) => {
@@ -94,7 +152,11 @@ fn temp_state_dir() -> Result<PathBuf, BedError> {
     Ok(dir)
 }
 
-async fn boot(opts: Options, stop_tx: tokio::sync::oneshot::Sender<()>) -> Result<Parts, BedError> {
+async fn boot(
+    opts: Options,
+    stop_tx: oneshot::Sender<()>,
+    restart_tx: mpsc::Sender<RestartReply>,
+) -> Result<Parts, BedError> {
     let bins = binaries::locate()?;
     let (state_dir, owns_state_dir) = match opts.state_dir {
         Some(d) => (d, false),
@@ -107,7 +169,7 @@ async fn boot(opts: Options, stop_tx: tokio::sync::oneshot::Sender<()>) -> Resul
     let pki = Pki::generate()?;
     let files = pki.write(&state_dir)?;
     let http = tls::apiserver_http(&pki)?;
-    let plane = apiserver::start(&bins, &state_dir, &files, &http).await?;
+    let plane = Arc::new(apiserver::start(&bins, &state_dir, &files, &http).await?);
     let translate = bins.flavor == Flavor::ApiExtensions;
     if translate {
         crds::install(&http, &plane.url, &crds::builtin()?).await?;
@@ -124,6 +186,7 @@ async fn boot(opts: Options, stop_tx: tokio::sync::oneshot::Sender<()>) -> Resul
         .local_addr()
         .map_err(|e| BedError::io("binding the front", "127.0.0.1:0", e))?;
     let recorder = Arc::new(Recorder::default());
+    let injector = Arc::new(Injector::new(restart_tx));
     let ctx = Arc::new(Ctx {
         up: Upstream {
             http: http.clone(),
@@ -132,6 +195,7 @@ async fn boot(opts: Options, stop_tx: tokio::sync::oneshot::Sender<()>) -> Resul
         recorder: recorder.clone(),
         translate,
         addr,
+        injector: injector.clone(),
     });
     tokio::spawn(front::serve(listener, tls::server_config(&pki)?, ctx));
     let front_url = format!("https://127.0.0.1:{}", addr.port());
@@ -143,9 +207,16 @@ async fn boot(opts: Options, stop_tx: tokio::sync::oneshot::Sender<()>) -> Resul
     };
     wait_front(&http, &front_url).await?;
     let exit_cleanup = exit_cleanup::register(
-        vec![plane.etcd.pid, plane.apiserver.pid],
+        vec![plane.etcd.pid, plane.apiserver_pid()],
         owns_state_dir.then(|| state_dir.clone()),
     );
+    let keeper = Keeper {
+        plane: plane.clone(),
+        injector: injector.clone(),
+        http: http.clone(),
+        state_dir: state_dir.clone(),
+        exit_cleanup,
+    };
     Ok(Parts {
         bed: TestBed {
             state_dir,
@@ -157,6 +228,7 @@ async fn boot(opts: Options, stop_tx: tokio::sync::oneshot::Sender<()>) -> Resul
                 exit_cleanup,
                 owns_state_dir,
                 recorder,
+                injector,
                 http,
                 plane,
                 stop_tx: Mutex::new(Some(stop_tx)),
@@ -164,6 +236,7 @@ async fn boot(opts: Options, stop_tx: tokio::sync::oneshot::Sender<()>) -> Resul
             stopped: AtomicBool::new(false),
         },
         es,
+        keeper,
     })
 }
 
