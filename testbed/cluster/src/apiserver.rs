@@ -1,7 +1,9 @@
 //! Starts etcd and the API server on free loopback ports with the bed's PKI and waits (polling
-//! with a deadline) until the apiserver reports ready. Spawns processes and does HTTP.
+//! with a deadline) until the apiserver reports ready; restarts the apiserver alone with the
+//! same flags, port and etcd. Spawns processes and does HTTP.
 
 use std::path::Path;
+use std::sync::{Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
 use crate::binaries::{Binaries, Flavor};
@@ -11,18 +13,79 @@ use crate::procs::{self, Proc};
 
 const READY_DEADLINE: Duration = Duration::from_secs(60);
 
+const STOP_GRACE: Duration = Duration::from_secs(5);
+
 pub struct ControlPlane {
     pub etcd: Proc,
-    pub apiserver: Proc,
+    /// Replaced by `restart_apiserver`.
+    apiserver: Mutex<Proc>,
+    /// The readiness check (path and query) for this flavour.
+    ready_path: &'static str,
     /// `https://127.0.0.1:PORT` of the apiserver itself.
     pub url: String,
 }
 
 impl ControlPlane {
+    fn apiserver(&self) -> MutexGuard<'_, Proc> {
+        self.apiserver.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    pub fn apiserver_pid(&self) -> u32 {
+        self.apiserver().pid
+    }
+
     /// Stops the apiserver, then etcd.
     pub fn stop(&self) {
-        self.apiserver.stop(Duration::from_secs(5));
-        self.etcd.stop(Duration::from_secs(5));
+        self.apiserver().stop(STOP_GRACE);
+        self.etcd.stop(STOP_GRACE);
+    }
+
+    /// Stops the apiserver (SIGTERM, SIGKILL after 5 s), starts it again with the same
+    /// command line (port, certificates, etcd) and waits until it is ready; returns its pid.
+    /// Call it from the thread that spawned the bed's processes (parent-death signal).
+    pub async fn restart_apiserver(&self, http: &reqwest::Client) -> Result<u32, BedError> {
+        let (pid, old) = {
+            let mut current = self.apiserver();
+            current.stop(STOP_GRACE);
+            let next = current.respawn()?;
+            (next.pid, std::mem::replace(&mut *current, next))
+        };
+        drop(old);
+        self.wait_ready(http).await?;
+        Ok(pid)
+    }
+
+    /// Polls the readiness check until it answers 200 (deadline 60 s); fails early when etcd
+    /// or the apiserver exits.
+    async fn wait_ready(&self, http: &reqwest::Client) -> Result<(), BedError> {
+        let deadline = Instant::now() + READY_DEADLINE;
+        let mut last;
+        loop {
+            for p in [&self.etcd, &*self.apiserver()] {
+                if let Some(status) = p.exited() {
+                    return Err(BedError::NotReady {
+                        what: p.name.clone(),
+                        detail: format!("exited with {status}; log tail:\n{}", p.log_tail(20)),
+                    });
+                }
+            }
+            match http
+                .get(format!("{}{}", self.url, self.ready_path))
+                .send()
+                .await
+            {
+                Ok(r) if r.status().is_success() => return Ok(()),
+                Ok(r) => last = format!("HTTP {}", r.status()),
+                Err(e) => last = e.to_string(),
+            }
+            if Instant::now() > deadline {
+                return Err(BedError::NotReady {
+                    what: "apiserver".into(),
+                    detail: format!("{last}; log tail:\n{}", self.apiserver().log_tail(20)),
+                });
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
     }
 }
 
@@ -147,33 +210,13 @@ pub async fn start(
     )?;
     let plane = ControlPlane {
         etcd,
-        apiserver,
-        url: url.clone(),
+        apiserver: Mutex::new(apiserver),
+        ready_path,
+        url,
     };
-    let deadline = Instant::now() + READY_DEADLINE;
-    let mut last;
-    loop {
-        for p in [&plane.etcd, &plane.apiserver] {
-            if let Some(status) = p.exited() {
-                return Err(BedError::NotReady {
-                    what: p.name.clone(),
-                    detail: format!("exited with {status}; log tail:\n{}", p.log_tail(20)),
-                });
-            }
-        }
-        match http.get(format!("{url}{ready_path}")).send().await {
-            Ok(r) if r.status().is_success() => return Ok(plane),
-            Ok(r) => last = format!("HTTP {}", r.status()),
-            Err(e) => last = e.to_string(),
-        }
-        if Instant::now() > deadline {
-            let tail = plane.apiserver.log_tail(20);
-            plane.stop();
-            return Err(BedError::NotReady {
-                what: "apiserver".into(),
-                detail: format!("{last}; log tail:\n{tail}"),
-            });
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
+    if let Err(e) = plane.wait_ready(http).await {
+        plane.stop();
+        return Err(e);
     }
+    Ok(plane)
 }

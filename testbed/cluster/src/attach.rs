@@ -1,11 +1,11 @@
 //! Attaching to a bed another process runs (`testbed up`): reads its state directory
-//! (`kubeconfig`, `env`, `ca.crt`) and fetches its request record
-//! over HTTP.
+//! (`kubeconfig`, `env`, `ca.crt`) and reaches the front's `/testbed/` endpoints (request
+//! record, faults, watches, apiserver restart) over HTTP.
 
 use std::path::Path;
 use std::sync::atomic::AtomicBool;
 
-use serde_yaml_ng::Value;
+use serde_json::Value;
 
 use crate::bed::TestBed;
 use crate::error::BedError;
@@ -22,15 +22,16 @@ fn read(dir: &Path, name: &str) -> Result<String, BedError> {
 
 fn server_of(dir: &Path, name: &str) -> Result<String, BedError> {
     let text = read(dir, name)?;
-    let doc: Value = serde_yaml_ng::from_str(&text).map_err(|e| BedError::Manifest {
-        path: dir.join(name),
-        detail: e.to_string(),
-    })?;
+    let doc: serde_yaml_ng::Value =
+        serde_yaml_ng::from_str(&text).map_err(|e| BedError::Manifest {
+            path: dir.join(name),
+            detail: e.to_string(),
+        })?;
     doc.get("clusters")
         .and_then(|c| c.get(0))
         .and_then(|c| c.get("cluster"))
         .and_then(|c| c.get("server"))
-        .and_then(Value::as_str)
+        .and_then(serde_yaml_ng::Value::as_str)
         .map(str::to_string)
         .ok_or_else(|| BedError::Manifest {
             path: dir.join(name),
@@ -63,31 +64,77 @@ impl TestBed {
     }
 }
 
-/// `GET /testbed/requests` on the front, from a short-lived thread and runtime so it works
-/// from sync and async callers alike. Empty on failure (logged).
-pub fn fetch_requests(front_url: &str, ca_pem: &str) -> Vec<RecordedRequest> {
-    let url = format!("{front_url}/testbed/requests");
-    let ca = ca_pem.to_string();
-    let fetched = std::thread::spawn(move || -> Result<Vec<RecordedRequest>, String> {
+/// `method /testbed/<path>` on the front of an attached bed, with an optional JSON body;
+/// the JSON answer. A non-2xx answer is `BedError::Api`.
+pub(crate) async fn control_async(
+    front_url: &str,
+    ca_pem: &str,
+    method: reqwest::Method,
+    path: &str,
+    body: Option<&Value>,
+) -> Result<serde_json::Value, BedError> {
+    let context = || format!("{method} /testbed/{path} on {front_url}");
+    let http = tls::ca_only_http(ca_pem)?;
+    let mut req = http.request(method.clone(), format!("{front_url}/testbed/{path}"));
+    if let Some(b) = body {
+        req = req.json(b);
+    }
+    let resp = req.send().await.map_err(|source| BedError::Http {
+        context: context(),
+        source,
+    })?;
+    let code = resp.status();
+    let text = resp.text().await.map_err(|source| BedError::Http {
+        context: context(),
+        source,
+    })?;
+    if !code.is_success() {
+        return Err(BedError::Api {
+            context: context(),
+            status: code.as_u16(),
+            body: text,
+        });
+    }
+    serde_json::from_str(&text).map_err(|e| BedError::Api {
+        context: context(),
+        status: code.as_u16(),
+        body: format!("not JSON ({e}): {text}"),
+    })
+}
+
+/// `control_async` from a short-lived thread and runtime, so it works from sync and async
+/// callers alike (blocks the caller for the round trip).
+pub(crate) fn control(
+    front_url: &str,
+    ca_pem: &str,
+    method: reqwest::Method,
+    path: &str,
+    body: Option<Value>,
+) -> Result<serde_json::Value, BedError> {
+    let (url, ca, path) = (front_url.to_string(), ca_pem.to_string(), path.to_string());
+    std::thread::spawn(move || {
         let rt = tokio::runtime::Builder::new_current_thread()
             .enable_all()
             .build()
-            .map_err(|e| e.to_string())?;
-        rt.block_on(async move {
-            let http = tls::ca_only_http(&ca).map_err(|e| e.to_string())?;
-            let resp = http.get(&url).send().await.map_err(|e| e.to_string())?;
-            resp.json::<Vec<RecordedRequest>>()
-                .await
-                .map_err(|e| e.to_string())
-        })
+            .map_err(|e| BedError::Runtime(e.to_string()))?;
+        rt.block_on(control_async(&url, &ca, method, &path, body.as_ref()))
     })
-    .join();
-    match fetched {
-        Ok(Ok(list)) => list,
-        Ok(Err(e)) => {
-            tracing::warn!(error = %e, "fetching the test bed's request record");
-            Vec::new()
-        }
-        Err(_) => Vec::new(),
-    }
+    .join()
+    .unwrap_or_else(|_| {
+        Err(BedError::Runtime(
+            "the test bed control request panicked".into(),
+        ))
+    })
+}
+
+/// `GET /testbed/requests` on the front. Empty on failure (logged).
+pub fn fetch_requests(front_url: &str, ca_pem: &str) -> Vec<RecordedRequest> {
+    let fetched =
+        control(front_url, ca_pem, reqwest::Method::GET, "requests", None).and_then(|v| {
+            serde_json::from_value(v).map_err(|e| BedError::Runtime(format!("request record: {e}")))
+        });
+    fetched.unwrap_or_else(|e| {
+        tracing::warn!(error = %e, "fetching the test bed's request record");
+        Vec::new()
+    })
 }

@@ -1,25 +1,24 @@
-//! `TestBed`: the whole bed (etcd, apiserver, CRDs, front, optional ES simulator) started on a
-//! dedicated thread with its own runtime, so it outlives the runtime of the test that asked
-//! for it. Spawns processes, binds sockets, writes the state directory.
+//! `TestBed`: the handle on a whole bed (etcd, apiserver, CRDs, front, optional ES simulator)
+//! that `boot` started on a dedicated thread with its own runtime, so it outlives the runtime
+//! of the test that asked for it; or on one another process runs (`attach`). Stops processes,
+//! does HTTP to the apiserver and removes the state directory.
 
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, OnceLock};
 
 use k8s_openapi::api::core::v1::Namespace;
 use kube::api::{ObjectMeta, PostParams};
 use kube::config::{KubeConfigOptions, Kubeconfig};
 use kube::{Api, Client, Config};
-use serde_json::json;
 
-use crate::apiserver::{self, ControlPlane};
-use crate::binaries::{self, Flavor};
+use crate::apiserver::ControlPlane;
+use crate::boot::launch;
 use crate::error::BedError;
-use crate::es::{self, EsHandle, SimConfig};
+use crate::es::SimConfig;
+use crate::front::inject::Injector;
 use crate::front::reqinfo::{RecordedRequest, Recorder};
-use crate::front::{self, Ctx, core, forward::Upstream};
-use crate::pki::Pki;
-use crate::{attach, crds, exit_cleanup, kubeconfig, tls};
+use crate::{attach, crds, exit_cleanup, tls};
 
 /// What to start.
 pub struct Options {
@@ -49,23 +48,18 @@ pub struct TestBed {
 
 /// What a bed started by this process holds.
 pub(crate) struct Owned {
-    owns_state_dir: bool,
-    exit_cleanup: u64,
-    recorder: Arc<Recorder>,
+    pub(crate) owns_state_dir: bool,
+    pub(crate) exit_cleanup: u64,
+    pub(crate) recorder: Arc<Recorder>,
+    /// The front's fault rules, open watches and apiserver restarts.
+    pub(crate) injector: Arc<Injector>,
     /// Reaches the apiserver itself (admin client certificate).
-    http: reqwest::Client,
-    plane: ControlPlane,
-    stop_tx: Mutex<Option<tokio::sync::oneshot::Sender<()>>>,
-}
-
-/// What `boot` hands back; the ES handle stays on the bed's thread.
-struct Parts {
-    bed: TestBed,
-    es: Option<EsHandle>,
+    pub(crate) http: reqwest::Client,
+    pub(crate) plane: Arc<ControlPlane>,
+    pub(crate) stop_tx: Mutex<Option<tokio::sync::oneshot::Sender<()>>>,
 }
 
 static SHARED: OnceLock<Result<TestBed, BedError>> = OnceLock::new();
-static BED_COUNTER: AtomicU32 = AtomicU32::new(0);
 
 impl TestBed {
     /// Starts a bed (on its own thread and runtime) and returns once everything answers.
@@ -198,7 +192,7 @@ impl TestBed {
     pub fn child_pids(&self) -> Option<(u32, u32)> {
         self.owned
             .as_ref()
-            .map(|o| (o.plane.etcd.pid, o.plane.apiserver.pid))
+            .map(|o| (o.plane.etcd.pid, o.plane.apiserver_pid()))
     }
 }
 
@@ -252,190 +246,4 @@ pub fn workspace_crds_dir() -> PathBuf {
         }
     }
     PathBuf::from("crds")
-}
-
-/// Runs `boot` on a new thread with its own runtime; the answer goes to `tx`, then the thread
-/// keeps the front and simulator running until `stop`.
-fn launch(opts: Options, tx: std::sync::mpsc::SyncSender<Result<TestBed, BedError>>) {
-    let fail_tx = tx.clone();
-    let spawned = std::thread::Builder::new()
-        .name("testbed".into())
-        .spawn(move || {
-            let rt = match tokio::runtime::Builder::new_multi_thread()
-                .worker_threads(2)
-                .thread_name("testbed-rt")
-                .enable_all()
-                .build()
-            {
-                Ok(rt) => rt,
-                Err(e) => {
-                    let _ = tx.send(Err(BedError::Runtime(e.to_string())));
-                    return;
-                }
-            };
-            // Children are spawned from inside this block_on, i.e. on this thread: their
-            // parent-death signal fires when this thread ends.
-            rt.block_on(async move {
-                let (stop_tx, stop_rx) = tokio::sync::oneshot::channel();
-                match boot(opts, stop_tx).await {
-                    Ok(parts) => {
-                        let _es = parts.es;
-                        if tx.send(Ok(parts.bed)).is_ok() {
-                            let _ = stop_rx.await;
-                        }
-                    }
-                    Err(e) => {
-                        let _ = tx.send(Err(e));
-                    }
-                }
-            });
-        });
-    if let Err(e) = spawned {
-        let _ = fail_tx.send(Err(BedError::Runtime(format!(
-            "spawning the test bed thread: {e}"
-        ))));
-    }
-}
-
-fn temp_state_dir() -> Result<PathBuf, BedError> {
-    let tmp = std::env::temp_dir();
-    // Shared beds are never dropped: clear what dead processes left behind.
-    if let Ok(entries) = std::fs::read_dir(&tmp) {
-        for e in entries.flatten() {
-            let name = e.file_name().to_string_lossy().to_string();
-            let Some(pid) = name
-                .strip_prefix("testbed-")
-                .and_then(|r| r.split('-').next())
-                .and_then(|p| p.parse::<u32>().ok())
-            else {
-                continue;
-            };
-            if !Path::new(&format!("/proc/{pid}")).exists() {
-                let _ = std::fs::remove_dir_all(e.path());
-            }
-        }
-    }
-    let n = BED_COUNTER.fetch_add(1, Ordering::SeqCst);
-    let dir = tmp.join(format!("testbed-{}-{n}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    Ok(dir)
-}
-
-async fn boot(opts: Options, stop_tx: tokio::sync::oneshot::Sender<()>) -> Result<Parts, BedError> {
-    let bins = binaries::locate()?;
-    let (state_dir, owns_state_dir) = match opts.state_dir {
-        Some(d) => (d, false),
-        None => (temp_state_dir()?, true),
-    };
-    std::fs::create_dir_all(&state_dir)
-        .map_err(|e| BedError::io("creating the state directory", &state_dir, e))?;
-    // etcd refuses to start on another cluster's data.
-    let _ = std::fs::remove_dir_all(state_dir.join("etcd"));
-    let pki = Pki::generate()?;
-    let files = pki.write(&state_dir)?;
-    let http = tls::apiserver_http(&pki)?;
-    let plane = apiserver::start(&bins, &state_dir, &files, &http).await?;
-    let translate = bins.flavor == Flavor::ApiExtensions;
-    if translate {
-        crds::install(&http, &plane.url, &crds::builtin()?).await?;
-        for ns in ["default", "kube-system", "kube-public"] {
-            create_private_namespace(&http, &plane.url, ns).await?;
-        }
-    }
-    crds::install(&http, &plane.url, &crds::load_dir(&opts.crds_dir)?).await?;
-
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-        .await
-        .map_err(|e| BedError::io("binding the front", "127.0.0.1:0", e))?;
-    let addr = listener
-        .local_addr()
-        .map_err(|e| BedError::io("binding the front", "127.0.0.1:0", e))?;
-    let recorder = Arc::new(Recorder::default());
-    let ctx = Arc::new(Ctx {
-        up: Upstream {
-            http: http.clone(),
-            base: plane.url.clone(),
-        },
-        recorder: recorder.clone(),
-        translate,
-        addr,
-    });
-    tokio::spawn(front::serve(listener, tls::server_config(&pki)?, ctx));
-    let front_url = format!("https://127.0.0.1:{}", addr.port());
-    let kubeconfig_path = state_dir.join("kubeconfig");
-    kubeconfig::write(&kubeconfig_path, &front_url, &pki)?;
-    let es = match opts.with_es {
-        Some(cfg) => Some(es::start(cfg).await?),
-        None => None,
-    };
-    wait_front(&http, &front_url).await?;
-    let exit_cleanup = exit_cleanup::register(
-        vec![plane.etcd.pid, plane.apiserver.pid],
-        owns_state_dir.then(|| state_dir.clone()),
-    );
-    Ok(Parts {
-        bed: TestBed {
-            state_dir,
-            kubeconfig: kubeconfig_path,
-            front_url,
-            es_url: es.as_ref().map(|e| e.url.clone()),
-            ca_pem: pki.ca.cert_pem.clone(),
-            owned: Some(Owned {
-                exit_cleanup,
-                owns_state_dir,
-                recorder,
-                http,
-                plane,
-                stop_tx: Mutex::new(Some(stop_tx)),
-            }),
-            stopped: AtomicBool::new(false),
-        },
-        es,
-    })
-}
-
-async fn create_private_namespace(
-    http: &reqwest::Client,
-    base: &str,
-    name: &str,
-) -> Result<(), BedError> {
-    let body = json!({"apiVersion": format!("{}/v1", core::GROUP), "kind": "Namespace", "metadata": {"name": name}});
-    let resp = http
-        .post(format!("{base}/apis/{}/v1/corenamespaces", core::GROUP))
-        .json(&body)
-        .send()
-        .await
-        .map_err(|source| BedError::Http {
-            context: format!("creating namespace {name}"),
-            source,
-        })?;
-    let code = resp.status().as_u16();
-    if code == 201 || code == 409 {
-        return Ok(());
-    }
-    Err(BedError::Api {
-        context: format!("creating namespace {name}"),
-        status: code,
-        body: resp.text().await.unwrap_or_default(),
-    })
-}
-
-/// One discovery request through the front, as a client would make it.
-async fn wait_front(http: &reqwest::Client, url: &str) -> Result<(), BedError> {
-    let resp = http
-        .get(format!("{url}/api"))
-        .send()
-        .await
-        .map_err(|source| BedError::Http {
-            context: "asking the front for /api".into(),
-            source,
-        })?;
-    if resp.status().is_success() {
-        Ok(())
-    } else {
-        Err(BedError::NotReady {
-            what: "front".into(),
-            detail: format!("/api answered {}", resp.status()),
-        })
-    }
 }

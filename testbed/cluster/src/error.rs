@@ -47,6 +47,11 @@ pub enum BedError {
     },
     #[error("reading {path}: {detail}")]
     Manifest { path: PathBuf, detail: String },
+    #[error("timed out after {after:?} waiting for {what}")]
+    Timeout {
+        what: String,
+        after: std::time::Duration,
+    },
     #[error("test bed runtime: {0}")]
     Runtime(String),
     #[error("starting the ES ML simulator: {0}")]

@@ -59,3 +59,13 @@ pub fn unregister(id: u64) {
         .unwrap_or_else(|p| p.into_inner())
         .retain(|e| e.id != id);
 }
+
+/// A registered process was restarted: kill `new` at exit instead of `old`.
+pub fn replace_pid(id: u64, old: u32, new: u32) {
+    let mut entries = REGISTRY.lock().unwrap_or_else(|p| p.into_inner());
+    for e in entries.iter_mut().filter(|e| e.id == id) {
+        for pid in e.pids.iter_mut().filter(|p| **p == old) {
+            *pid = new;
+        }
+    }
+}

@@ -6,10 +6,12 @@ mod apiserver;
 mod attach;
 pub mod bed;
 pub mod binaries;
+mod boot;
 mod crds;
 mod error;
 mod es;
 mod exit_cleanup;
+pub mod faults;
 pub mod front;
 mod kubeconfig;
 mod pki;
@@ -21,5 +23,8 @@ pub use attach::ENV as ATTACH_ENV;
 pub use bed::{Options, TestBed, workspace_crds_dir};
 pub use error::BedError;
 pub use es::SimConfig;
+pub use faults::{
+    FaultAction, FaultRule, Faults, OpenWatch, RequestMatch, RuleState, ScopedRule, WatchEnd,
+};
 pub use front::reqinfo::RecordedRequest;
 pub use pods::{PodError, PodRunner, RunnerOptions};

@@ -1,5 +1,6 @@
 //! Child processes (etcd, apiserver): spawned with their output in a log file and a parent-death
-//! signal so nothing outlives the process that started them; stopped by their own PID.
+//! signal so nothing outlives the process that started them; stopped by their own PID, and
+//! started again with the same command line.
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, ExitStatus, Stdio};
@@ -12,6 +13,8 @@ pub struct Proc {
     pub name: String,
     pub pid: u32,
     pub log: PathBuf,
+    program: PathBuf,
+    args: Vec<String>,
     child: Mutex<Option<std::process::Child>>,
 }
 
@@ -21,6 +24,16 @@ pub struct Proc {
 /// exits, so callers spawn from a thread that lives as long as the bed.
 pub fn spawn(name: &str, program: &Path, args: &[String], log: &Path) -> Result<Proc, BedError> {
     let out = std::fs::File::create(log).map_err(|e| BedError::io("creating log", log, e))?;
+    spawn_logging(name, program, args, log, out)
+}
+
+fn spawn_logging(
+    name: &str,
+    program: &Path,
+    args: &[String],
+    log: &Path,
+    out: std::fs::File,
+) -> Result<Proc, BedError> {
     let err = out
         .try_clone()
         .map_err(|e| BedError::io("creating log", log, e))?;
@@ -47,6 +60,8 @@ pub fn spawn(name: &str, program: &Path, args: &[String], log: &Path) -> Result<
         name: name.to_string(),
         pid: child.id(),
         log: log.to_path_buf(),
+        program: program.to_path_buf(),
+        args: args.to_vec(),
         child: Mutex::new(Some(child)),
     })
 }
@@ -56,6 +71,19 @@ impl Proc {
     pub fn exited(&self) -> Option<ExitStatus> {
         let mut guard = self.child.lock().unwrap_or_else(|p| p.into_inner());
         guard.as_mut().and_then(|c| c.try_wait().ok().flatten())
+    }
+
+    /// The same command line again (stop this one first), its output appended to the log
+    /// after a marker line. Same spawning-thread rule as `spawn`.
+    pub fn respawn(&self) -> Result<Proc, BedError> {
+        use std::io::Write;
+        let mut out = std::fs::OpenOptions::new()
+            .append(true)
+            .create(true)
+            .open(&self.log)
+            .map_err(|e| BedError::io("opening log", &self.log, e))?;
+        let _ = writeln!(out, "===== testbed: {} restarted =====", self.name);
+        spawn_logging(&self.name, &self.program, &self.args, &self.log, out)
     }
 
     /// Last lines of the log, for error messages.

@@ -1,14 +1,21 @@
 //! The front: an HTTPS server on loopback in front of the apiserver. It serves core/v1
 //! (translated onto private CRDs), the `/api` and `/apis` discovery, OpenAPI v2/v3 built from
-//! the CRDs, records every resource request, and forwards everything else. Network I/O.
+//! the CRDs, records every resource request, applies the fault rules, relays watches so they
+//! can be dropped, answers `/testbed/` control requests, and forwards everything else.
+//! Network I/O.
 
+mod control;
 pub mod core;
 mod discovery;
 mod events_mirror;
+pub mod faultset;
 pub mod forward;
+pub mod inject;
 mod openapi;
 mod protobuf;
 pub mod reqinfo;
+pub mod rules;
+pub mod watches;
 
 use std::convert::Infallible;
 use std::net::SocketAddr;
@@ -25,6 +32,7 @@ use tokio::net::TcpListener;
 use tokio_rustls::TlsAcceptor;
 
 use forward::Upstream;
+use inject::{Conn, Injector};
 use reqinfo::Recorder;
 
 pub type BoxError = Box<dyn std::error::Error + Send + Sync>;
@@ -36,6 +44,7 @@ pub struct Ctx {
     /// false with a full kube-apiserver: then the front only records and forwards.
     pub translate: bool,
     pub addr: SocketAddr,
+    pub injector: Arc<Injector>,
 }
 
 /// A Kubernetes `Status` answer.
@@ -94,13 +103,19 @@ pub async fn serve(listener: TcpListener, tls: rustls::ServerConfig, ctx: Arc<Ct
             let Ok(tls) = acceptor.accept(sock).await else {
                 return;
             };
+            let conn = Conn::default();
+            let for_svc = conn.clone();
             let svc = hyper::service::service_fn(move |req| {
                 let ctx = ctx.clone();
-                async move { Ok::<_, Infallible>(handle(ctx, req).await) }
+                let conn = for_svc.clone();
+                async move { Ok::<_, Infallible>(handle(ctx, req, conn).await) }
             });
-            let _ = hyper::server::conn::http1::Builder::new()
-                .serve_connection(TokioIo::new(tls), svc)
-                .await;
+            // A fault closing the connection drops it (and the request in flight) unanswered.
+            tokio::select! {
+                _ = hyper::server::conn::http1::Builder::new()
+                    .serve_connection(TokioIo::new(tls), svc) => {}
+                _ = conn.closed() => {}
+            }
         });
     }
 }
@@ -156,7 +171,7 @@ async fn namespace_lifecycle(ctx: &Ctx, info: &reqinfo::RecordedRequest) -> Opti
     ))
 }
 
-async fn handle(ctx: Arc<Ctx>, req: Request<Incoming>) -> Response<Body> {
+async fn handle(ctx: Arc<Ctx>, req: Request<Incoming>, conn: Conn) -> Response<Body> {
     let path = req.uri().path().to_string();
     let query = req.uri().query().unwrap_or("").to_string();
     let path_q = if query.is_empty() {
@@ -170,14 +185,19 @@ async fn handle(ctx: Arc<Ctx>, req: Request<Incoming>) -> Response<Body> {
         .and_then(|v| v.to_str().ok())
         .unwrap_or("")
         .to_string();
-    if path == "/testbed/requests" {
-        let recorded = serde_json::to_value(ctx.recorder.snapshot()).unwrap_or(Value::Null);
-        return forward::json(StatusCode::OK, &recorded);
-    }
-    let info = reqinfo::parse(req.method().as_str(), &path, &query, &user_agent);
+    let control = path.strip_prefix("/testbed/").map(str::to_string);
+    let info = match control {
+        Some(_) => None,
+        None => reqinfo::parse(req.method().as_str(), &path, &query, &user_agent),
+    };
     if let Some(i) = &info {
         ctx.recorder.record(i);
     }
+    let injector = &ctx.injector;
+    if control.is_none() && injector.restarting() {
+        return conn.close().await;
+    }
+    let fired = info.as_ref().and_then(|i| injector.rules.check(i));
     let (parts, body) = req.into_parts();
     let body = match body.collect().await {
         Ok(b) => b.to_bytes(),
@@ -189,21 +209,49 @@ async fn handle(ctx: Arc<Ctx>, req: Request<Incoming>) -> Response<Body> {
             );
         }
     };
+    if let Some(rest) = control {
+        return control::handle(&ctx, &parts.method, &rest, body).await;
+    }
+    let watch = info.as_ref().filter(|i| i.verb == "watch").cloned();
+    let fired_info = fired.as_ref().and(info.clone());
+    let forward = async {
+        let resp = route(&ctx, info, parts, &path, &path_q, &query, body).await;
+        match watch {
+            Some(request) => ctx.injector.watches.wrap(request, resp),
+            None => resp,
+        }
+    };
+    match (fired, fired_info) {
+        (Some(fired), Some(info)) => inject::apply(injector, &conn, fired, &info, forward).await,
+        _ => forward.await,
+    }
+}
+
+/// The normal handling of a request: served by the front or forwarded.
+async fn route(
+    ctx: &Ctx,
+    info: Option<reqinfo::RecordedRequest>,
+    parts: hyper::http::request::Parts,
+    path: &str,
+    path_q: &str,
+    query: &str,
+    body: Bytes,
+) -> Response<Body> {
     let watch = info.as_ref().is_some_and(|i| i.verb == "watch");
     if !ctx.translate {
-        return forward::pass(&ctx.up, parts.method, &path_q, &parts.headers, body).await;
+        return forward::pass(&ctx.up, parts.method, path_q, &parts.headers, body).await;
     }
     if let Some(i) = &info
-        && let Some(refused) = namespace_lifecycle(&ctx, i).await
+        && let Some(refused) = namespace_lifecycle(ctx, i).await
     {
         return refused;
     }
-    match path.as_str() {
-        "/api" | "/api/" => discovery::api(&ctx),
+    match path {
+        "/api" | "/api/" => discovery::api(ctx),
         "/api/v1" | "/api/v1/" => discovery::core_v1(),
-        "/apis" | "/apis/" => discovery::apis(&ctx).await,
-        "/openapi/v2" => openapi::v2(&ctx, &parts.headers).await,
-        "/openapi/v3" | "/openapi/v3/" => openapi::index(&ctx).await,
+        "/apis" | "/apis/" => discovery::apis(ctx).await,
+        "/openapi/v2" => openapi::v2(ctx, &parts.headers).await,
+        "/openapi/v3" | "/openapi/v3/" => openapi::index(ctx).await,
         // Its informer-sync check never passes without kube-apiserver; the rest is meaningful.
         "/readyz" if !query.contains("exclude=") => {
             forward::pass(
@@ -216,16 +264,16 @@ async fn handle(ctx: Arc<Ctx>, req: Request<Incoming>) -> Response<Body> {
             .await
         }
         p if p.starts_with("/openapi/v3/") => {
-            openapi::document(&ctx, p, parts.method, &path_q, &parts.headers, body).await
+            openapi::document(ctx, p, parts.method, path_q, &parts.headers, body).await
         }
         p if p.starts_with("/api/v1/") => {
-            core::handle(&ctx, info, parts.method, &query, &parts.headers, body).await
+            core::handle(ctx, info, parts.method, query, &parts.headers, body).await
         }
         p if p.starts_with("/api/") => not_found(),
         p if p.starts_with("/apis/events.k8s.io/v1/") && !watch => {
             let verb = info.as_ref().map(|i| i.verb.as_str()).unwrap_or("");
             let resp =
-                match forward::send(&ctx.up, parts.method, &path_q, &parts.headers, body).await {
+                match forward::send(&ctx.up, parts.method, path_q, &parts.headers, body).await {
                     Ok(r) => r,
                     Err(r) => return r,
                 };
@@ -238,18 +286,18 @@ async fn handle(ctx: Arc<Ctx>, req: Request<Incoming>) -> Response<Body> {
                         Ok(parts) => parts,
                         Err(r) => return r,
                     };
-                    events_mirror::mirror_write(&ctx, &answer).await;
+                    events_mirror::mirror_write(ctx, &answer).await;
                     forward::rebuild(code, &headers, answer)
                 }
                 ("delete", Some(i)) => {
                     if let (Some(ns), Some(name)) = (&i.namespace, &i.name) {
-                        events_mirror::mirror_delete(&ctx, ns, name).await;
+                        events_mirror::mirror_delete(ctx, ns, name).await;
                     }
                     forward::relay(resp, None, false).await
                 }
                 _ => forward::relay(resp, None, false).await,
             }
         }
-        _ => forward::pass(&ctx.up, parts.method, &path_q, &parts.headers, body).await,
+        _ => forward::pass(&ctx.up, parts.method, path_q, &parts.headers, body).await,
     }
 }

@@ -2,6 +2,8 @@
 //! a typed handle on the fixture `Widget` kind.
 #![allow(dead_code)]
 
+pub mod faults;
+
 use std::path::PathBuf;
 use std::sync::OnceLock;
 use std::time::Duration;
