@@ -20,6 +20,8 @@ pub struct Target {
     pub name: String,
     /// The JobReset would log in as ECK's `elastic` superuser (no `credentialsSecret`).
     pub elastic_user: bool,
+    /// `serviceName`, when it names another Service than ECK's `<name>-es-http`.
+    pub custom_service: Option<String>,
 }
 
 /// One entry of `--allow-cross-namespace-ref FROM=TO`: JobResets in `from` may refer to ECK
@@ -68,23 +70,49 @@ pub struct Denied(pub String);
 /// Decides whether JobResets in `from` may use `target`. Same-namespace references need no
 /// grant. `grants` are the JobResetGrants the operator knows of; only those in the target's
 /// namespace count, whatever the caller passes.
+/// `watched` is the one namespace the operator is limited to (`--namespace`), if any: it
+/// sees no grant elsewhere.
 pub fn check(
     from: &str,
     target: &Target,
     grants: &[Arc<JobResetGrant>],
     allowed: &[AllowedRef],
+    watched: Option<&str>,
 ) -> Result<(), Denied> {
-    if target.namespace == from || allowed.iter().any(|a| a.covers(from, &target.namespace)) {
+    if target.namespace == from {
         return Ok(());
+    }
+    let (ns, name) = (&target.namespace, &target.name);
+    if target.elastic_user
+        && let Some(service) = &target.custom_service
+    {
+        // A grant names Elasticsearch resources, not Services: the superuser's password
+        // goes only to the Service ECK made for the cluster.
+        return Err(Denied(format!(
+            "elasticsearchRef names Elasticsearch {ns}/{name} in another namespace with \
+             serviceName {service} and no credentialsSecret: ECK's elastic superuser is only \
+             ever sent to {name}-es-http; remove serviceName or give a credentialsSecret"
+        )));
+    }
+    if allowed.iter().any(|a| a.covers(from, ns)) {
+        return Ok(());
+    }
+    if let Some(watched) = watched.filter(|w| *w != ns.as_str()) {
+        return Err(Denied(format!(
+            "elasticsearchRef names Elasticsearch {ns}/{name} in another namespace; this \
+             operator watches only namespace {watched} and sees no JobResetGrant in {ns}: a \
+             cluster admin can allow it with --allow-cross-namespace-ref {from}={ns} (and a \
+             Role in {ns} for its Secrets)"
+        )));
     }
     let covering: Vec<&JobResetGrant> = grants
         .iter()
         .map(Arc::as_ref)
         .filter(|g| g.metadata.namespace.as_deref() == Some(target.namespace.as_str()))
+        .filter(|g| g.metadata.deletion_timestamp.is_none())
         .filter(|g| g.spec.from.iter().any(|f| f.namespace == from))
         .filter(|g| g.spec.to.is_empty() || g.spec.to.iter().any(|t| t.name == target.name))
         .collect();
-    let (ns, name) = (&target.namespace, &target.name);
     if covering.is_empty() {
         return Err(Denied(format!(
             "elasticsearchRef names Elasticsearch {ns}/{name} in another namespace, and no \
@@ -132,6 +160,7 @@ mod tests {
             namespace: ns.into(),
             name: name.into(),
             elastic_user,
+            custom_service: None,
         }
     }
 
@@ -221,7 +250,7 @@ mod tests {
         ];
         for (name, from, target, grants, allowed, want) in cases {
             assert_eq!(
-                check(from, target, &grants, &allowed).is_ok(),
+                check(from, target, &grants, &allowed, None).is_ok(),
                 want,
                 "{name}"
             );
@@ -231,7 +260,7 @@ mod tests {
     #[test]
     fn refusals_say_how_to_grant() {
         let none: [Arc<JobResetGrant>; 0] = [];
-        let e = check("obs", &target("elastic", "qs", true), &none, &[]).err();
+        let e = check("obs", &target("elastic", "qs", true), &none, &[], None).err();
         let msg = e.map(|d| d.0).unwrap_or_default();
         assert!(msg.contains("JobResetGrant in namespace elastic"), "{msg}");
         assert!(
@@ -239,11 +268,37 @@ mod tests {
             "{msg}"
         );
         let g = [grant("elastic", &["obs"], &[], false)];
-        let msg = check("obs", &target("elastic", "qs", true), &g, &[])
+        let msg = check("obs", &target("elastic", "qs", true), &g, &[], None)
             .err()
             .map(|d| d.0)
             .unwrap_or_default();
         assert!(msg.contains("allowElasticUser: true"), "{msg}");
+        let msg = check("obs", &target("elastic", "qs", false), &g, &[], Some("obs"))
+            .err()
+            .map(|d| d.0)
+            .unwrap_or_default();
+        assert!(msg.contains("watches only namespace obs"), "{msg}");
+    }
+
+    #[test]
+    fn the_superuser_goes_only_to_ecks_own_service() {
+        let g = [grant("elastic", &["obs"], &[], true)];
+        let admin = [AllowedRef {
+            from: "*".into(),
+            to: "*".into(),
+        }];
+        let mut t = target("elastic", "qs", true);
+        t.custom_service = Some("attacker-svc".into());
+        assert!(check("obs", &t, &g, &[], None).is_err());
+        assert!(
+            check("obs", &t, &g, &admin, None).is_err(),
+            "not even for the admin list"
+        );
+        t.elastic_user = false;
+        assert!(
+            check("obs", &t, &g, &[], None).is_ok(),
+            "own credentials may go anywhere"
+        );
     }
 
     #[test]

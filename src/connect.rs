@@ -211,6 +211,10 @@ pub fn plan(
                     namespace: ns.clone(),
                     name: r.name.clone(),
                     elastic_user,
+                    custom_service: r
+                        .service_name
+                        .clone()
+                        .filter(|s| *s != format!("{}-es-http", r.name)),
                 }),
             })
         }
@@ -218,6 +222,25 @@ pub fn plan(
             "set exactly one of elasticsearch.url and elasticsearch.elasticsearchRef".into(),
         )),
     }
+}
+
+/// Checks `--eck-url-template`: a Service name means nothing without its namespace (without
+/// `{namespace}`, namespace X's superuser password would go to a Service of that name in
+/// whatever namespace the host name resolves in).
+pub fn check_template(template: &str) -> Result<(), String> {
+    if template.contains("{service}") && !template.contains("{namespace}") {
+        return Err(format!(
+            "--eck-url-template {template:?} names {{service}} without {{namespace}}"
+        ));
+    }
+    crate::es::base_url(
+        &template
+            .replace("{service}", "s")
+            .replace("{namespace}", "n")
+            .replace("{name}", "x"),
+    )
+    .map(|_| ())
+    .map_err(|e| format!("--eck-url-template {template:?}: {e}"))
 }
 
 /// The schema's rules for `elasticsearchRef`, checked again before use: an object written
@@ -450,6 +473,7 @@ mod tests {
                 namespace: "elastic".into(),
                 name: "quickstart".into(),
                 elastic_user: true,
+                custom_service: None,
             }),
         };
         assert_eq!(p, Some(expected));
@@ -475,6 +499,7 @@ mod tests {
                 namespace: "obs".into(),
                 name: "quickstart".into(),
                 elastic_user: false,
+                custom_service: Some("custom".into()),
             }),
         };
         assert_eq!(p, Some(expected));
@@ -514,6 +539,17 @@ mod tests {
             ..Default::default()
         };
         assert!(plan(&scheme, "n", TEMPLATE).is_err());
+    }
+
+    #[test]
+    fn url_templates() {
+        assert!(check_template(TEMPLATE).is_ok());
+        assert!(
+            check_template("http://127.0.0.1:9200").is_ok(),
+            "a fixed test address"
+        );
+        assert!(check_template("https://{service}:9200").is_err());
+        assert!(check_template("ftp://{service}.{namespace}").is_err());
     }
 
     #[test]

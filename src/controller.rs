@@ -99,6 +99,11 @@ pub async fn preflight(client: &Client, opts: &Options) -> Result<(), Error> {
     api.list(&ListParams::default().limit(1))
         .await
         .map_err(|source| Error::CrdNotInstalled { source })?;
+    let grants: Api<JobResetGrant> = scoped(client, &opts.namespace);
+    grants
+        .list(&ListParams::default().limit(1))
+        .await
+        .map_err(|source| Error::CrdNotInstalled { source })?;
     Ok(())
 }
 
@@ -168,9 +173,11 @@ pub async fn run_until(
         instance: std::env::var("POD_NAME").ok(),
     };
     let (grants, grant_writer) = reflector::store::<JobResetGrant>();
+    let grants_synced = Arc::new(AtomicBool::new(false));
     let grant_watch = watch_grants(
         scoped(&client, &opts.namespace),
         grant_writer,
+        Arc::clone(&grants_synced),
         store.clone(),
         wake.clone(),
     );
@@ -178,6 +185,7 @@ pub async fn run_until(
         client: client.clone(),
         store: store.clone(),
         grants,
+        grants_synced,
         recorder: Recorder::new(client, reporter),
         opts: opts.clone(),
         wake,
@@ -225,42 +233,64 @@ where
     }
 }
 
-/// Keeps the grant cache and wakes the waiting JobResets that refer into a namespace whose
-/// grants changed (a new grant lets a waiting run go on at once).
+/// Keeps the grant cache; marks it synced after the first list; wakes the runs that refer
+/// into a namespace whose grants changed (a new grant lets a waiting run go on at once), and
+/// after the first list every run that refers into another namespace.
 async fn watch_grants(
     api: Api<JobResetGrant>,
     writer: reflector::store::Writer<JobResetGrant>,
+    synced: Arc<AtomicBool>,
     runs: Store<JobReset>,
     wake: futures::channel::mpsc::UnboundedSender<ObjectRef<JobReset>>,
 ) {
+    // The reflector has applied each event to the cache before it reaches us, except the
+    // initial list's objects, which it keeps until `InitDone`.
+    let wake_into = |namespace: Option<&str>| {
+        for run in runs
+            .state()
+            .into_iter()
+            .filter(|o| refers_into(o, namespace))
+        {
+            let _ = wake.unbounded_send(ObjectRef::from_obj(run.as_ref()));
+        }
+    };
     reflector(
         writer,
         watcher(api, watcher::Config::default()).default_backoff(),
     )
-    .applied_objects()
-    .for_each(|grant| {
-        if let Ok(grant) = grant {
-            let ns = grant.namespace().unwrap_or_default();
-            for run in runs.state().into_iter().filter(|o| waits_on_grant(o, &ns)) {
-                let _ = wake.unbounded_send(ObjectRef::from_obj(run.as_ref()));
+    .for_each(|event| {
+        match event {
+            Ok(watcher::Event::Apply(g) | watcher::Event::Delete(g)) => {
+                wake_into(Some(&g.namespace().unwrap_or_default()));
             }
+            Ok(watcher::Event::InitDone) => {
+                synced.store(true, Ordering::SeqCst);
+                wake_into(None);
+            }
+            Ok(_) => {}
+            Err(e) => warn!(error = %e, "watching JobResetGrants"),
         }
         std::future::ready(())
     })
     .await;
 }
 
-/// A run that has not started yet and names an ECK cluster in `namespace`.
-fn waits_on_grant(o: &JobReset, namespace: &str) -> bool {
-    o.status
+/// A run that is not over and names an ECK cluster in `namespace` (any other namespace
+/// than its own for `None`).
+fn refers_into(o: &JobReset, namespace: Option<&str>) -> bool {
+    let target = o
+        .spec
+        .elasticsearch
+        .elasticsearch_ref
         .as_ref()
-        .is_none_or(|s| s.phase == crate::api::Phase::Pending)
-        && o.spec
-            .elasticsearch
-            .elasticsearch_ref
-            .as_ref()
-            .and_then(|r| r.namespace.as_deref())
-            == Some(namespace)
+        .and_then(|r| r.namespace.as_deref());
+    let own = o.metadata.namespace.as_deref();
+    !o.status.as_ref().is_some_and(|s| s.phase.is_terminal())
+        && target.is_some()
+        && match namespace {
+            Some(ns) => target == Some(ns),
+            None => target != own,
+        }
 }
 
 /// The non-terminal JobResets that read this Secret (they may be waiting for it).

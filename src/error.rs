@@ -19,10 +19,12 @@ pub enum Error {
         #[source]
         source: kube::Error,
     },
+    #[error("the JobResetGrant cache has not synced yet")]
+    GrantsNotSynced,
     #[error("JobReset {0} has no namespace")]
     MissingNamespace(String),
     #[error(
-        "cannot list JobResets (is the CRD installed? kubectl apply -f crds/jobreset.yaml): {source}"
+        "cannot list JobResets or JobResetGrants (are the CRDs installed? kubectl apply -f crds/): {source}"
     )]
     CrdNotInstalled {
         #[source]
@@ -42,6 +44,7 @@ impl Error {
         match self {
             Error::ReadObject { .. } => "ReadObjectFailed",
             Error::WriteStatus { .. } => "StatusWriteFailed",
+            Error::GrantsNotSynced => "GrantsNotSynced",
             Error::MissingNamespace(_) => "MissingNamespace",
             Error::CrdNotInstalled { .. } => "CrdNotInstalled",
             Error::MetricsBind { .. } => "MetricsBindFailed",
@@ -51,7 +54,7 @@ impl Error {
     /// Whether a later attempt may succeed (decided once, here).
     pub fn is_transient(&self) -> bool {
         match self {
-            Error::ReadObject { .. } | Error::WriteStatus { .. } => true,
+            Error::ReadObject { .. } | Error::WriteStatus { .. } | Error::GrantsNotSynced => true,
             Error::MissingNamespace(_)
             | Error::CrdNotInstalled { .. }
             | Error::MetricsBind { .. } => false,

@@ -77,6 +77,13 @@ async fn run(args: RunArgs) -> ExitCode {
         allowed_refs: args.allow_cross_namespace_ref,
         ..Options::default()
     };
+    if let Err(e) = jobreset_operator::connect::check_template(&opts.eck_url_template) {
+        error!("{e}");
+        return ExitCode::from(2);
+    }
+    if opts.eck_url_template.starts_with("http://") {
+        warn!(template = %opts.eck_url_template, "ECK clusters are reached over plain http (--eck-url-template): credentials travel unencrypted");
+    }
     let shared = Shared::default();
     // Probes first, on every replica: a standby must answer its liveness probe too.
     if let Some(addr) = args.metrics_addr {

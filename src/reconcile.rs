@@ -5,7 +5,13 @@
 //! No finalizer: a reset cannot be undone, so deleting a JobReset has nothing to clean up in
 //! Elasticsearch (a reset already running there finishes on its own).
 
-use std::{sync::Arc, time::Duration};
+use std::{
+    sync::{
+        Arc,
+        atomic::{AtomicBool, Ordering},
+    },
+    time::Duration,
+};
 
 use futures::channel::mpsc::UnboundedSender;
 use kube::{
@@ -42,6 +48,8 @@ pub struct Context {
     pub store: Store<JobReset>,
     /// The JobResetGrants, for cross-namespace references.
     pub grants: Store<JobResetGrant>,
+    /// Whether `grants` holds the first list yet.
+    pub grants_synced: Arc<AtomicBool>,
     pub recorder: Recorder,
     pub opts: Options,
     /// Asks the controller to reconcile one JobReset (a waiter, when the run it waits for ends).
@@ -166,12 +174,21 @@ async fn observe(
             ));
         }
     };
+    let elsewhere = plan
+        .target
+        .as_ref()
+        .is_some_and(|t| t.namespace != namespace);
+    if elsewhere && !ctx.grants_synced.load(Ordering::SeqCst) {
+        // An empty cache is not a refusal: decide once the first list is in (it wakes us).
+        return Err(Error::GrantsNotSynced);
+    }
     if let Some(target) = &plan.target
         && let Err(denied) = access::check(
             namespace,
             target,
             &ctx.grants.state(),
             &ctx.opts.allowed_refs,
+            ctx.opts.namespace.as_deref(),
         )
     {
         // Decided before any Secret of the other namespace is read. The grant watch wakes

@@ -673,3 +673,34 @@ async fn tls_with_a_ca_bundle() {
         .await
         .expect("verification skipped");
 }
+
+#[tokio::test]
+async fn an_endless_answer_is_cut_off() {
+    // A server behind a tenant's `url` that sends an answer without end: the operator must
+    // not buffer it (its memory limit is 256 MiB).
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move {
+        while let Ok((mut conn, _)) = listener.accept().await {
+            tokio::spawn(async move {
+                let mut buf = [0u8; 4096];
+                let _ = conn.read(&mut buf).await;
+                let head = "HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ntransfer-encoding: chunked\r\n\r\n";
+                if conn.write_all(head.as_bytes()).await.is_err() {
+                    return;
+                }
+                let chunk = format!("{:x}\r\n{}\r\n", 1 << 16, " ".repeat(1 << 16));
+                while conn.write_all(chunk.as_bytes()).await.is_ok() {}
+            });
+        }
+    });
+    let es = EsClient::new(config(format!("http://{addr}"))).expect("client builds");
+    let err = es
+        .info()
+        .await
+        .err()
+        .map(|e| e.to_string())
+        .unwrap_or_default();
+    assert!(err.contains("larger than 16 MiB"), "{err}");
+}

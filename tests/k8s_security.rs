@@ -201,3 +201,28 @@ async fn the_admins_allow_list_opens_a_namespace_pair() {
     assert_no_password(&w, &op, "borrow").await;
     op.kill().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_grant_in_place_at_start_is_never_taken_for_a_refusal() {
+    // An empty grant cache at start (or after a leader change) is not a refusal: the run
+    // must not be told CrossNamespaceRefDenied while the first list is still on its way.
+    let w = eck_world("sec-start").await;
+    let eck = eck_namespace(&w).await;
+    grant(&w, &eck, &w.ns, true).await;
+    w.create("borrow", eck_ref(&eck)).await;
+    let template = w.sim.url();
+    let mut op =
+        Operator::spawn_cluster_wide(w.bed, &w.ns, "op", &["--eck-url-template", &template]).await;
+    w.completed("borrow").await;
+    let events: Api<Event> = Api::namespaced(w.client.clone(), &w.ns);
+    let denied: Vec<_> = events
+        .list(&Default::default())
+        .await
+        .expect("Events")
+        .items
+        .into_iter()
+        .filter(|e| e.reason.as_deref() == Some("CrossNamespaceRefDenied"))
+        .collect();
+    assert!(denied.is_empty(), "{denied:?}\n{}", op.log_text());
+    op.kill().await;
+}

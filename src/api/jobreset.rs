@@ -67,9 +67,9 @@ pub struct JobResetSpec {
 
     /// Limit on the whole run, in seconds, counted from the first status write. Past it the
     /// JobReset fails with reason DeadlineExceeded; a reset already running on the cluster is
-    /// left to finish. Defaults to 3600.
+    /// left to finish. Defaults to 3600; at most 30 days.
     #[serde(default = "default_deadline")]
-    #[schemars(range(min = 1))]
+    #[schemars(range(min = 1, max = 2592000))]
     pub deadline_seconds: i64,
 }
 

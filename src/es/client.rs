@@ -75,6 +75,8 @@ impl std::fmt::Debug for Secrets {
 
 const USER_AGENT: &str = concat!("jobreset-operator/", env!("CARGO_PKG_VERSION"));
 const OPAQUE_ID: HeaderName = HeaderName::from_static("x-opaque-id");
+/// The largest answer body read (the job config, stats and task answers are a few KiB).
+const MAX_BODY: usize = 16 << 20;
 /// The close call can wait this long when its timeout is `-1` (no limit in Elasticsearch).
 const UNBOUNDED_WAIT: Duration = Duration::from_secs(24 * 3600);
 
@@ -305,16 +307,26 @@ impl EsClient {
         if let Some(t) = timeout {
             req = req.timeout(t);
         }
-        let resp = req
+        let mut resp = req
             .send()
             .await
             .map_err(|e| self.transport_error(call, after, e))?;
         let status = resp.status();
-        let body = resp
-            .bytes()
+        // Every answer the operator reads is small; a server that sends more is not one to
+        // buffer without end.
+        let mut body = Vec::new();
+        while let Some(chunk) = resp
+            .chunk()
             .await
             .map_err(|e| self.transport_error(call, after, e))?
-            .to_vec();
+        {
+            if body.len() + chunk.len() > MAX_BODY {
+                return Err(
+                    call.decode(format!("the answer is larger than {} MiB", MAX_BODY >> 20))
+                );
+            }
+            body.extend_from_slice(&chunk);
+        }
         Ok((status, body))
     }
 
