@@ -12,9 +12,10 @@ use jiff::Timestamp;
 use crate::{
     api::{JobFingerprint, JobResetSpec, JobResetStatus, Phase},
     es::{
-        BlockReason, ClusterInfo, EsError, Job, JobState, TRANSIENT_REASONS, TaskInfo, TaskOutcome,
-        TaskPoll, UNKNOWN_VERSION,
+        BlockReason, ClusterInfo, EsError, Job, JobState, TIMEOUT, TRANSIENT_REASONS, TaskInfo,
+        TaskOutcome, TaskPoll, UNKNOWN_VERSION, UNREACHABLE,
     },
+    evidence::{self, Evidence},
     status,
 };
 
@@ -41,6 +42,7 @@ pub mod reason {
     pub const UNSUPPORTED_VERSION: &str = "UnsupportedVersion";
     pub const CANCELLED: &str = "Cancelled";
     pub const STUCK_RESET: &str = "StuckReset";
+    pub const AMBIGUOUS: &str = "Ambiguous";
     pub const RESET_TIMED_OUT: &str = "ResetTimedOut";
     pub const RESET_REJECTED: &str = "ResetRejected";
     pub const RESET_FAILED: &str = "ResetFailed";
@@ -363,14 +365,10 @@ fn on_job(input: &Input, s: &mut JobResetStatus, job: Job, read: JobRead) -> Act
                 if read == JobRead::Recover && b.task_id.is_some() && b.task_id == s.task_id {
                     return on_task_gone(input, s, &job, Some(b.task_id.clone()));
                 }
-                return adopt(input, s, b.task_id.clone());
+                return adopt(input, s, &job, b.task_id.clone());
             }
-            if read == JobRead::Recover && reset_took_effect(s, &job) {
-                let msg = format!(
-                    "job {jid}'s data was cleared and no reset is running: the reset ran (no \
-                     second reset was sent)"
-                );
-                return complete(s, msg);
+            if read == JobRead::Recover && !s.adopted {
+                return after_lost_answer(input, s, &job);
             }
             if let Some(close) = close_first(input, s, &job) {
                 return close;
@@ -389,10 +387,115 @@ fn on_job(input: &Input, s: &mut JobResetStatus, job: Job, read: JobRead) -> Act
         },
         JobRead::TaskGone => on_task_gone(input, s, &job, reset_block.map(|b| b.task_id.clone())),
         JobRead::AdoptWait => match reset_block {
-            None => complete(s, completed_message(input, s)),
-            Some(b) => adopt(input, s, b.task_id.clone()),
+            None => block_gone(input, s, &job),
+            Some(b) => adopt(input, s, &job, b.task_id.clone()),
         },
     }
+}
+
+/// No answer in status says how the reset request ended (it was lost, or the task ended
+/// waiting for another reset): the job's data says whether a reset ran (no block: none runs
+/// any more).
+fn after_lost_answer(input: &Input, s: &mut JobResetStatus, job: &Job) -> Action {
+    let jid = &input.spec.job_id;
+    let before = s.job_fingerprint.clone().unwrap_or_default();
+    let now = fingerprint(job);
+    match evidence::compare(&before, &now) {
+        Evidence::Cleared => {
+            let msg = format!(
+                "job {jid}'s data was cleared ({}) and no reset is running: the reset ran ({})",
+                evidence::describe(&before, &now),
+                requests_sent(s)
+            );
+            complete(s, msg)
+        }
+        Evidence::Unchanged if before.is_empty() && answer_may_be_lost(s) => {
+            let msg = format!(
+                "the answer to the reset request was lost; job {jid} holds nothing a reset would \
+                 clear and no reset is running, which is how a reset leaves it ({})",
+                requests_sent(s)
+            );
+            complete(s, msg)
+        }
+        Evidence::Unchanged => {
+            if let Some(close) = close_first(input, s, job) {
+                return close;
+            }
+            if s.reason.as_deref() == Some(reason::RESET_REQUESTED) {
+                // The last thing recorded is the intent, and nothing shows the request was
+                // ever acted on (a crash or a lost status answer before it went out): the same
+                // request again, under the same count.
+                request_again(input, s)
+            } else {
+                intend_reset(input, s, job)
+            }
+        }
+        Evidence::Gained | Evidence::Mixed => ambiguous(input, s, &before, &now),
+    }
+}
+
+/// A reset ended without an answer of its own (its task vanished, or it was someone else's):
+/// the job's data says whether it cleared the job.
+fn block_gone(input: &Input, s: &mut JobResetStatus, job: &Job) -> Action {
+    let now = fingerprint(job);
+    // Every run records one before it sends or adopts; a status written by an older version
+    // may lack it, and then only an empty job says the reset ran.
+    let Some(before) = s.job_fingerprint.clone() else {
+        if now.is_empty() {
+            return complete(s, completed_message(input, s));
+        }
+        return ambiguous(input, s, &now, &now);
+    };
+    match evidence::compare(&before, &now) {
+        Evidence::Cleared => complete(s, completed_message(input, s)),
+        Evidence::Unchanged if before.is_empty() => complete(s, completed_message(input, s)),
+        Evidence::Unchanged => {
+            // That reset did not clear the data (it aborted): this run asks for its own.
+            if let Some(close) = close_first(input, s, job) {
+                return close;
+            }
+            s.task_id = None;
+            s.adopted = false;
+            intend_reset(input, s, job)
+        }
+        Evidence::Gained | Evidence::Mixed => ambiguous(input, s, &before, &now),
+    }
+}
+
+/// The job both lost and gained data, or only gained: whether the reset ran cannot be told.
+fn ambiguous(
+    input: &Input,
+    s: &mut JobResetStatus,
+    before: &JobFingerprint,
+    now: &JobFingerprint,
+) -> Action {
+    let jid = &input.spec.job_id;
+    let msg = format!(
+        "cannot tell whether the reset of job {jid} ran: its answer was lost and the job changed \
+         since ({}), as new data would change it too; check the job, and create a new JobReset \
+         if it must be reset ({})",
+        evidence::describe(before, now),
+        requests_sent(s)
+    );
+    fail(s, reason::AMBIGUOUS, msg)
+}
+
+/// How many reset requests went out, for messages that must not say less.
+fn requests_sent(s: &JobResetStatus) -> String {
+    match s.reset_requests {
+        0 => "no reset request was sent".into(),
+        1 => "one reset request was sent".into(),
+        n => format!("{n} reset requests were sent"),
+    }
+}
+
+/// The request may have gone out and been acted on, with nothing of its answer in status:
+/// the intent is the last record, or the request ended in a lost connection or a timeout
+/// (an answer from Elasticsearch, even an error, says it did not act).
+fn answer_may_be_lost(s: &JobResetStatus) -> bool {
+    s.reason
+        .as_deref()
+        .is_some_and(|r| r == reason::RESET_REQUESTED || r == UNREACHABLE || r == TIMEOUT)
 }
 
 /// The reset task vanished: the job's `blocked` field and data say what happened.
@@ -405,15 +508,7 @@ fn on_task_gone(
     let jid = &input.spec.job_id;
     let gone = s.task_id.clone().unwrap_or_else(|| "?".into());
     match reset_block {
-        None if !s.adopted && fingerprint_unchanged(s, job) => {
-            // Nothing was cleared and nothing is running: the reset never took effect.
-            if let Some(close) = close_first(input, s, job) {
-                return close;
-            }
-            s.task_id = None;
-            intend_reset(input, s, job)
-        }
-        None => complete(s, completed_message(input, s)),
+        None => block_gone(input, s, job),
         Some(_) if version_at_least(s, (8, 13)) || version_unknown(s) => {
             // 8.13+ resets a job whose reset task died when asked again (ES #106020). With an
             // unknown version asking is still safe: before 8.13 the new task fails with the
@@ -653,8 +748,12 @@ fn wait_for_upgrade(input: &Input, s: &mut JobResetStatus) -> Action {
 }
 
 /// Enters Resetting with the adopted reset's task (if the block names one).
-fn adopt(input: &Input, s: &mut JobResetStatus, task_id: Option<String>) -> Action {
+fn adopt(input: &Input, s: &mut JobResetStatus, job: &Job, task_id: Option<String>) -> Action {
     let jid = &input.spec.job_id;
+    if !s.adopted {
+        // What the job held when this run began to wait: the evidence to judge the reset by.
+        s.job_fingerprint = Some(fingerprint(job));
+    }
     s.adopted = true;
     s.task_id = task_id.clone();
     let msg = match &task_id {
@@ -680,6 +779,17 @@ fn intend_reset(input: &Input, s: &mut JobResetStatus, job: &Job) -> Action {
     s.reset_requests = s.reset_requests.saturating_add(1);
     s.task_id = None;
     let msg = format!("requesting the reset of job {}", input.spec.job_id);
+    set(s, Phase::Resetting, reason::RESET_REQUESTED, msg);
+    Action::PostReset
+}
+
+/// Sends the recorded, unanswered request once more (same count, same fingerprint).
+fn request_again(input: &Input, s: &mut JobResetStatus) -> Action {
+    s.reset_requested_time = Some(status::format_time(input.now));
+    let msg = format!(
+        "requesting the reset of job {} (the earlier request left no trace in Elasticsearch)",
+        input.spec.job_id
+    );
     set(s, Phase::Resetting, reason::RESET_REQUESTED, msg);
     Action::PostReset
 }
@@ -800,23 +910,6 @@ pub fn fingerprint(job: &Job) -> JobFingerprint {
         model_snapshot_id: job.model_snapshot_id.clone(),
         processed_record_count: job.processed_record_count,
         latest_record_time_ms: job.latest_record_time_ms,
-    }
-}
-
-/// After a lost answer: the recorded fingerprint had something to clear and the job no
-/// longer shows it, so the reset ran.
-fn reset_took_effect(s: &JobResetStatus, job: &Job) -> bool {
-    match &s.job_fingerprint {
-        Some(before) if !before.is_empty() => *before != fingerprint(job),
-        _ => false,
-    }
-}
-
-/// The recorded fingerprint had something to clear and the job still shows exactly that.
-fn fingerprint_unchanged(s: &JobResetStatus, job: &Job) -> bool {
-    match &s.job_fingerprint {
-        Some(before) if !before.is_empty() => *before == fingerprint(job),
-        _ => false,
     }
 }
 

@@ -857,6 +857,8 @@ fn resetting_job_cells() {
     let mut adopted = st(Phase::Resetting);
     adopted.adopted = true;
     adopted.task_id = Some("m:7".into());
+    // What the job held when the run began to wait for the other reset.
+    adopted.job_fingerprint = Some(full_fp());
     let gone = JobRead::TaskGone;
     let cases = vec![
         case(
@@ -980,20 +982,44 @@ fn resetting_job_cells() {
             "JobBeingDeleted",
         ),
         case(
-            "adopted reset finished",
+            "adopted reset finished and cleared the job",
             adopted.clone(),
-            closed_ok(job(Closed, None, true), JobRead::AdoptWait),
+            closed_ok(job(Closed, None, false), JobRead::AdoptWait),
             Action::Done,
             Phase::Completed,
             "ResetCompleted",
         ),
         case(
-            "adopted task gone, unblocked: done",
-            adopted,
-            closed_ok(job(Closed, None, true), gone),
+            "adopted task gone, unblocked, cleared: done",
+            adopted.clone(),
+            closed_ok(job(Closed, None, false), gone),
             Action::Done,
             Phase::Completed,
             "ResetCompleted",
+        ),
+        case(
+            "adopted reset ended without clearing (aborted): our own reset",
+            adopted.clone(),
+            closed_ok(job(Closed, None, true), JobRead::AdoptWait),
+            Action::PostReset,
+            r,
+            "ResetRequested",
+        ),
+        case(
+            "adopted reset ended, the job fed anew: cannot tell",
+            adopted,
+            closed_ok(
+                Job {
+                    processed_record_count: 5000,
+                    model_snapshot_id: Some("1800".into()),
+                    latest_record_time_ms: Some(1_700_000_500_000),
+                    ..job(Closed, None, true)
+                },
+                gone,
+            ),
+            Action::Done,
+            Phase::Failed,
+            "Ambiguous",
         ),
     ];
     run_table(&spec, 10, cases);
@@ -1490,9 +1516,10 @@ fn exhaustive_job_cells_keep_the_invariants() {
                                         "never reset a blocked job blindly: {cell}"
                                     );
                                     assert_eq!(new.phase, Phase::Resetting, "{cell}");
+                                    let again = old.reason.as_deref() == Some("ResetRequested");
                                     assert_eq!(
                                         new.reset_requests,
-                                        old.reset_requests + 1,
+                                        old.reset_requests + u32::from(!again),
                                         "{cell}"
                                     );
                                     assert!(new.task_id.is_none(), "{cell}");
@@ -1828,4 +1855,71 @@ fn a_deadline_while_waiting_says_what_was_missing() {
             && msg.contains("CrossNamespaceRefDenied: no JobResetGrant in namespace elastic"),
         "{msg}"
     );
+}
+
+/// After a lost answer, evidence points one way: only a cleared job says the reset ran; new
+/// data never does; an unanswered request that left no trace is sent again under its count.
+#[test]
+fn lost_answers_are_judged_on_evidence() {
+    let spec = spec();
+    let inp = input(&spec, 10);
+    let mut intent = st(Phase::Resetting);
+    intent.job_fingerprint = Some(full_fp());
+    intent.reset_requests = 1;
+    intent.reason = Some(reason::RESET_REQUESTED.into());
+    let recover = |j: Job| closed_ok(j, JobRead::Recover);
+    let fed = Job {
+        processed_record_count: 2000,
+        latest_record_time_ms: Some(1_700_000_100_000),
+        ..job(JobState::Closed, None, true)
+    };
+    let reset_then_fed = Job {
+        processed_record_count: 10,
+        model_snapshot_id: None,
+        latest_record_time_ms: Some(1_700_000_100_000),
+        ..job(JobState::Closed, None, true)
+    };
+
+    let (a, s) = decide(&inp, &intent, recover(job(JobState::Closed, None, false)));
+    assert_eq!(
+        (a, s.phase, s.reset_requests),
+        (Action::Done, Phase::Completed, 1)
+    );
+    assert!(
+        s.message
+            .as_deref()
+            .is_some_and(|m| m.contains("one reset request was sent"))
+    );
+
+    let (a, s) = decide(&inp, &intent, recover(job(JobState::Closed, None, true)));
+    assert_eq!(
+        (a, s.reset_requests),
+        (Action::PostReset, 1),
+        "sent again, same count"
+    );
+
+    for (what, j) in [("fed", fed), ("reset then fed", reset_then_fed)] {
+        let (a, s) = decide(&inp, &intent, recover(j));
+        assert_eq!((a, s.phase), (Action::Done, Phase::Failed), "{what}");
+        assert_eq!(s.reason.as_deref(), Some(reason::AMBIGUOUS), "{what}");
+        assert!(
+            s.message
+                .as_deref()
+                .is_some_and(|m| m.contains("records 1000 -> ")),
+            "{what}"
+        );
+    }
+
+    // An empty job: after a lost answer it is as a reset leaves it; no second request.
+    let mut empty = intent.clone();
+    empty.job_fingerprint = Some(JobFingerprint::default());
+    let (a, s) = decide(&inp, &empty, recover(job(JobState::Closed, None, false)));
+    assert_eq!(
+        (a, s.phase, s.reset_requests),
+        (Action::Done, Phase::Completed, 1)
+    );
+    // But an error answer from Elasticsearch says it did not act: ask again, counted.
+    empty.reason = Some("ElasticsearchError".into());
+    let (a, s) = decide(&inp, &empty, recover(job(JobState::Closed, None, false)));
+    assert_eq!((a, s.reset_requests), (Action::PostReset, 2));
 }

@@ -19,6 +19,8 @@ pub enum Error {
         #[source]
         source: kube::Error,
     },
+    #[error("JobReset {namespace}/{name} changed since it was read (409); reading it again")]
+    Conflict { namespace: String, name: String },
     #[error("the JobResetGrant cache has not synced yet")]
     GrantsNotSynced,
     #[error("JobReset {0} has no namespace")]
@@ -45,6 +47,7 @@ impl Error {
             Error::ReadObject { .. } => "ReadObjectFailed",
             Error::WriteStatus { .. } => "StatusWriteFailed",
             Error::GrantsNotSynced => "GrantsNotSynced",
+            Error::Conflict { .. } => "Conflict",
             Error::MissingNamespace(_) => "MissingNamespace",
             Error::CrdNotInstalled { .. } => "CrdNotInstalled",
             Error::MetricsBind { .. } => "MetricsBindFailed",
@@ -54,7 +57,10 @@ impl Error {
     /// Whether a later attempt may succeed (decided once, here).
     pub fn is_transient(&self) -> bool {
         match self {
-            Error::ReadObject { .. } | Error::WriteStatus { .. } | Error::GrantsNotSynced => true,
+            Error::ReadObject { .. }
+            | Error::WriteStatus { .. }
+            | Error::GrantsNotSynced
+            | Error::Conflict { .. } => true,
             Error::MissingNamespace(_)
             | Error::CrdNotInstalled { .. }
             | Error::MetricsBind { .. } => false,

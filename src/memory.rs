@@ -47,6 +47,8 @@ pub struct Memory {
     pub followers: Arc<Followers>,
     pub clients: Clients,
     failures: Mutex<HashMap<RunKey, u32>>,
+    /// Task ids Elasticsearch returned whose status write failed.
+    unwritten: Mutex<HashMap<RunKey, String>>,
 }
 
 impl Memory {
@@ -55,6 +57,7 @@ impl Memory {
             followers,
             clients: Clients::default(),
             failures: Mutex::new(HashMap::new()),
+            unwritten: Mutex::new(HashMap::new()),
         }
     }
 
@@ -63,11 +66,27 @@ impl Memory {
         self.followers.forget(key);
         self.clients.forget(key);
         self.succeeded(key);
+        self.task_written(key);
+    }
+
+    /// The reset request answered with `task`, but writing it into status failed.
+    pub fn task_unwritten(&self, key: &RunKey, task: &str) {
+        lock(&self.unwritten).insert(key.clone(), task.to_owned());
+    }
+
+    /// The task id is in status now.
+    pub fn task_written(&self, key: &RunKey) {
+        lock(&self.unwritten).remove(key);
+    }
+
+    /// A task id still to be written, if any.
+    pub fn unwritten_task(&self, key: &RunKey) -> Option<String> {
+        lock(&self.unwritten).get(key).cloned()
     }
 
     /// One more consecutive Kubernetes-side failure; returns the count.
     pub fn failed(&self, key: &RunKey) -> u32 {
-        let mut f = self.failures.lock().unwrap_or_else(|p| p.into_inner());
+        let mut f = lock(&self.failures);
         let n = f.entry(key.clone()).or_insert(0);
         *n = n.saturating_add(1);
         *n
@@ -75,17 +94,21 @@ impl Memory {
 
     /// A reconcile went through: the failure count starts again.
     pub fn succeeded(&self, key: &RunKey) {
-        self.failures
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .remove(key);
+        lock(&self.failures).remove(key);
     }
 
     /// Runs something is kept for (for tests of the forgetting).
     pub fn kept(&self) -> usize {
-        let failures = self.failures.lock().map(|f| f.len()).unwrap_or(0);
-        self.followers.kept() + self.clients.kept() + failures
+        self.followers.kept()
+            + self.clients.kept()
+            + lock(&self.failures).len()
+            + lock(&self.unwritten).len()
     }
+}
+
+/// Each change to these maps is one insert or remove, so a poisoned one is still consistent.
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|p| p.into_inner())
 }
 
 #[cfg(test)]

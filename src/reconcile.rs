@@ -22,23 +22,22 @@ use kube::{
         reflector::{ObjectRef, Store},
     },
 };
-use tracing::{info, warn};
+use tracing::warn;
 
 use crate::{
     access::{self, CROSS_NAMESPACE_REF_DENIED},
-    api::{JobReset, JobResetGrant, JobResetStatus},
+    api::{JobReset, JobResetGrant, JobResetStatus, Phase},
     connect::{self, ConnectError},
     controller::Options,
     decide::{Observation, backoff_delay},
     error::Error,
     es::EsClient,
-    events,
     gate::ResetGate,
     memory::{Memory, RunKey},
     metrics::Metrics,
     queue::{self, Blocker},
-    status,
-    steps::{self, Next, Sink, StepConfig},
+    record::KubeSink,
+    steps::{self, Next, StepConfig},
 };
 
 /// Shared by all reconciles.
@@ -105,12 +104,21 @@ async fn reconcile_once(obj: Arc<JobReset>, ctx: &Arc<Context>) -> Result<Action
         return Ok(Action::await_change());
     }
 
-    let (es, first) = observe(ctx, &fresh, &key, &status).await?;
-    let mut sink = KubeSink {
-        api: &api,
-        obj: &fresh,
-        ctx,
-    };
+    let (es, mut first) = observe(ctx, &fresh, &key, &status).await?;
+    if let Some(task_id) = ctx.memory.unwritten_task(&key) {
+        if status.task_id.is_some() {
+            // The write landed after all (its answer was lost).
+            ctx.memory.task_written(&key);
+        } else if status.phase == Phase::Resetting
+            && !status.adopted
+            && matches!(first, Observation::Start)
+        {
+            // The reset request answered and its task id did not reach status: the run goes
+            // on from that answer, as if it had just come.
+            first = Observation::ResetPosted { task_id };
+        }
+    }
+    let mut sink = KubeSink::new(&api, &fresh, ctx, key.clone());
     let cfg = ctx.step_config();
     let next = steps::drive(
         es.as_ref(),
@@ -148,7 +156,7 @@ async fn observe(
     status: &JobResetStatus,
 ) -> Result<(Option<EsClient>, Observation), Error> {
     let namespace = key.obj.namespace.as_deref().unwrap_or_default();
-    if status.phase == crate::api::Phase::Pending
+    if status.phase == Phase::Pending
         && let Some(blocker) =
             queue::blocker(&ctx.client, &ctx.store, obj, &ctx.opts.eck_url_template).await?
     {
@@ -258,43 +266,5 @@ pub fn error_policy(obj: Arc<JobReset>, err: &Error, ctx: Arc<Context>) -> Actio
         ))
     } else {
         Action::requeue(Duration::from_secs(3600))
-    }
-}
-
-/// Records status with server-side apply, then the transition's Event.
-struct KubeSink<'a> {
-    api: &'a Api<JobReset>,
-    obj: &'a JobReset,
-    ctx: &'a Context,
-}
-
-impl Sink for KubeSink<'_> {
-    async fn record(&mut self, old: &JobResetStatus, new: &JobResetStatus) -> Result<(), Error> {
-        let name = self.obj.name_any();
-        status::apply(self.api, &name, &self.ctx.opts.field_manager, new)
-            .await
-            .map_err(|source| Error::WriteStatus {
-                namespace: self.obj.namespace().unwrap_or_default(),
-                name: name.clone(),
-                source,
-            })?;
-        info!(
-            namespace = %self.obj.namespace().unwrap_or_default(),
-            name = %name,
-            job = %self.obj.spec.job_id,
-            phase = new.phase.as_str(),
-            reason = new.reason.as_deref().unwrap_or(""),
-            task = new.task_id.as_deref().unwrap_or(""),
-            detail = new.message.as_deref().unwrap_or(""),
-            "status"
-        );
-        if new.phase.is_terminal() && !old.phase.is_terminal() {
-            let reason = new.reason.as_deref().unwrap_or("");
-            self.ctx.metrics.run_finished(new.phase.as_str(), reason);
-        }
-        if let Some((reason, note)) = events::for_transition(old, new) {
-            events::publish(&self.ctx.recorder, self.obj, reason, note).await;
-        }
-        Ok(())
     }
 }

@@ -79,16 +79,19 @@ pub fn conditions(
 }
 
 /// Writes the whole status with server-side apply (field manager `field_manager`, forced, so
-/// the operator always owns every status field it writes; fields it leaves out are removed).
+/// the operator always owns every status field it writes; fields it leaves out are removed),
+/// on condition that the object is still at `resource_version` (409 otherwise).
 pub async fn apply(
     api: &Api<JobReset>,
     name: &str,
     field_manager: &str,
     status: &JobResetStatus,
+    resource_version: &str,
 ) -> Result<JobReset, kube::Error> {
     let body = json!({
         "apiVersion": JobReset::api_version(&()),
         "kind": JobReset::kind(&()),
+        "metadata": {"resourceVersion": resource_version},
         "status": status,
     });
     let params = PatchParams::apply(field_manager).force();

@@ -80,8 +80,8 @@ impl EsError {
 
 /// The reason of `EsError::Config`: the connection settings cannot make a client.
 pub const INVALID_CONNECTION: &str = "InvalidConnection";
-const UNREACHABLE: &str = "ElasticsearchUnreachable";
-const TIMEOUT: &str = "ElasticsearchTimeout";
+pub const UNREACHABLE: &str = "ElasticsearchUnreachable";
+pub const TIMEOUT: &str = "ElasticsearchTimeout";
 const TOO_MANY_REQUESTS: &str = "TooManyRequests";
 const SERVER_ERROR: &str = "ElasticsearchError";
 

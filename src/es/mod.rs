@@ -11,7 +11,7 @@ mod wire;
 
 pub(crate) use client::base_url;
 pub use client::{Auth, EsClient, EsConfig};
-pub use error::{EsError, INVALID_CONNECTION, TRANSIENT_REASONS};
+pub use error::{EsError, INVALID_CONNECTION, TIMEOUT, TRANSIENT_REASONS, UNREACHABLE};
 pub use types::{
     BlockReason, Blocked, ClusterInfo, ErrorCause, Job, JobState, TaskInfo, TaskOutcome, TaskPoll,
     UNKNOWN_VERSION,
