@@ -45,7 +45,8 @@ async fn every_status_write_may_fail_and_the_run_still_resets_once() {
         writes >= 4,
         "Accepted, Closing, intent, task id, Completed: {writes}"
     );
-    let kinds: [(&str, fn(RequestMatch) -> FaultRule); 3] = [
+    type Fault = fn(RequestMatch) -> FaultRule;
+    let kinds: [(&str, Fault); 3] = [
         ("fail", |m| m.fail(500)),
         ("lost", |m| m.lost_answer()),
         ("conflict", |m| m.fail(409)),
