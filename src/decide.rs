@@ -13,14 +13,13 @@ use crate::{
     api::{JobFingerprint, JobResetSpec, JobResetStatus, Phase},
     es::{
         BlockReason, ClusterInfo, EsError, Job, JobState, TIMEOUT, TRANSIENT_REASONS, TaskInfo,
-        TaskOutcome, TaskPoll, UNKNOWN_VERSION, UNREACHABLE,
+        TaskOutcome, TaskPoll, UNKNOWN_VERSION, UNREACHABLE, attempt_opaque_id,
     },
     evidence::{self, Evidence},
     status,
 };
 
-/// The action name Elasticsearch gives reset tasks.
-pub const RESET_ACTION: &str = "cluster:admin/xpack/ml/job/reset";
+pub use crate::es::RESET_ACTION;
 
 /// Stable `status.reason` values (CamelCase; `WaitingFor/<name>` is the one exception).
 pub mod reason {
@@ -62,6 +61,9 @@ pub struct Input<'a> {
     pub now: Timestamp,
     pub backoff_base: Duration,
     pub backoff_cap: Duration,
+    /// The run's `X-Opaque-Id` (`jobreset/<ns>/<name>/<uid>`); each reset request carries it
+    /// with the request's number appended, and its task keeps it.
+    pub opaque_id: &'a str,
 }
 
 /// Why the job is read; the same job answer means different things at different points.
@@ -89,6 +91,7 @@ pub enum Op {
     Close { force: bool },
     PostReset,
     FollowTask,
+    FindOwnTask,
 }
 
 impl Op {
@@ -99,6 +102,7 @@ impl Op {
             Op::Close { .. } => "closing the job",
             Op::PostReset => "requesting the reset",
             Op::FollowTask => "following the reset task",
+            Op::FindOwnTask => "looking for this run's reset task (GET _tasks)",
         }
     }
 
@@ -109,6 +113,7 @@ impl Op {
             Op::ReadJob(_) => "monitor_ml (or manage_ml)",
             Op::Close { .. } | Op::PostReset => "manage_ml",
             Op::FollowTask => "cluster:monitor/task/get (or monitor)",
+            Op::FindOwnTask => "cluster:monitor/tasks/lists (or monitor)",
         }
     }
 }
@@ -145,6 +150,8 @@ pub enum Observation {
         task_id: String,
     },
     Task(TaskPoll),
+    /// The reset tasks running now.
+    ResetTasks(Vec<TaskInfo>),
     EsFailed {
         op: Op,
         error: EsError,
@@ -163,6 +170,8 @@ pub enum Action {
     FollowTask {
         task_id: String,
     },
+    /// List the running reset tasks, to find the one this run's request started.
+    FindOwnTask,
     /// Stop this reconcile and come back after the delay (watch events may come sooner).
     Requeue(Duration),
     /// Nothing left to do.
@@ -273,6 +282,7 @@ fn apply(input: &Input, s: &mut JobResetStatus, obs: Observation) -> Action {
             Action::FollowTask { task_id }
         }
         Observation::Task(poll) => on_task(input, s, poll),
+        Observation::ResetTasks(tasks) => on_reset_tasks(input, s, &tasks),
         Observation::EsFailed { op, error } => on_error(input, s, op, error),
     }
 }
@@ -292,6 +302,10 @@ fn start_action(input: &Input, s: &JobResetStatus) -> Action {
                 task_id: task_id.clone(),
             },
             (None, true) => Action::ReadJob(JobRead::AdoptWait),
+            // A request went out and its answer is not in status: if its task still runs,
+            // its X-Opaque-Id finds it before the job's block could be taken for someone
+            // else's reset.
+            (None, false) if s.reset_requests > 0 && answer_may_be_lost(s) => Action::FindOwnTask,
             (None, false) => Action::ReadJob(JobRead::Recover),
         },
         Phase::Completed | Phase::Failed => Action::Done,
@@ -535,6 +549,35 @@ fn on_task_gone(
     }
 }
 
+/// The run's own task among the running reset tasks, if its request started one.
+fn on_reset_tasks(input: &Input, s: &mut JobResetStatus, tasks: &[TaskInfo]) -> Action {
+    let mine = attempt_opaque_id(input.opaque_id, s.reset_requests);
+    let jid = &input.spec.job_id;
+    let ours = |t: &&TaskInfo| {
+        t.action == RESET_ACTION
+            && t.description == format!("job-{jid}")
+            && t.opaque_id.as_deref() == Some(mine.as_str())
+    };
+    // The task the request registered (which stores its result) over its master-side half.
+    let found = tasks
+        .iter()
+        .filter(ours)
+        .min_by_key(|t| t.parent.is_some())
+        .map(TaskInfo::task_id);
+    match found {
+        Some(task_id) => {
+            let msg = format!(
+                "found reset task {task_id}, started by this run's request (its answer had not \
+                 reached status); following it"
+            );
+            s.task_id = Some(task_id.clone());
+            set(s, Phase::Resetting, reason::RESET_RUNNING, msg);
+            Action::FollowTask { task_id }
+        }
+        None => Action::ReadJob(JobRead::Recover),
+    }
+}
+
 fn on_task(input: &Input, s: &mut JobResetStatus, poll: TaskPoll) -> Action {
     let Some(task_id) = s.task_id.clone() else {
         return start_action(input, s);
@@ -551,7 +594,7 @@ fn on_task(input: &Input, s: &mut JobResetStatus, poll: TaskPoll) -> Action {
             set(s, Phase::Resetting, r, msg);
             Action::Requeue(Duration::ZERO)
         }
-        TaskPoll::Running(task) if task_is_ours(&task, &jid) => {
+        TaskPoll::Running(task) if task_is_ours(input, s, &task) => {
             let r = if s.adopted {
                 reason::ADOPTED
             } else {
@@ -566,7 +609,7 @@ fn on_task(input: &Input, s: &mut JobResetStatus, poll: TaskPoll) -> Action {
             Action::Requeue(Duration::ZERO)
         }
         TaskPoll::Running(_) | TaskPoll::NotFound => Action::ReadJob(JobRead::TaskGone),
-        TaskPoll::Completed { task, .. } if !task_is_ours(&task, &jid) => {
+        TaskPoll::Completed { task, .. } if !task_is_ours(input, s, &task) => {
             Action::ReadJob(JobRead::TaskGone)
         }
         TaskPoll::Completed { outcome, .. } => match outcome {
@@ -636,8 +679,21 @@ fn classify_error(input: &Input, s: &mut JobResetStatus, op: Op, error: EsError)
         s.attempts = s.attempts.saturating_add(1);
         let phase = s.phase;
         let msg = format!("{} failed, will retry: {error}", op.describe());
-        set(s, phase, error.reason(), msg);
+        // A failed read after the intent leaves the intent the last thing known of the
+        // request (it says whether the request may have gone out).
+        let keep = op != Op::PostReset && s.reason.as_deref() == Some(reason::RESET_REQUESTED);
+        let r = if keep {
+            reason::RESET_REQUESTED
+        } else {
+            error.reason()
+        };
+        set(s, phase, r, msg);
         return Action::Requeue(backoff(input, s.attempts));
+    }
+    if op == Op::FindOwnTask {
+        // Listing tasks needs a privilege the documented role may lack: the job's block and
+        // data decide instead.
+        return Action::ReadJob(JobRead::Recover);
     }
     let (status, es_reason) = match &error {
         EsError::Api { status, reason, .. } => (Some(*status), reason.as_str()),
@@ -918,9 +974,33 @@ fn is_node_failure(kind: &str) -> bool {
     kind.starts_with("node_") || kind.ends_with("transport_exception")
 }
 
-/// Task numbers restart at 1 when a node restarts, so an id may name someone else's task.
-fn task_is_ours(task: &TaskInfo, job_id: &str) -> bool {
-    task.action == RESET_ACTION && task.description == format!("job-{job_id}")
+/// How far a task's start may be from the recorded request time: clock skew between the
+/// operator and the node, plus the request's own time on the way.
+const START_SLACK_MS: i64 = 120_000;
+
+/// Task numbers restart at 1 when a node restarts, so an id may name someone else's task, even
+/// a later reset of the same job. The run's own request is known by the `X-Opaque-Id` its task
+/// keeps or, where none is kept, by a start near the recorded request time. An adopted reset
+/// is someone else's: its action and description are all there is to check.
+fn task_is_ours(input: &Input, s: &JobResetStatus, task: &TaskInfo) -> bool {
+    if task.action != RESET_ACTION || task.description != format!("job-{}", input.spec.job_id) {
+        return false;
+    }
+    if s.adopted {
+        return true;
+    }
+    if let Some(o) = &task.opaque_id {
+        // The bare run id: a request sent by a version that did not number them.
+        return *o == attempt_opaque_id(input.opaque_id, s.reset_requests) || o == input.opaque_id;
+    }
+    let requested = s
+        .reset_requested_time
+        .as_deref()
+        .and_then(|t| t.parse::<Timestamp>().ok());
+    requested.is_none_or(|r| {
+        let r = r.as_millisecond();
+        task.start_time_ms >= r - START_SLACK_MS && task.start_time_ms <= r + START_SLACK_MS
+    })
 }
 
 /// A stable reason for an error stored in a reset task's result.

@@ -39,8 +39,12 @@ fn input(spec: &JobResetSpec, secs: i64) -> Input<'_> {
         now: at(secs),
         backoff_base: Duration::from_secs(1),
         backoff_cap: Duration::from_secs(60),
+        opaque_id: OPAQUE,
     }
 }
+
+/// The run's `X-Opaque-Id` in these tests.
+const OPAQUE: &str = "jobreset/ns/r/uid-1";
 
 fn st(phase: Phase) -> JobResetStatus {
     JobResetStatus {
@@ -94,7 +98,9 @@ fn task(ours: bool) -> TaskInfo {
         } else {
             "requests[1]".into()
         },
-        start_time_ms: 0,
+        start_time_ms: at(0).as_millisecond(),
+        opaque_id: Some(format!("{OPAQUE}/1")),
+        parent: None,
     }
 }
 
@@ -627,9 +633,58 @@ fn resetting_task_cells() {
         )
         .with_reason_from_status(),
         case(
-            "restart without task id recovers",
+            "restart without task id looks for its own task first",
             intent.clone(),
             Observation::Start,
+            Action::FindOwnTask,
+            r,
+            "ResetRequested",
+        )
+        .with_reason_from_status(),
+        case(
+            "its own task still runs: follow it, not adopted",
+            intent.clone(),
+            Observation::ResetTasks(vec![
+                TaskInfo {
+                    opaque_id: Some("kibana".into()),
+                    id: 7,
+                    ..task(true)
+                },
+                TaskInfo {
+                    parent: Some("n1:39".into()),
+                    id: 40,
+                    node: "master".into(),
+                    ..task(true)
+                },
+                task(true),
+            ]),
+            follow("n1:39"),
+            r,
+            "ResetRunning",
+        ),
+        case(
+            "no task of its own runs: the job decides",
+            intent.clone(),
+            Observation::ResetTasks(vec![TaskInfo {
+                opaque_id: Some("kibana".into()),
+                ..task(true)
+            }]),
+            Action::ReadJob(JobRead::Recover),
+            r,
+            "ResetRequested",
+        )
+        .with_reason_from_status(),
+        case(
+            "listing tasks is not allowed: the job decides",
+            intent.clone(),
+            Observation::EsFailed {
+                op: Op::FindOwnTask,
+                error: api(
+                    403,
+                    "security_exception",
+                    "action [cluster:monitor/tasks/lists] is unauthorized",
+                ),
+            },
             Action::ReadJob(JobRead::Recover),
             r,
             "ResetRequested",
@@ -1423,6 +1478,7 @@ fn happy_run_issues_one_reset() {
                 read,
             },
             Action::Close { .. } => Observation::Closed,
+            Action::FindOwnTask => Observation::ResetTasks(vec![]),
             Action::PostReset => {
                 posts += 1;
                 Observation::ResetPosted {
@@ -1922,4 +1978,46 @@ fn lost_answers_are_judged_on_evidence() {
     empty.reason = Some("ElasticsearchError".into());
     let (a, s) = decide(&inp, &empty, recover(job(JobState::Closed, None, false)));
     assert_eq!((a, s.reset_requests), (Action::PostReset, 2));
+}
+
+/// A reused task number can name a later reset of the same job: the run's own task is known
+/// by its numbered `X-Opaque-Id`, or by its start near the request where none is kept.
+#[test]
+fn a_task_is_ours_only_by_its_opaque_id_or_start() {
+    let spec = spec();
+    let inp = input(&spec, 10);
+    let mut t = with_task(st(Phase::Resetting), "n1:39");
+    t.reset_requested_time = Some(status::format_time(at(0)));
+    let running = |opaque: Option<String>, start_secs: i64| {
+        let mut k = task(true);
+        k.opaque_id = opaque;
+        k.start_time_ms = at(start_secs).as_millisecond();
+        Observation::Task(TaskPoll::Running(k))
+    };
+    let ours = |obs| decide(&inp, &t, obs).0 == Action::Requeue(Duration::ZERO);
+    assert!(ours(running(Some(format!("{OPAQUE}/1")), 1)));
+    assert!(
+        ours(running(Some(OPAQUE.to_owned()), 1)),
+        "an unnumbered id of an older version"
+    );
+    assert!(
+        !ours(running(Some(format!("{OPAQUE}/2")), 1)),
+        "another request of ours"
+    );
+    assert!(
+        !ours(running(Some("jobreset/other/x/uid-9/1".into()), 1)),
+        "someone else's"
+    );
+    assert!(
+        ours(running(None, 30)),
+        "no header kept: started right after the request"
+    );
+    assert!(
+        !ours(running(None, 3600)),
+        "no header kept: started an hour later"
+    );
+    assert_eq!(
+        decide(&inp, &t, running(Some("kibana".into()), 1)).0,
+        Action::ReadJob(JobRead::TaskGone)
+    );
 }

@@ -85,6 +85,7 @@ pub async fn drive<S: Sink + Send, F: Follow + Sync>(
             now,
             backoff_base: cfg.backoff_base,
             backoff_cap: cfg.backoff_cap,
+            opaque_id: es.map(EsClient::opaque_id).unwrap_or_default(),
         };
         let (action, new) = decide(&input, status, obs);
         if action == Action::PostReset {
@@ -164,13 +165,23 @@ async fn act<F: Follow + Sync>(
                 error,
             },
         },
-        Action::PostReset => match es.reset_job(job_id, spec.delete_user_annotations).await {
+        Action::PostReset => match es
+            .reset_job(job_id, spec.delete_user_annotations, status.reset_requests)
+            .await
+        {
             Ok(task_id) => {
                 crash::at(CrashPoint::AfterResetPost);
                 Observation::ResetPosted { task_id }
             }
             Err(error) => Observation::EsFailed {
                 op: Op::PostReset,
+                error,
+            },
+        },
+        Action::FindOwnTask => match es.reset_tasks().await {
+            Ok(tasks) => Observation::ResetTasks(tasks),
+            Err(error) => Observation::EsFailed {
+                op: Op::FindOwnTask,
                 error,
             },
         },

@@ -173,7 +173,7 @@ async fn reset_returns_task_and_follow_reports_acknowledged() {
     ctl.set_model_snapshot_id("j-reset", Some("snap-1"));
     let es = client(&sim);
 
-    let task = es.reset_job("j-reset", false).await.expect("reset");
+    let task = es.reset_job("j-reset", false, 1).await.expect("reset");
     assert!(task.starts_with(&format!("{}:", sim.node_id())), "{task}");
     let (done, _) = follow(&es, &task, Duration::from_secs(5)).await;
     let TaskPoll::Completed {
@@ -211,8 +211,8 @@ async fn opaque_id_is_sent_on_every_request() {
     es.info().await.unwrap();
     es.job("j-opaque").await.unwrap();
     es.close_job("j-opaque", false, "1m").await.unwrap();
-    let task = es.reset_job("j-opaque", false).await.unwrap();
-    follow(&es, &task, Duration::from_secs(5)).await;
+    let task = es.reset_job("j-opaque", false, 3).await.unwrap();
+    let (poll, _) = follow(&es, &task, Duration::from_secs(5)).await;
 
     let reqs: Vec<_> = ctl
         .requests()
@@ -221,12 +221,19 @@ async fn opaque_id_is_sent_on_every_request() {
         .collect();
     assert!(reqs.len() >= 6, "{reqs:?}");
     for r in &reqs {
-        assert_eq!(
-            r.opaque_id.as_deref(),
-            Some("jobreset/test/es-client/uid-1"),
-            "{r:?}"
-        );
+        // The reset request is numbered: its task keeps the id, and tells it from any other.
+        let want = if r.endpoint == Endpoint::JobReset {
+            "jobreset/test/es-client/uid-1/3"
+        } else {
+            "jobreset/test/es-client/uid-1"
+        };
+        assert_eq!(r.opaque_id.as_deref(), Some(want), "{r:?}");
     }
+    let kept = match poll {
+        TaskPoll::Completed { task, .. } => task.opaque_id,
+        other => panic!("{other:?}"),
+    };
+    assert_eq!(kept.as_deref(), Some("jobreset/test/es-client/uid-1/3"));
 }
 
 #[tokio::test]
@@ -238,7 +245,10 @@ async fn reset_of_an_open_job_fails_in_the_task() {
     let es = client(&sim);
 
     // The async POST is accepted; the validation error arrives as the task's stored error.
-    let task = es.reset_job("j-open", false).await.expect("reset accepted");
+    let task = es
+        .reset_job("j-open", false, 1)
+        .await
+        .expect("reset accepted");
     let (done, _) = follow(&es, &task, Duration::from_secs(5)).await;
     let TaskPoll::Completed {
         outcome: TaskOutcome::Failed(cause),
@@ -260,7 +270,7 @@ async fn delete_user_annotations_only_when_asked() {
     ctl.add_auto_annotation("j-ann");
     let es = client(&sim);
 
-    let task = es.reset_job("j-ann", true).await.expect("reset");
+    let task = es.reset_job("j-ann", true, 1).await.expect("reset");
     let (done, _) = follow(&es, &task, Duration::from_secs(5)).await;
     assert!(
         matches!(
@@ -291,11 +301,11 @@ async fn delete_user_annotations_before_8_7_is_an_unrecognized_parameter() {
     let sim = sim("8.6.2").await;
     sim.control().put_job("j-old", job_body()).unwrap();
     let es = client(&sim);
-    let err = es.reset_job("j-old", true).await.unwrap_err();
+    let err = es.reset_job("j-old", true, 1).await.unwrap_err();
     assert!(err.is_unrecognized_parameter(), "{err}");
     assert!(!err.is_transient());
     // Without the flag the same version resets.
-    let task = es.reset_job("j-old", false).await.expect("reset");
+    let task = es.reset_job("j-old", false, 1).await.expect("reset");
     let (done, _) = follow(&es, &task, Duration::from_secs(5)).await;
     assert!(
         matches!(
@@ -313,7 +323,7 @@ async fn delete_user_annotations_before_8_7_is_an_unrecognized_parameter() {
 async fn no_reset_api_before_7_14() {
     let sim = sim("7.13.4").await;
     sim.control().put_job("j-713", job_body()).unwrap();
-    let err = client(&sim).reset_job("j-713", false).await.unwrap_err();
+    let err = client(&sim).reset_job("j-713", false, 1).await.unwrap_err();
     assert!(err.is_unsupported_api(), "{err}");
     assert_eq!(err.status_code(), Some(400));
 }
@@ -325,7 +335,7 @@ async fn long_poll_times_out(version: &str, status: u16) {
     ctl.set_reset_duration(Some("j-slow"), Duration::from_secs(3));
     let es = client(&sim);
 
-    let task = es.reset_job("j-slow", false).await.expect("reset");
+    let task = es.reset_job("j-slow", false, 1).await.expect("reset");
     // A 100 ms wait ends long before the 3 s reset: ES answers `timeout_exception`.
     let (done, still) = follow(&es, &task, Duration::from_millis(100)).await;
     assert!(still >= 1, "no timeout answer seen");
@@ -409,9 +419,9 @@ async fn task_number_reused_after_node_restart_shows_another_job() {
     ctl.set_reset_duration(None, Duration::from_secs(30));
     let es = client(&sim);
 
-    let first = es.reset_job("j-first", false).await.unwrap();
+    let first = es.reset_job("j-first", false, 1).await.unwrap();
     ctl.restart_node(true);
-    let second = es.reset_job("j-second", false).await.unwrap();
+    let second = es.reset_job("j-second", false, 1).await.unwrap();
     assert_eq!(
         first, second,
         "the simulator restarts task numbers after a node restart"
@@ -448,14 +458,14 @@ async fn injected_503_and_429_are_transient_api_errors() {
         429,
         json!({"error": {"type": "es_rejected_execution_exception", "reason": "rejected execution"}, "status": 429}),
     );
-    let e1 = es.reset_job("j-burst", false).await.unwrap_err();
+    let e1 = es.reset_job("j-burst", false, 1).await.unwrap_err();
     assert!(e1.is_transient());
     assert_eq!(e1.kind(), Some("master_not_discovered_exception"));
     assert_eq!(e1.reason(), "ElasticsearchError");
-    let e2 = es.reset_job("j-burst", false).await.unwrap_err();
+    let e2 = es.reset_job("j-burst", false, 1).await.unwrap_err();
     assert!(e2.is_transient());
     assert_eq!(e2.reason(), "TooManyRequests");
-    es.reset_job("j-burst", false)
+    es.reset_job("j-burst", false, 1)
         .await
         .expect("third attempt goes through");
     assert_eq!(ctl.resets_started("j-burst"), 1);
@@ -491,7 +501,7 @@ async fn long_poll_outlives_the_request_timeout() {
     // Shorter than the reset: the long-poll must use wait + request timeout, not this alone.
     cfg.request_timeout = Duration::from_millis(300);
     let es = EsClient::new(cfg).unwrap();
-    let task = es.reset_job("j-long", false).await.unwrap();
+    let task = es.reset_job("j-long", false, 1).await.unwrap();
     let poll = es
         .wait_task(&task, Duration::from_secs(10))
         .await
@@ -561,7 +571,7 @@ async fn basic_auth_and_api_key() {
         password: "pw-correct-horse".into(),
     });
     let es = EsClient::new(cfg).unwrap();
-    let task = es.reset_job("j-auth", false).await.expect("basic auth");
+    let task = es.reset_job("j-auth", false, 1).await.expect("basic auth");
     follow(&es, &task, Duration::from_secs(5)).await;
 
     let mut cfg = config(sim.url());
@@ -620,7 +630,7 @@ async fn missing_task_privilege_is_forbidden_on_the_poll() {
     });
     let es = EsClient::new(cfg).unwrap();
     let task = es
-        .reset_job("j-priv", false)
+        .reset_job("j-priv", false, 1)
         .await
         .expect("manage_ml may reset");
     let err = es
@@ -703,4 +713,23 @@ async fn an_endless_answer_is_cut_off() {
         .map(|e| e.to_string())
         .unwrap_or_default();
     assert!(err.contains("larger than 16 MiB"), "{err}");
+}
+
+#[tokio::test]
+async fn running_reset_tasks_are_listed_with_their_request_ids() {
+    let sim = sim("8.15.0").await;
+    let ctl = sim.control();
+    ctl.put_job("j-listed", job_body()).unwrap();
+    ctl.set_reset_duration(Some("j-listed"), Duration::from_secs(3600));
+    let es = client(&sim);
+    let task = es.reset_job("j-listed", false, 2).await.unwrap();
+    let tasks = es.reset_tasks().await.expect("list");
+    let mine: Vec<_> = tasks.iter().filter(|t| t.task_id() == task).collect();
+    assert_eq!(mine.len(), 1, "{tasks:?}");
+    assert_eq!(mine[0].description, "job-j-listed");
+    assert_eq!(
+        mine[0].opaque_id.as_deref(),
+        Some("jobreset/test/es-client/uid-1/2")
+    );
+    ctl.finish_reset("j-listed");
 }

@@ -136,7 +136,7 @@ async fn task_id_reused_after_node_restart_is_not_mistaken_for_ours() {
     ctl.set_latency(Endpoint::TaskGet, Duration::from_millis(500));
     ctl.restart_node(true);
     let other = es(&w)
-        .reset_job("reuse-b", false)
+        .reset_job("reuse-b", false, 1)
         .await
         .expect("other reset");
     ctl.set_latency(Endpoint::TaskGet, Duration::ZERO);

@@ -71,6 +71,7 @@ async fn crash_and_recover(point: &str, sim: SimConfig) {
     );
     assert_eq!(w.ctl().resets_started("crash-job"), 1);
     assert_eq!(s.reset_requests, 1, "{s:#?}");
+    assert!(!s.adopted, "the run's own reset is never taken for someone else's: {s:#?}");
     assert_eq!(s.job_state_before.as_deref(), Some("opened"));
     w.assert_job_reset("crash-job");
 }
@@ -99,8 +100,9 @@ async fn crash_after_reset_post() {
     ignore = "needs --features crash-points"
 )]
 async fn crash_after_reset_post_while_the_reset_still_runs() {
-    // The restarted operator finds the job blocked by the reset whose answer it lost, and
-    // follows that reset instead of starting another.
+    // The restarted operator finds the task of the request whose answer it lost by the
+    // request's X-Opaque-Id, and follows it as its own instead of starting another (or taking
+    // the job's block for someone else's reset).
     let sim = SimConfig {
         reset_duration: Duration::from_secs(4),
         ..Default::default()

@@ -15,7 +15,7 @@ use rustls::pki_types::{CertificateDer, ServerName, UnixTime};
 use rustls::{DigitallySignedStruct, SignatureScheme};
 
 use super::wire::{self, JobDecode};
-use super::{ClusterInfo, EsError, Job, TaskPoll};
+use super::{ClusterInfo, EsError, Job, RESET_ACTION, TaskInfo, TaskPoll};
 
 /// Credentials; `Debug` never prints the secret parts.
 #[derive(Clone, PartialEq, Eq)]
@@ -61,6 +61,8 @@ pub struct EsClient {
     /// Secret strings scrubbed from any error text as a last line of defence.
     secrets: Secrets,
     request_timeout: Duration,
+    /// `X-Opaque-Id` of every request (empty: none).
+    opaque_id: String,
 }
 
 /// Secret values, kept only to scrub them from error text; `Debug` prints nothing of them.
@@ -153,6 +155,7 @@ impl EsClient {
             auth,
             secrets,
             request_timeout: cfg.request_timeout,
+            opaque_id: cfg.opaque_id.clone().unwrap_or_default(),
         })
     }
 
@@ -210,22 +213,33 @@ impl EsClient {
         wire::closed(&body).map_err(|detail| call.decode(detail))
     }
 
-    /// `POST .../_reset?wait_for_completion=false[&delete_user_annotations=true]`; returns the task id.
+    /// The `X-Opaque-Id` every request carries (empty when none).
+    pub fn opaque_id(&self) -> &str {
+        &self.opaque_id
+    }
+
+    /// `POST .../_reset?wait_for_completion=false[&delete_user_annotations=true]`; returns the
+    /// task id. Request number `attempt` of the run carries `X-Opaque-Id: <run id>/<attempt>`,
+    /// which its task keeps: the operator can tell its own task from any other.
     pub async fn reset_job(
         &self,
         job_id: &str,
         delete_user_annotations: bool,
+        attempt: u32,
     ) -> Result<String, EsError> {
         let mut query = vec![("wait_for_completion", "false")];
         // Only sent when asked: versions before 8.7 reject the unknown parameter.
         if delete_user_annotations {
             query.push(("delete_user_annotations", "true"));
         }
-        let call = self.call(
+        let mut call = self.call(
             Method::POST,
             &["_ml", "anomaly_detectors", job_id, "_reset"],
             &query,
         );
+        if !self.opaque_id.is_empty() {
+            call.opaque_id = Some(attempt_opaque_id(&self.opaque_id, attempt));
+        }
         let body = self.send_ok(&call, None).await?;
         wire::reset_task(&body).map_err(|detail| call.decode(detail))
     }
@@ -257,6 +271,18 @@ impl EsClient {
         Err(self.api_error(&call, status, &body))
     }
 
+    /// `GET _tasks?actions=<reset>&detailed=true`: the reset tasks running now, each with
+    /// the `X-Opaque-Id` its request carried.
+    pub async fn reset_tasks(&self) -> Result<Vec<TaskInfo>, EsError> {
+        let call = self.call(
+            Method::GET,
+            &["_tasks"],
+            &[("actions", RESET_ACTION), ("detailed", "true")],
+        );
+        let body = self.send_ok(&call, None).await?;
+        wire::task_list(&body).map_err(|detail| call.decode(detail))
+    }
+
     /// `GET _tasks/<id>` without waiting: `Running(info)` while it runs (so the caller can
     /// check `action`/`description` before long-polling), `Completed` or `NotFound` otherwise.
     pub async fn task(&self, task_id: &str) -> Result<TaskPoll, EsError> {
@@ -281,7 +307,12 @@ impl EsClient {
             url.query_pairs_mut().extend_pairs(query);
         }
         let what = format!("{method} /{}", segments.join("/"));
-        Call { method, url, what }
+        Call {
+            method,
+            url,
+            what,
+            opaque_id: None,
+        }
     }
 
     /// Sends and requires a 2xx answer.
@@ -302,6 +333,13 @@ impl EsClient {
         let mut req = self.http.request(call.method.clone(), call.url.clone());
         if let Some(auth) = &self.auth {
             req = req.header(AUTHORIZATION, auth.clone());
+        }
+        if let Some(id) = call
+            .opaque_id
+            .as_deref()
+            .and_then(|id| HeaderValue::from_str(id).ok())
+        {
+            req = req.header(OPAQUE_ID, id);
         }
         let after = timeout.unwrap_or(self.request_timeout);
         if let Some(t) = timeout {
@@ -376,6 +414,8 @@ struct Call {
     method: Method,
     url: Url,
     what: String,
+    /// Replaces the client's `X-Opaque-Id` for this request.
+    opaque_id: Option<String>,
 }
 
 impl Call {
@@ -385,6 +425,12 @@ impl Call {
             detail,
         }
     }
+}
+
+/// The `X-Opaque-Id` of reset request number `attempt` of the run whose requests carry
+/// `base`.
+pub fn attempt_opaque_id(base: &str, attempt: u32) -> String {
+    format!("{base}/{attempt}")
 }
 
 /// The Elasticsearch base URL, checked: http(s), a host, no credentials. The error says what

@@ -10,9 +10,9 @@ mod types;
 mod wire;
 
 pub(crate) use client::base_url;
-pub use client::{Auth, EsClient, EsConfig};
+pub use client::{Auth, EsClient, EsConfig, attempt_opaque_id};
 pub use error::{EsError, INVALID_CONNECTION, TIMEOUT, TRANSIENT_REASONS, UNREACHABLE};
 pub use types::{
-    BlockReason, Blocked, ClusterInfo, ErrorCause, Job, JobState, TaskInfo, TaskOutcome, TaskPoll,
-    UNKNOWN_VERSION,
+    BlockReason, Blocked, ClusterInfo, ErrorCause, Job, JobState, RESET_ACTION, TaskInfo,
+    TaskOutcome, TaskPoll, UNKNOWN_VERSION,
 };

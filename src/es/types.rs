@@ -86,7 +86,10 @@ pub struct Job {
     pub latest_record_time_ms: Option<i64>,
 }
 
-/// The `task` object of a get-task answer (the fields the operator checks).
+/// The action name Elasticsearch gives reset tasks.
+pub const RESET_ACTION: &str = "cluster:admin/xpack/ml/job/reset";
+
+/// The `task` object of a get-task or list-tasks answer (the fields the operator checks).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct TaskInfo {
     pub node: String,
@@ -94,6 +97,18 @@ pub struct TaskInfo {
     pub action: String,
     pub description: String,
     pub start_time_ms: i64,
+    /// The request's `X-Opaque-Id`, as the task keeps it.
+    pub opaque_id: Option<String>,
+    /// `<node>:<number>` of the task this one runs for (the master-side half of a request
+    /// that landed on another node).
+    pub parent: Option<String>,
+}
+
+impl TaskInfo {
+    /// `<node>:<number>`.
+    pub fn task_id(&self) -> String {
+        format!("{}:{}", self.node, self.id)
+    }
 }
 
 /// An error object as stored in a task result or an error body (`type`, `reason`).

@@ -138,7 +138,7 @@ fn truncate(mut s: String) -> String {
 /// Why a success body could not be used; becomes `EsError::Decode`.
 pub type DecodeError = String;
 
-fn json<'a, T: Deserialize<'a>>(body: &'a [u8]) -> Result<T, DecodeError> {
+pub(super) fn json<'a, T: Deserialize<'a>>(body: &'a [u8]) -> Result<T, DecodeError> {
     serde_json::from_slice(body).map_err(|e| format!("invalid JSON: {e}"))
 }
 
@@ -289,7 +289,7 @@ pub fn reset_task(body: &[u8]) -> Result<String, DecodeError> {
 }
 
 #[derive(Deserialize)]
-struct TaskWire {
+pub(super) struct TaskWire {
     node: String,
     id: u64,
     action: String,
@@ -297,6 +297,49 @@ struct TaskWire {
     description: String,
     #[serde(default)]
     start_time_in_millis: i64,
+    /// Copies of selected request headers (`X-Opaque-Id` among them).
+    #[serde(default)]
+    headers: std::collections::BTreeMap<String, String>,
+    #[serde(default)]
+    parent_task_id: Option<String>,
+}
+
+impl TaskWire {
+    pub(super) fn info(self) -> TaskInfo {
+        let opaque_id = self
+            .headers
+            .iter()
+            .find(|(k, _)| k.eq_ignore_ascii_case("x-opaque-id"))
+            .map(|(_, v)| v.clone());
+        TaskInfo {
+            node: self.node,
+            id: self.id,
+            action: self.action,
+            description: self.description,
+            start_time_ms: self.start_time_in_millis,
+            opaque_id,
+            parent: self.parent_task_id,
+        }
+    }
+}
+
+/// A 200 answer of `GET _tasks?detailed=true` (grouped by node, the default).
+pub fn task_list(body: &[u8]) -> Result<Vec<TaskInfo>, DecodeError> {
+    #[derive(Deserialize)]
+    struct Node {
+        #[serde(default)]
+        tasks: std::collections::BTreeMap<String, TaskWire>,
+    }
+    #[derive(Deserialize)]
+    struct Answer {
+        #[serde(default)]
+        nodes: std::collections::BTreeMap<String, Node>,
+    }
+    let a: Answer = json(body)?;
+    Ok(a.nodes
+        .into_values()
+        .flat_map(|n| n.tasks.into_values().map(TaskWire::info))
+        .collect())
 }
 
 /// A 200 answer of `GET _tasks/<id>`.
@@ -311,13 +354,7 @@ pub fn task(body: &[u8]) -> Result<TaskPoll, DecodeError> {
         error: Option<Value>,
     }
     let a: Answer = json(body)?;
-    let task = TaskInfo {
-        node: a.task.node,
-        id: a.task.id,
-        action: a.task.action,
-        description: a.task.description,
-        start_time_ms: a.task.start_time_in_millis,
-    };
+    let task = a.task.info();
     if !a.completed {
         return Ok(TaskPoll::Running(task));
     }
@@ -512,6 +549,8 @@ mod tests {
             action: "cluster:admin/xpack/ml/job/reset".into(),
             description: "job-total-requests".into(),
             start_time_ms: 1_700_000_000_000,
+            opaque_id: None,
+            parent: None,
         }
     }
 
