@@ -523,8 +523,27 @@ fn on_task_gone(
     let gone = s.task_id.clone().unwrap_or_else(|| "?".into());
     match reset_block {
         None => block_gone(input, s, job),
+        // The task the block names is the reset's own (its master-side half): while it may
+        // still run, the reset is not dead, and asking again would run a second one after it.
+        Some(Some(block_task)) if s.task_id.as_deref() != Some(block_task.as_str()) => {
+            let msg = format!(
+                "reset task {gone} is gone; following {block_task}, the task job {jid}'s reset \
+                 block names"
+            );
+            s.task_id = Some(block_task.clone());
+            let r = if s.adopted {
+                reason::ADOPTED
+            } else {
+                reason::RESET_RUNNING
+            };
+            set(s, Phase::Resetting, r, msg);
+            Action::FollowTask {
+                task_id: block_task,
+            }
+        }
         Some(_) if version_at_least(s, (8, 13)) || version_unknown(s) => {
-            // 8.13+ resets a job whose reset task died when asked again (ES #106020). With an
+            // Both the task and the block's own are gone: the reset died. 8.13+ resets a job
+            // whose reset task died when asked again (ES #106020). With an
             // unknown version asking is still safe: before 8.13 the new task fails with the
             // "isn't running" 404, which ends the run as StuckReset.
             if let Some(close) = close_first(input, s, job) {

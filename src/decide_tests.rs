@@ -952,17 +952,25 @@ fn resetting_job_cells() {
             "ResetRequested",
         ),
         case(
-            "gone, blocked, 8.13+: re-issue",
+            "gone, the block names another task (the reset's master-side half): follow it",
             t.clone(),
             closed_ok(job(Closed, Some((Reset, Some("m:1"))), false), gone),
+            follow("m:1"),
+            r,
+            "ResetRunning",
+        ),
+        case(
+            "gone, and the block's own task too, 8.13+: re-issue",
+            t.clone(),
+            closed_ok(job(Closed, Some((Reset, Some("n1:39"))), false), gone),
             Action::PostReset,
             r,
             "ResetRequested",
         ),
         case(
-            "gone, blocked, before 8.13: stuck",
+            "gone, and the block's own task too, before 8.13: stuck",
             old_es,
-            closed_ok(job(Closed, Some((Reset, Some("m:1"))), false), gone),
+            closed_ok(job(Closed, Some((Reset, Some("n1:39"))), false), gone),
             Action::Done,
             Phase::Failed,
             "StuckReset",
@@ -1419,7 +1427,7 @@ fn stuck_reset_message_gives_the_way_out() {
     t.elasticsearch_version = Some("8.10.4".into());
     let blocked = job(
         JobState::Closed,
-        Some((BlockReason::Reset, Some("m:1"))),
+        Some((BlockReason::Reset, Some("n1:39"))),
         false,
     );
     let (_, s) = decide(&inp, &t, closed_ok(blocked, JobRead::TaskGone));
@@ -1777,7 +1785,7 @@ fn answers_that_are_not_a_refusal_of_the_reset() {
             "unknown version, task gone, still blocked: asking again is safe",
             unknown_v813,
             closed_ok(
-                job(Closed, Some((Reset, Some("n1:9"))), true),
+                job(Closed, Some((Reset, Some("n1:1"))), true),
                 JobRead::TaskGone,
             ),
             Action::PostReset,
@@ -1788,7 +1796,7 @@ fn answers_that_are_not_a_refusal_of_the_reset() {
             "8.14 task gone, still blocked: reset again",
             v814,
             closed_ok(
-                job(Closed, Some((Reset, Some("n1:9"))), true),
+                job(Closed, Some((Reset, Some("n1:1"))), true),
                 JobRead::TaskGone,
             ),
             Action::PostReset,
