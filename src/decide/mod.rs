@@ -1,6 +1,6 @@
 //! The run's state machine: `decide(input, status, observation) -> (action, new status)`.
 //! Pure: no I/O, no clock (the time comes in `Input::now`), so every cell of
-//! phase × job state × task state is table-tested below and in `decide_tests.rs`.
+//! phase × job state × task state is table-tested in `tests.rs`.
 //!
 //! The driver (`steps.rs`) performs the returned action, turns its result into the next
 //! observation and calls `decide` again; it writes the status whenever `decide` changed it.
@@ -1069,5 +1069,4 @@ fn version_at_least(s: &JobResetStatus, min: (u32, u32)) -> bool {
 }
 
 #[cfg(test)]
-#[path = "decide_tests.rs"]
 mod tests;
