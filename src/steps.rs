@@ -178,6 +178,13 @@ async fn act<F: Follow + Sync>(
                 error,
             },
         },
+        Action::CheckUpgradeMode => match es.info().await {
+            Ok(info) => Observation::UpgradeMode(info.upgrade_mode),
+            Err(error) => Observation::EsFailed {
+                op: Op::CheckUpgradeMode,
+                error,
+            },
+        },
         Action::FindOwnTask => match es.reset_tasks().await {
             Ok(tasks) => Observation::ResetTasks(tasks),
             Err(error) => Observation::EsFailed {

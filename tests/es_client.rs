@@ -302,7 +302,7 @@ async fn delete_user_annotations_before_8_7_is_an_unrecognized_parameter() {
     sim.control().put_job("j-old", job_body()).unwrap();
     let es = client(&sim);
     let err = es.reset_job("j-old", true, 1).await.unwrap_err();
-    assert!(err.is_unrecognized_parameter(), "{err}");
+    assert!(err.is_illegal_argument(), "{err}");
     assert!(!err.is_transient());
     // Without the flag the same version resets.
     let task = es.reset_job("j-old", false, 1).await.expect("reset");

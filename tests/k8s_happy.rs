@@ -58,12 +58,16 @@ async fn closed_job_is_reset() {
     assert!(s.task_id.is_some());
     w.assert_job_reset("closed-job");
     assert_eq!(w.accepted_resets("closed-job"), 1);
-    // Every request carried the JobReset's identity.
+    // Every request carried the JobReset's identity; the reset request its number too.
     let uid = created.metadata.uid.expect("uid");
     let expected = format!("jobreset/{}/reset-closed/{uid}", w.ns);
     let reqs = w.ctl().requests();
     for r in reqs.iter().filter(|r| r.endpoint != Endpoint::Control) {
-        assert_eq!(r.opaque_id.as_deref(), Some(expected.as_str()), "{r:?}");
+        let want = match r.endpoint {
+            Endpoint::JobReset => format!("{expected}/1"),
+            _ => expected.clone(),
+        };
+        assert_eq!(r.opaque_id.as_deref(), Some(want.as_str()), "{r:?}");
     }
     // The story is told in Events too; the last one says what the status says.
     let events = w.wait_event("reset-closed", "Completed").await;

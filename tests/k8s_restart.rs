@@ -71,7 +71,10 @@ async fn crash_and_recover(point: &str, sim: SimConfig) {
     );
     assert_eq!(w.ctl().resets_started("crash-job"), 1);
     assert_eq!(s.reset_requests, 1, "{s:#?}");
-    assert!(!s.adopted, "the run's own reset is never taken for someone else's: {s:#?}");
+    assert!(
+        !s.adopted,
+        "the run's own reset is never taken for someone else's: {s:#?}"
+    );
     assert_eq!(s.job_state_before.as_deref(), Some("opened"));
     w.assert_job_reset("crash-job");
 }

@@ -20,6 +20,7 @@ use crate::{
 };
 
 pub use crate::es::RESET_ACTION;
+pub use refusal::task_error_reason;
 
 /// Stable `status.reason` values (CamelCase; `WaitingFor/<name>` is the one exception).
 pub mod reason {
@@ -81,6 +82,12 @@ pub enum JobRead {
     TaskGone,
     /// Following an adopted reset that has no task id: wait for the block to clear.
     AdoptWait,
+    /// A close without force was refused: the state says why.
+    CloseRefused,
+    /// The reset was refused: the state and block say why.
+    ResetRefused,
+    /// The reset task ended with `resource_not_found_exception`.
+    AfterTaskNotFound,
 }
 
 /// An Elasticsearch call, named in error handling.
@@ -92,6 +99,7 @@ pub enum Op {
     PostReset,
     FollowTask,
     FindOwnTask,
+    CheckUpgradeMode,
 }
 
 impl Op {
@@ -103,6 +111,7 @@ impl Op {
             Op::PostReset => "requesting the reset",
             Op::FollowTask => "following the reset task",
             Op::FindOwnTask => "looking for this run's reset task (GET _tasks)",
+            Op::CheckUpgradeMode => "reading ML's upgrade mode (GET _ml/info)",
         }
     }
 
@@ -114,6 +123,7 @@ impl Op {
             Op::Close { .. } | Op::PostReset => "manage_ml",
             Op::FollowTask => "cluster:monitor/task/get (or monitor)",
             Op::FindOwnTask => "cluster:monitor/tasks/lists (or monitor)",
+            Op::CheckUpgradeMode => "manage_ml (or monitor_ml)",
         }
     }
 }
@@ -152,6 +162,8 @@ pub enum Observation {
     Task(TaskPoll),
     /// The reset tasks running now.
     ResetTasks(Vec<TaskInfo>),
+    /// Whether ML is in upgrade mode.
+    UpgradeMode(bool),
     EsFailed {
         op: Op,
         error: EsError,
@@ -172,6 +184,8 @@ pub enum Action {
     },
     /// List the running reset tasks, to find the one this run's request started.
     FindOwnTask,
+    /// Read whether ML is in upgrade mode (after a refused reset).
+    CheckUpgradeMode,
     /// Stop this reconcile and come back after the delay (watch events may come sooner).
     Requeue(Duration),
     /// Nothing left to do.
@@ -283,6 +297,7 @@ fn apply(input: &Input, s: &mut JobResetStatus, obs: Observation) -> Action {
         }
         Observation::Task(poll) => on_task(input, s, poll),
         Observation::ResetTasks(tasks) => on_reset_tasks(input, s, &tasks),
+        Observation::UpgradeMode(on) => refusal::on_upgrade_mode(input, s, on),
         Observation::EsFailed { op, error } => on_error(input, s, op, error),
     }
 }
@@ -404,6 +419,9 @@ fn on_job(input: &Input, s: &mut JobResetStatus, job: Job, read: JobRead) -> Act
             None => block_gone(input, s, &job),
             Some(b) => adopt(input, s, &job, b.task_id.clone()),
         },
+        JobRead::CloseRefused => refusal::after_close_refused(input, s, &job),
+        JobRead::ResetRefused => refusal::after_reset_refused(input, s, &job),
+        JobRead::AfterTaskNotFound => refusal::after_task_not_found(input, s, &job),
     }
 }
 
@@ -601,7 +619,6 @@ fn on_task(input: &Input, s: &mut JobResetStatus, poll: TaskPoll) -> Action {
     let Some(task_id) = s.task_id.clone() else {
         return start_action(input, s);
     };
-    let jid = input.spec.job_id.clone();
     match poll {
         TaskPoll::StillRunning => {
             let msg = format!("reset task {task_id} is running");
@@ -650,22 +667,25 @@ fn on_task(input: &Input, s: &mut JobResetStatus, poll: TaskPoll) -> Action {
             TaskOutcome::Failed(cause) if cause.kind == "timeout_exception" => {
                 Action::ReadJob(JobRead::Recover)
             }
-            TaskOutcome::Failed(cause)
-                if task_error_reason(&cause.kind, &cause.reason) == reason::UPGRADE_IN_PROGRESS =>
-            {
-                wait_for_upgrade(input, s)
+            TaskOutcome::Failed(cause) if cause.kind == "status_exception" => {
+                let what = format!("task {task_id} failed: {}: {}", cause.kind, cause.reason);
+                refusal::reset_refused(input, s, what)
+            }
+            TaskOutcome::Failed(cause) if cause.kind == "resource_not_found_exception" => {
+                let what = format!(
+                    "reset task {task_id} failed: {}: {}",
+                    cause.kind, cause.reason
+                );
+                refusal::task_not_found(s, what)
             }
             TaskOutcome::Failed(cause) => {
-                let r = task_error_reason(&cause.kind, &cause.reason);
+                let r = refusal::task_error_reason(&cause.kind);
                 let mut msg = format!(
                     "reset task {task_id} failed: {}: {}",
                     cause.kind, cause.reason
                 );
                 if r == reason::MISSING_PRIVILEGE {
                     msg.push_str(" (the Elasticsearch user needs the manage_ml cluster privilege)");
-                }
-                if r == reason::STUCK_RESET {
-                    msg = format!("{msg}; {}", stuck_way_out(&jid));
                 }
                 fail(s, r, msg)
             }
@@ -714,16 +734,13 @@ fn classify_error(input: &Input, s: &mut JobResetStatus, op: Op, error: EsError)
         // data decide instead.
         return Action::ReadJob(JobRead::Recover);
     }
-    let (status, es_reason) = match &error {
-        EsError::Api { status, reason, .. } => (Some(*status), reason.as_str()),
-        _ => (None, ""),
-    };
+    let status = error.status_code();
     if error.is_unsupported_api() {
         let msg =
             format!("the cluster has no reset API (needs Elasticsearch 7.14 or later): {error}");
         return fail(s, reason::UNSUPPORTED_VERSION, msg);
     }
-    if op == Op::PostReset && error.is_unrecognized_parameter() {
+    if op == Op::PostReset && input.spec.delete_user_annotations && error.is_illegal_argument() {
         let msg = format!(
             "the cluster does not support deleteUserAnnotations (needs 8.7 or later): {error}"
         );
@@ -774,32 +791,15 @@ fn classify_error(input: &Input, s: &mut JobResetStatus, op: Op, error: EsError)
         ),
         // Only the failed-job 409 asks for force: the datafeed-could-not-be-stopped 409 also
         // says "failed", and forcing there would skip the job's final model snapshot.
-        (Op::Close { force: false }, Some(409))
-            if es_reason.contains("because it failed") || es_reason.contains("use force close") =>
-        {
-            let msg = format!("job {jid} is failed; closing it with force");
-            let phase = s.phase;
-            set(s, phase, reason::CLOSING_JOB, msg);
-            Action::Close { force: true }
-        }
+        // A failed job and a datafeed that could not be stopped both answer 409.
+        (Op::Close { force: false }, Some(409)) => refusal::close_refused(input, s, &error),
         (Op::Close { .. }, _) => fail(
             s,
             reason::CLOSE_FAILED,
             format!("closing job {jid} failed: {error}"),
         ),
-        (Op::PostReset, Some(409))
-            if task_error_reason("status_exception", es_reason) == reason::UPGRADE_IN_PROGRESS =>
-        {
-            wait_for_upgrade(input, s)
-        }
-        (Op::PostReset, Some(409)) => {
-            let r = task_error_reason("status_exception", es_reason);
-            fail(
-                s,
-                r,
-                format!("Elasticsearch refused the reset of job {jid}: {error}"),
-            )
-        }
+        // Not closed, blocked, upgrade mode: all 409 status_exception.
+        (Op::PostReset, Some(409)) => refusal::reset_refused(input, s, error.to_string()),
         _ => {
             let msg = format!("{} failed: {error}", op.describe());
             fail(s, error.reason(), msg)
@@ -1022,25 +1022,6 @@ fn task_is_ours(input: &Input, s: &JobResetStatus, task: &TaskInfo) -> bool {
     })
 }
 
-/// A stable reason for an error stored in a reset task's result.
-pub fn task_error_reason(kind: &str, es_reason: &str) -> &'static str {
-    let lower = es_reason.to_ascii_lowercase();
-    match kind {
-        "resource_not_found_exception" if lower.contains("task [") => reason::STUCK_RESET,
-        "resource_not_found_exception" => reason::JOB_NOT_FOUND,
-        "security_exception" => reason::MISSING_PRIVILEGE,
-        "task_cancelled_exception" => reason::CANCELLED,
-        "timeout_exception" => reason::RESET_TIMED_OUT,
-        "status_exception" if lower.contains("blocked with [delete]") => reason::JOB_BEING_DELETED,
-        "status_exception" if lower.contains("blocked with [revert]") => reason::JOB_BEING_REVERTED,
-        "status_exception" if lower.contains("when it is closed") => reason::JOB_NOT_CLOSED,
-        "status_exception" if lower.contains("upgraded") => reason::UPGRADE_IN_PROGRESS,
-        "status_exception" => reason::RESET_REJECTED,
-        _ if lower.contains("cancel") => reason::CANCELLED,
-        _ => reason::RESET_FAILED,
-    }
-}
-
 /// `"8.13.2"`, `"9.0.0-SNAPSHOT"` -> `(8, 13)`.
 pub fn parse_version(v: &str) -> Option<(u32, u32)> {
     let mut parts = v.split(['.', '-']);
@@ -1068,5 +1049,6 @@ fn version_at_least(s: &JobResetStatus, min: (u32, u32)) -> bool {
         .is_some_and(|v| v >= min)
 }
 
+mod refusal;
 #[cfg(test)]
 mod tests;

@@ -214,6 +214,7 @@ fn pending_cells() {
             old_version.clone(),
             Observation::Info(ClusterInfo {
                 version: "8.15.0".into(),
+                upgrade_mode: false,
             }),
             Action::ReadJob(JobRead::Initial),
             p,
@@ -224,6 +225,7 @@ fn pending_cells() {
             old_version.clone(),
             Observation::Info(ClusterInfo {
                 version: "7.10.2".into(),
+                upgrade_mode: false,
             }),
             Action::Done,
             Phase::Failed,
@@ -234,6 +236,7 @@ fn pending_cells() {
             old_version,
             Observation::Info(ClusterInfo {
                 version: "banana".into(),
+                upgrade_mode: false,
             }),
             Action::Done,
             Phase::Failed,
@@ -510,7 +513,7 @@ fn closing_cells() {
                     "cannot close job [x] because it failed, use force close",
                 ),
             },
-            Action::Close { force: true },
+            Action::ReadJob(JobRead::CloseRefused),
             cl,
             "ClosingJob",
         ),
@@ -778,9 +781,9 @@ fn resetting_task_cells() {
                 "status_exception",
                 "Can only reset a job when it is closed.",
             ),
-            Action::Done,
-            f,
-            "JobNotClosed",
+            Action::ReadJob(JobRead::ResetRefused),
+            r,
+            "ResetRejected",
         ),
         case(
             "deleted meanwhile",
@@ -789,9 +792,9 @@ fn resetting_task_cells() {
                 "status_exception",
                 "cannot reset job while it is blocked with [delete]",
             ),
-            Action::Done,
-            f,
-            "JobBeingDeleted",
+            Action::ReadJob(JobRead::ResetRefused),
+            r,
+            "ResetRejected",
         ),
         case(
             "job vanished",
@@ -800,9 +803,9 @@ fn resetting_task_cells() {
                 "resource_not_found_exception",
                 "No known job with id 'total-requests'",
             ),
-            Action::Done,
-            f,
-            "JobNotFound",
+            Action::ReadJob(JobRead::AfterTaskNotFound),
+            r,
+            "ResetFailed",
         ),
         case(
             "stuck before 8.13",
@@ -811,9 +814,9 @@ fn resetting_task_cells() {
                 "resource_not_found_exception",
                 "task [m:1] isn't running and hasn't stored its results",
             ),
-            Action::Done,
-            f,
-            "StuckReset",
+            Action::ReadJob(JobRead::AfterTaskNotFound),
+            r,
+            "ResetFailed",
         ),
         case(
             "no privilege",
@@ -886,10 +889,10 @@ fn resetting_task_cells() {
                     "cannot reset job while indices are being upgraded",
                 ),
             },
-            // Upgrade mode is temporary: retried with backoff, the run stays in Resetting.
-            Action::Requeue(Duration::from_secs(1)),
+            // The job and ML's upgrade mode say why (refusals_are_told_apart_by_the_job).
+            Action::ReadJob(JobRead::ResetRefused),
             r,
-            "UpgradeInProgress",
+            "ResetRejected",
         ),
     ];
     run_table(&spec, 10, cases);
@@ -1444,7 +1447,12 @@ fn delete_user_annotations_needs_8_7() {
     let mut spec = spec();
     spec.delete_user_annotations = true;
     let inp = input(&spec, 10);
-    let info = |v: &str| Observation::Info(ClusterInfo { version: v.into() });
+    let info = |v: &str| {
+        Observation::Info(ClusterInfo {
+            version: v.into(),
+            upgrade_mode: false,
+        })
+    };
     let (a, s) = decide(&inp, &JobResetStatus::default(), info("8.6.2"));
     assert_eq!((a, s.phase), (Action::Done, Phase::Failed));
     let (a, _) = decide(&inp, &JobResetStatus::default(), info("8.7.0"));
@@ -1472,6 +1480,7 @@ fn happy_run_issues_one_reset() {
         obs = match action {
             Action::ReadInfo => Observation::Info(ClusterInfo {
                 version: "8.15.0".into(),
+                upgrade_mode: false,
             }),
             Action::ReadJob(read @ JobRead::Initial) => Observation::Job {
                 job: job(JobState::Opened, None, true),
@@ -1487,6 +1496,7 @@ fn happy_run_issues_one_reset() {
             },
             Action::Close { .. } => Observation::Closed,
             Action::FindOwnTask => Observation::ResetTasks(vec![]),
+            Action::CheckUpgradeMode => Observation::UpgradeMode(false),
             Action::PostReset => {
                 posts += 1;
                 Observation::ResetPosted {
@@ -1720,9 +1730,9 @@ fn answers_that_are_not_a_refusal_of_the_reset() {
                     "failed to close jobs as one or more had started datafeeds that could not be stopped",
                 ),
             },
-            Action::Done,
-            Phase::Failed,
-            reason::CLOSE_FAILED,
+            Action::ReadJob(JobRead::CloseRefused),
+            Phase::Closing,
+            reason::CLOSING_JOB,
         ),
         case(
             "failed job is force-closed",
@@ -1735,7 +1745,7 @@ fn answers_that_are_not_a_refusal_of_the_reset() {
                     "cannot close job [j] because it failed, use force close",
                 ),
             },
-            Action::Close { force: true },
+            Action::ReadJob(JobRead::CloseRefused),
             Phase::Closing,
             reason::CLOSING_JOB,
         ),
@@ -1837,6 +1847,16 @@ fn stuck_reset_task_error_gives_the_way_out() {
             }),
         }),
     );
+    let still_blocked = job(
+        JobState::Closed,
+        Some((BlockReason::Reset, Some("n1:3"))),
+        false,
+    );
+    let (_, s) = decide(
+        &inp,
+        &s,
+        closed_ok(still_blocked, JobRead::AfterTaskNotFound),
+    );
     assert_eq!(s.phase, Phase::Failed);
     assert_eq!(s.reason.as_deref(), Some(reason::STUCK_RESET));
     assert!(
@@ -1858,6 +1878,7 @@ fn unknown_version_leaves_version_checks_to_elasticsearch() {
         &JobResetStatus::default(),
         Observation::Info(ClusterInfo {
             version: UNKNOWN_VERSION.into(),
+            upgrade_mode: false,
         }),
     );
     assert_eq!(action, Action::ReadJob(JobRead::Initial));
@@ -1867,6 +1888,7 @@ fn unknown_version_leaves_version_checks_to_elasticsearch() {
         &JobResetStatus::default(),
         Observation::Info(ClusterInfo {
             version: "8.6.2".into(),
+            upgrade_mode: false,
         }),
     );
     assert_eq!(action, Action::Done);
@@ -1889,6 +1911,14 @@ fn upgrade_mode_is_waited_out() {
             }),
         }),
     );
+    assert_eq!(action, Action::ReadJob(JobRead::ResetRefused));
+    let (action, s) = decide(
+        &inp,
+        &s,
+        closed_ok(job(JobState::Closed, None, true), JobRead::ResetRefused),
+    );
+    assert_eq!(action, Action::CheckUpgradeMode);
+    let (action, s) = decide(&inp, &s, Observation::UpgradeMode(true));
     assert_eq!(action, Action::Requeue(Duration::from_secs(1)));
     assert_eq!(s.phase, Phase::Resetting);
     assert_eq!(s.reason.as_deref(), Some(reason::UPGRADE_IN_PROGRESS));
@@ -2028,4 +2058,126 @@ fn a_task_is_ours_only_by_its_opaque_id_or_start() {
         decide(&inp, &t, running(Some("kibana".into()), 1)).0,
         Action::ReadJob(JobRead::TaskGone)
     );
+}
+
+/// Refusals come as the same type (409 `status_exception`) for every cause: the job's state
+/// and block, and ML's upgrade mode, tell the causes apart; no message text is read.
+#[test]
+fn refusals_are_told_apart_by_the_job() {
+    use JobState::*;
+    let spec = spec();
+    let inp = input(&spec, 10);
+    let step = |s: &JobResetStatus, obs| decide(&inp, s, obs);
+    let job_read = |j: Job, read| closed_ok(j, read);
+    let refusal = api(409, "status_exception", "any text at all");
+
+    // Close refused: a failed job is closed with force; any other state fails the run.
+    let closing = st(Phase::Closing);
+    let (a, refused) = step(
+        &closing,
+        Observation::EsFailed {
+            op: Op::Close { force: false },
+            error: api(409, "status_exception", "any text at all"),
+        },
+    );
+    assert_eq!(a, Action::ReadJob(JobRead::CloseRefused));
+    let (a, _) = step(
+        &refused,
+        job_read(job(Failed, None, true), JobRead::CloseRefused),
+    );
+    assert_eq!(a, Action::Close { force: true });
+    let (a, s) = step(
+        &refused,
+        job_read(job(Opened, None, true), JobRead::CloseRefused),
+    );
+    assert_eq!(
+        (a, s.reason.as_deref()),
+        (Action::Done, Some(reason::CLOSE_FAILED))
+    );
+    assert!(
+        s.message
+            .as_deref()
+            .is_some_and(|m| m.contains("any text at all"))
+    );
+
+    // Reset refused: the job's state and block, then ML's upgrade mode.
+    let mut intent = st(Phase::Resetting);
+    intent.reset_requests = 1;
+    intent.job_fingerprint = Some(full_fp());
+    let (a, refused) = step(
+        &intent,
+        Observation::EsFailed {
+            op: Op::PostReset,
+            error: refusal,
+        },
+    );
+    assert_eq!(a, Action::ReadJob(JobRead::ResetRefused));
+    let final_reason = |j: Job| {
+        let (_, s) = step(&refused, job_read(j, JobRead::ResetRefused));
+        s.reason
+    };
+    assert_eq!(
+        final_reason(job(Opened, None, true)).as_deref(),
+        Some(reason::JOB_NOT_CLOSED)
+    );
+    assert_eq!(
+        final_reason(job(Closed, Some((BlockReason::Delete, None)), true)).as_deref(),
+        Some(reason::JOB_BEING_DELETED)
+    );
+    assert_eq!(
+        final_reason(job(Closed, Some((BlockReason::Revert, None)), true)).as_deref(),
+        Some(reason::JOB_BEING_REVERTED)
+    );
+    assert_eq!(
+        final_reason(job(Closed, Some((BlockReason::Reset, Some("m:2"))), true)).as_deref(),
+        Some(reason::ADOPTED)
+    );
+    let (a, checking) = step(
+        &refused,
+        job_read(job(Closed, None, true), JobRead::ResetRefused),
+    );
+    assert_eq!(a, Action::CheckUpgradeMode);
+    let (a, s) = step(&checking, Observation::UpgradeMode(true));
+    assert_eq!(
+        (a, s.reason.as_deref()),
+        (
+            Action::Requeue(Duration::from_secs(1)),
+            Some(reason::UPGRADE_IN_PROGRESS)
+        )
+    );
+    let (a, s) = step(&checking, Observation::UpgradeMode(false));
+    assert_eq!(
+        (a, s.reason.as_deref()),
+        (Action::Done, Some(reason::RESET_REJECTED))
+    );
+
+    // A task that ended with resource_not_found_exception: the job is gone, or stuck.
+    let t = with_task(st(Phase::Resetting), "n1:39");
+    let (a, nf) = step(
+        &t,
+        Observation::Task(TaskPoll::Completed {
+            task: task(true),
+            outcome: TaskOutcome::Failed(ErrorCause {
+                kind: "resource_not_found_exception".into(),
+                reason: "any text".into(),
+            }),
+        }),
+    );
+    assert_eq!(a, Action::ReadJob(JobRead::AfterTaskNotFound));
+    let (_, s) = step(
+        &nf,
+        job_read(
+            job(Closed, Some((BlockReason::Reset, Some("m:1"))), false),
+            JobRead::AfterTaskNotFound,
+        ),
+    );
+    assert_eq!(s.reason.as_deref(), Some(reason::STUCK_RESET));
+    let (_, s) = step(
+        &nf,
+        Observation::EsFailed {
+            op: Op::ReadJob(JobRead::AfterTaskNotFound),
+            error: api(404, "resource_not_found_exception", "No known job"),
+        },
+    );
+    assert_eq!(s.reason.as_deref(), Some(reason::JOB_NOT_FOUND));
 }

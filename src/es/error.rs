@@ -54,11 +54,12 @@ impl EsError {
     /// The cluster has no such route: the plain-string `no handler found` answer of versions
     /// before 7.14, which have no reset API.
     pub fn is_unsupported_api(&self) -> bool {
-        matches!(self, EsError::Api { status: 400 | 405, reason, .. } if reason.contains("no handler found"))
+        matches!(self, EsError::Api { status: 400 | 405, kind, .. } if kind == super::wire::ROUTE_ERROR)
     }
-    /// A query parameter this version does not know (e.g. `delete_user_annotations` before 8.7).
-    pub fn is_unrecognized_parameter(&self) -> bool {
-        matches!(self, EsError::Api { status: 400, reason, .. } if reason.contains("unrecognized parameter"))
+    /// A request the cluster found invalid (400 `illegal_argument_exception`): for a reset
+    /// with `delete_user_annotations`, a version before 8.7 that does not know the parameter.
+    pub fn is_illegal_argument(&self) -> bool {
+        matches!(self, EsError::Api { status: 400, kind, .. } if kind == "illegal_argument_exception")
     }
     /// Stable CamelCase reason for status, Events and metrics.
     pub fn reason(&self) -> &'static str {
@@ -144,7 +145,7 @@ mod tests {
     fn version_gaps() {
         let old = api(
             400,
-            "untyped_error",
+            "route_error",
             "no handler found for uri [/_ml/anomaly_detectors/j/_reset] and method [POST]",
         );
         assert!(old.is_unsupported_api());
@@ -153,7 +154,7 @@ mod tests {
             "illegal_argument_exception",
             "request [/_ml/anomaly_detectors/j/_reset] contains unrecognized parameter: [delete_user_annotations]",
         );
-        assert!(param.is_unrecognized_parameter());
+        assert!(param.is_illegal_argument());
         assert!(!param.is_unsupported_api());
         assert_eq!(param.kind(), Some("illegal_argument_exception"));
     }

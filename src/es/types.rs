@@ -6,6 +6,8 @@
 pub struct ClusterInfo {
     /// e.g. `8.15.0`; `unknown` when the cluster does not say.
     pub version: String,
+    /// ML's upgrade mode (on while a cluster upgrade runs; resets are refused then).
+    pub upgrade_mode: bool,
 }
 
 /// `ClusterInfo::version` when the cluster does not report one.

@@ -20,6 +20,9 @@ const MAX_REASON: usize = 1000;
 /// typed error object: the string `error` form (routing failures, versions before 7.14) or a
 /// body that is not an Elasticsearch error at all.
 pub const UNTYPED_ERROR: &str = "untyped_error";
+/// The `type` given to Elasticsearch's plain-string errors (`{"error": "...", "status": N}`),
+/// which it answers only for requests no handler takes (an unknown route or method).
+pub const ROUTE_ERROR: &str = "route_error";
 
 /// Error types that mean "the long-poll ran out of time, the task goes on": the wait itself
 /// (`timeout_exception`, HTTP 500 before 9.0, 429 from 9.0) or the forwarded transport
@@ -61,7 +64,7 @@ pub fn error_body(status: u16, body: &[u8]) -> (String, String) {
             }
             (kind, truncate(reason))
         }
-        Some(Value::String(text)) => (UNTYPED_ERROR.to_owned(), truncate(text.clone())),
+        Some(Value::String(text)) => (ROUTE_ERROR.to_owned(), truncate(text.clone())),
         _ => (UNTYPED_ERROR.to_owned(), non_json_reason(status, body)),
     }
 }
@@ -150,6 +153,8 @@ pub fn cluster_info(body: &[u8]) -> Result<ClusterInfo, DecodeError> {
     struct Root {
         #[serde(default)]
         native_code: Option<NativeCode>,
+        #[serde(default)]
+        upgrade_mode: bool,
     }
     #[derive(Deserialize)]
     struct NativeCode {
@@ -162,7 +167,10 @@ pub fn cluster_info(body: &[u8]) -> Result<ClusterInfo, DecodeError> {
         .and_then(|n| n.version)
         .filter(|v| !v.is_empty())
         .unwrap_or_else(|| UNKNOWN_VERSION.to_owned());
-    Ok(ClusterInfo { version })
+    Ok(ClusterInfo {
+        version,
+        upgrade_mode: root.upgrade_mode,
+    })
 }
 
 #[derive(Deserialize)]
@@ -488,7 +496,7 @@ mod tests {
     fn error_string_form_before_7_14() {
         let body = br#"{"error":"no handler found for uri [/_ml/anomaly_detectors/x/_reset] and method [POST]","status":400}"#;
         let (kind, reason) = error_body(400, body);
-        assert_eq!(kind, UNTYPED_ERROR);
+        assert_eq!(kind, ROUTE_ERROR);
         assert!(reason.starts_with("no handler found for uri"));
     }
 
@@ -733,11 +741,12 @@ mod tests {
 
     #[test]
     fn cluster_info_answer() {
-        let body = br#"{"defaults":{},"upgrade_mode":false,"native_code":{"version":"8.13.4","build_hash":"x"},"limits":{}}"#;
+        let body = br#"{"defaults":{},"upgrade_mode":true,"native_code":{"version":"8.13.4","build_hash":"x"},"limits":{}}"#;
         assert_eq!(
             cluster_info(body).unwrap(),
             ClusterInfo {
-                version: "8.13.4".into()
+                version: "8.13.4".into(),
+                upgrade_mode: true,
             }
         );
         let no_ml_node = br#"{"defaults":{},"upgrade_mode":false,"native_code":{},"limits":{}}"#;
