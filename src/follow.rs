@@ -1,12 +1,14 @@
-//! How a reset task's long-poll (`GET _tasks/<id>?wait_for_completion=true`) is run.
+//! How the run's long calls are made: a reset task's long-poll (`GET _tasks/<id>?
+//! wait_for_completion=true`) and the close (which Elasticsearch holds until the job is
+//! closed, up to its timeout: 30 minutes by default).
 //!
-//! The standalone command waits inline (`Inline`). The controller hands each long-poll to a
-//! background task (`Followers`): a reconcile that would otherwise sit in the long-poll for
-//! up to the poll timeout returns at once, so the controller's concurrency bounds only short
-//! reconciles, a new JobReset starts at once however many resets are running, and a finished
-//! reset is seen within milliseconds. The answer is kept for the JobReset's next reconcile,
-//! which is triggered as soon as the answer arrives; `decide` sees exactly the observation an
-//! inline long-poll would have given it. Does I/O (the long-polls).
+//! The standalone command waits inline (`Inline`). The controller hands each long call to a
+//! background task (`Followers`): a reconcile that would otherwise sit in it returns at once,
+//! so the controller's concurrency bounds only short reconciles, slow closes stall nobody, a
+//! new JobReset starts at once however many resets are running, and a finished reset is seen
+//! within milliseconds. The answer is kept for the JobReset's next reconcile, which is
+//! triggered as soon as the answer arrives; `decide` sees exactly the observation an inline
+//! call would have given it. Does I/O (the calls).
 
 use std::{
     collections::HashMap,
@@ -26,41 +28,87 @@ use crate::{
     memory::RunKey,
 };
 
-/// A long-poll answer: what `EsClient::wait_task` returned.
-pub type Answer = Result<TaskPoll, EsError>;
+/// A long call.
+#[derive(Clone, Debug)]
+pub enum Call {
+    /// Long-poll task `task_id` for up to `wait`.
+    Follow { task_id: String, wait: Duration },
+    /// Close the job; `timeout` in Elasticsearch time units.
+    Close {
+        job_id: String,
+        force: bool,
+        timeout: String,
+    },
+}
 
-/// Runs task long-polls for `steps::drive`.
+impl Call {
+    /// Whether an answer to `self` answers `other` too (a follow's wait may shrink as the
+    /// deadline nears; it is the same follow).
+    fn same(&self, other: &Call) -> bool {
+        match (self, other) {
+            (Call::Follow { task_id: a, .. }, Call::Follow { task_id: b, .. }) => a == b,
+            (
+                Call::Close {
+                    job_id: a,
+                    force: fa,
+                    ..
+                },
+                Call::Close {
+                    job_id: b,
+                    force: fb,
+                    ..
+                },
+            ) => a == b && fa == fb,
+            _ => false,
+        }
+    }
+
+    async fn make(&self, es: &EsClient) -> Answer {
+        match self {
+            Call::Follow { task_id, wait } => Answer::Task(es.wait_task(task_id, *wait).await),
+            Call::Close {
+                job_id,
+                force,
+                timeout,
+            } => Answer::Closed(es.close_job(job_id, *force, timeout).await),
+        }
+    }
+}
+
+/// What a long call returned.
+#[derive(Debug)]
+pub enum Answer {
+    Task(Result<TaskPoll, EsError>),
+    Closed(Result<(), EsError>),
+}
+
+/// Makes the long calls for `steps::drive`.
 pub trait Follow {
-    /// The long-poll answer for `task_id`, or `None` when it is being awaited elsewhere and
-    /// the caller should stop and wait to be woken.
-    fn answer(
-        &self,
-        es: &EsClient,
-        task_id: &str,
-        wait: Duration,
-    ) -> impl Future<Output = Option<Answer>> + Send;
+    /// The answer to `call`, or `None` when it is being awaited elsewhere and the caller
+    /// should stop and wait to be woken.
+    fn answer(&self, es: &EsClient, call: Call) -> impl Future<Output = Option<Answer>> + Send;
 }
 
 /// Waits for the answer in place (the standalone command has nothing else to do).
 pub struct Inline;
 
 impl Follow for Inline {
-    async fn answer(&self, es: &EsClient, task_id: &str, wait: Duration) -> Option<Answer> {
-        Some(es.wait_task(task_id, wait).await)
+    async fn answer(&self, es: &EsClient, call: Call) -> Option<Answer> {
+        Some(call.make(es).await)
     }
 }
 
 enum Slot {
-    Polling { task_id: String },
-    Answered { task_id: String, answer: Answer },
+    Calling(Call),
+    Answered(Call, Answer),
 }
 
-/// The controller's background long-polls, one at most per JobReset.
+/// The controller's background calls, one at most per JobReset.
 pub struct Followers {
     slots: Mutex<HashMap<RunKey, Slot>>,
     /// Triggers a reconcile of the JobReset whose answer arrived.
     wake: UnboundedSender<ObjectRef<JobReset>>,
-    /// Caps the open long-polls (each holds one connection to Elasticsearch).
+    /// Caps the calls in flight (each holds one connection to Elasticsearch).
     limit: Semaphore,
     /// The `task_follows` metric: entries in `slots`.
     gauge: Gauge,
@@ -68,14 +116,14 @@ pub struct Followers {
 
 impl Followers {
     pub fn new(
-        max_polls: usize,
+        max_calls: usize,
         wake: UnboundedSender<ObjectRef<JobReset>>,
         gauge: Gauge,
     ) -> Arc<Followers> {
         Arc::new(Followers {
             slots: Mutex::new(HashMap::new()),
             wake,
-            limit: Semaphore::new(max_polls.max(1)),
+            limit: Semaphore::new(max_calls.max(1)),
             gauge,
         })
     }
@@ -95,7 +143,7 @@ impl Followers {
         self.count(&slots);
     }
 
-    /// Runs with a long-poll in flight or an answer not taken yet.
+    /// Runs with a call in flight or an answer not taken yet.
     pub fn kept(&self) -> usize {
         self.slots().len()
     }
@@ -113,54 +161,40 @@ impl Followers {
             .unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 
-    /// Takes a ready answer for `task_id`, or starts a long-poll unless one runs already.
-    fn take_or_start(
-        self: &Arc<Self>,
-        key: &RunKey,
-        es: &EsClient,
-        task_id: &str,
-        wait: Duration,
-    ) -> Option<Answer> {
+    /// Takes a ready answer to `call`, or starts the call unless it runs already.
+    fn take_or_start(self: &Arc<Self>, key: &RunKey, es: &EsClient, call: Call) -> Option<Answer> {
         let mut slots = self.slots();
         match slots.remove(key) {
-            Some(Slot::Answered { task_id: t, answer }) if t == task_id => {
+            Some(Slot::Answered(c, answer)) if c.same(&call) => {
                 self.count(&slots);
                 return Some(answer);
             }
-            Some(Slot::Polling { task_id: t }) if t == task_id => {
-                slots.insert(key.clone(), Slot::Polling { task_id: t });
+            Some(Slot::Calling(c)) if c.same(&call) => {
+                slots.insert(key.clone(), Slot::Calling(c));
                 return None;
             }
-            // Nothing yet, or a leftover for a task this run no longer follows.
+            // Nothing yet, or a leftover of a call this run no longer makes.
             _ => {}
         }
-        slots.insert(
-            key.clone(),
-            Slot::Polling {
-                task_id: task_id.to_owned(),
-            },
-        );
+        slots.insert(key.clone(), Slot::Calling(call.clone()));
         self.count(&slots);
         drop(slots);
         let this = Arc::clone(self);
         let key = key.clone();
         let es = es.clone();
-        let task_id = task_id.to_owned();
         tokio::spawn(async move {
-            // Never closed; if it were, polling unthrottled would still be correct.
+            // Never closed; if it were, calling unthrottled would still be correct.
             let permit = this.limit.acquire().await.ok();
-            let answer = es.wait_task(&task_id, wait).await;
+            let answer = call.make(&es).await;
             drop(permit);
             {
                 let mut slots = this.slots();
-                let still_wanted = matches!(
-                    slots.get(&key),
-                    Some(Slot::Polling { task_id: t }) if *t == task_id
-                );
+                let still_wanted =
+                    matches!(slots.get(&key), Some(Slot::Calling(c)) if c.same(&call));
                 if !still_wanted {
                     return;
                 }
-                slots.insert(key.clone(), Slot::Answered { task_id, answer });
+                slots.insert(key.clone(), Slot::Answered(call, answer));
             }
             let _ = this.wake.unbounded_send(key.obj);
         });
@@ -175,7 +209,7 @@ pub struct Background {
 }
 
 impl Follow for Background {
-    async fn answer(&self, es: &EsClient, task_id: &str, wait: Duration) -> Option<Answer> {
-        self.followers.take_or_start(&self.key, es, task_id, wait)
+    async fn answer(&self, es: &EsClient, call: Call) -> Option<Answer> {
+        self.followers.take_or_start(&self.key, es, call)
     }
 }

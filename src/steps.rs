@@ -18,7 +18,7 @@ use crate::{
     decide::{Action, Input, Observation, Op, decide},
     error::Error,
     es::{EsClient, TaskPoll},
-    follow::Follow,
+    follow::{Answer, Call, Follow},
     gate::{Inside, ResetGate},
 };
 
@@ -121,7 +121,8 @@ pub async fn drive<S: Sink + Send, F: Follow + Sync>(
         };
         obs = match act(es, spec, status, action, cfg, now, follow).await {
             Some(obs) => obs,
-            // A background long-poll is under way; its answer wakes this JobReset.
+            // A background call (long-poll or close) is under way; its answer wakes this
+            // JobReset.
             None => return Ok(Next::Requeue(cfg.task_poll_timeout + FOLLOW_RECHECK_SLACK)),
         };
     }
@@ -154,17 +155,24 @@ async fn act<F: Follow + Sync>(
                 error,
             },
         },
-        Action::Close { force } => match es.close_job(job_id, force, &spec.close_job.timeout).await
-        {
-            Ok(()) => {
-                crash::at(CrashPoint::AfterClose);
-                Observation::Closed
+        Action::Close { force } => {
+            let call = Call::Close {
+                job_id: job_id.to_owned(),
+                force,
+                timeout: close_timeout(spec, status, now),
+            };
+            match follow.answer(es, call).await? {
+                Answer::Closed(Ok(())) => {
+                    crash::at(CrashPoint::AfterClose);
+                    Observation::Closed
+                }
+                Answer::Closed(Err(error)) => Observation::EsFailed {
+                    op: Op::Close { force },
+                    error,
+                },
+                Answer::Task(_) => return None,
             }
-            Err(error) => Observation::EsFailed {
-                op: Op::Close { force },
-                error,
-            },
-        },
+        }
         Action::PostReset => match es
             .reset_job(job_id, spec.delete_user_annotations, status.reset_requests)
             .await
@@ -194,7 +202,13 @@ async fn act<F: Follow + Sync>(
         },
         Action::FollowTask { task_id } => {
             let wait = follow_wait(cfg, spec, status, now);
-            let answer = follow.answer(es, &task_id, wait).await?;
+            let call = Call::Follow {
+                task_id: task_id.clone(),
+                wait,
+            };
+            let Answer::Task(answer) = follow.answer(es, call).await? else {
+                return None;
+            };
             crash::at(CrashPoint::MidFollow);
             match answer {
                 // A timed-out long-poll names no task; task numbers are reused after a node
@@ -218,6 +232,22 @@ async fn act<F: Follow + Sync>(
     })
 }
 
+/// The close's server-side timeout: `closeJob.timeout`, cut short by the deadline (a close
+/// must not outlive the run that asked for it).
+pub fn close_timeout(spec: &JobResetSpec, status: &JobResetStatus, now: Timestamp) -> String {
+    let asked = spec.close_job.timeout.trim().to_owned();
+    let Some(left) = crate::decide::deadline_left(spec, status, now) else {
+        return asked;
+    };
+    let left = Duration::from_secs(u64::try_from(left).unwrap_or(0).max(1));
+    match crate::es::parse_es_time(&asked) {
+        // `-1` (no limit) or longer than the deadline allows.
+        Some(None) => crate::es::es_time(left),
+        Some(Some(d)) if d > left => crate::es::es_time(left),
+        _ => asked,
+    }
+}
+
 /// The long-poll wait: the configured poll timeout, cut short by the deadline so a run
 /// notices it in time (but not below one second, so a late poll still has a chance).
 pub fn follow_wait(
@@ -238,6 +268,44 @@ pub fn follow_wait(
 mod tests {
     use super::*;
     use crate::api::{CloseJobSpec, ElasticsearchSpec};
+
+    #[test]
+    fn close_timeout_respects_the_deadline() {
+        let mut spec = JobResetSpec {
+            job_id: "j".into(),
+            elasticsearch: ElasticsearchSpec::default(),
+            close_job: CloseJobSpec::default(),
+            delete_user_annotations: false,
+            deadline_seconds: 600,
+        };
+        let start = Timestamp::from_second(1_700_000_000).unwrap_or(Timestamp::UNIX_EPOCH);
+        let status = JobResetStatus {
+            start_time: Some(start.to_string()),
+            ..Default::default()
+        };
+        let at =
+            |s: i64| Timestamp::from_second(1_700_000_000 + s).unwrap_or(Timestamp::UNIX_EPOCH);
+        assert_eq!(
+            close_timeout(&spec, &status, at(0)),
+            "600s",
+            "30m cut to the deadline"
+        );
+        assert_eq!(close_timeout(&spec, &status, at(590)), "10s");
+        spec.close_job.timeout = "2m".into();
+        assert_eq!(
+            close_timeout(&spec, &status, at(0)),
+            "2m",
+            "shorter than the deadline"
+        );
+        spec.close_job.timeout = "-1".into();
+        assert_eq!(
+            close_timeout(&spec, &status, at(100)),
+            "500s",
+            "no limit: the deadline"
+        );
+        let fresh = JobResetStatus::default();
+        assert_eq!(close_timeout(&spec, &fresh, at(0)), "-1");
+    }
 
     #[test]
     fn follow_wait_respects_the_deadline() {

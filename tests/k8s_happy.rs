@@ -492,3 +492,31 @@ async fn a_long_reset_does_not_hold_up_the_others() {
         "the slow reset is still followed"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_slow_close_does_not_hold_up_the_others() {
+    // One reconcile slot and a close that Elasticsearch holds for minutes: if the close held
+    // the slot, no other JobReset could go on meanwhile.
+    let mut w = World::bare("happy-slowclose", SimConfig::default()).await;
+    let mut opts = common::options(&w.ns);
+    opts.concurrency = 1;
+    w.start_controller(opts);
+    let ctl = w.ctl();
+    w.job_with_data("slow-close-job", "opened");
+    w.job_with_data("quick-job", "closed");
+    ctl.set_close_duration(Duration::from_secs(3600));
+
+    w.create("reset-slow-close", json!({"jobId": "slow-close-job"}))
+        .await;
+    w.wait("reset-slow-close", "Closing", |s| s.phase == Phase::Closing)
+        .await;
+    w.create("reset-quick", json!({"jobId": "quick-job"})).await;
+    w.completed("reset-quick").await;
+    let slow = w
+        .api
+        .get("reset-slow-close")
+        .await
+        .expect("reset-slow-close");
+    assert_eq!(slow.status.map(|s| s.phase), Some(Phase::Closing));
+    assert_eq!(w.accepted_resets("slow-close-job"), 0);
+}

@@ -16,3 +16,4 @@ pub use types::{
     BlockReason, Blocked, ClusterInfo, ErrorCause, Job, JobState, RESET_ACTION, TaskInfo,
     TaskOutcome, TaskPoll, UNKNOWN_VERSION,
 };
+pub use wire::{es_time, parse_es_time};
