@@ -285,6 +285,12 @@ impl Control {
     }
 
     /// Never answer the next `n` requests.
+    /// Handle the next `n` requests to `endpoint`, then close their connections without an
+    /// answer (the action took effect; the client never learns it).
+    pub fn drop_after_next(&self, endpoint: Endpoint, n: u32) {
+        lock(&self.shared.faults).push(endpoint, n, Fault::DropAfter);
+    }
+
     pub fn hang_next(&self, endpoint: Endpoint, n: u32) {
         lock(&self.shared.faults).push(endpoint, n, Fault::Hang);
     }
@@ -397,6 +403,16 @@ impl Control {
         lock(&self.shared.log)
             .counts
             .get(&endpoint)
+            .copied()
+            .unwrap_or(0)
+    }
+
+    /// Resets of `job` whose work ran to the end (the job cleared and unblocked).
+    pub fn resets_completed(&self, job: &str) -> u64 {
+        self.shared
+            .state()
+            .resets_completed
+            .get(job)
             .copied()
             .unwrap_or(0)
     }

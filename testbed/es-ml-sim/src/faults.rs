@@ -16,6 +16,9 @@ pub enum Fault {
     Drop,
     /// Never answer (until the connection or the simulator goes away).
     Hang,
+    /// Handle the request, then close the connection without answering: the action took
+    /// effect and the client never learns it (a lost answer).
+    DropAfter,
 }
 
 #[derive(Debug, Default)]

@@ -432,6 +432,7 @@ pub async fn handle(shared: Arc<Shared>, req: Request<Incoming>) -> Result<Resp,
     };
 
     shared.arrived(endpoint);
+    let mut drop_after = false;
     if endpoint != Endpoint::Control {
         let (latency, fault) = {
             let mut f = lock(&shared.faults);
@@ -454,6 +455,7 @@ pub async fn handle(shared: Arc<Shared>, req: Request<Incoming>) -> Result<Resp,
                 log(status);
                 return Ok(ctx.json(status, &body));
             }
+            Some(Fault::DropAfter) => drop_after = true,
             None => {}
         }
     }
@@ -482,6 +484,11 @@ pub async fn handle(shared: Arc<Shared>, req: Request<Incoming>) -> Result<Resp,
     )
     .await;
     match resp {
+        Ok(r) if drop_after => {
+            // Logged with the status it would have had: the action took effect.
+            log(r.status().as_u16());
+            Err(Dropped)
+        }
         Ok(r) => {
             log(r.status().as_u16());
             Ok(r)

@@ -209,6 +209,8 @@ pub struct State {
     stored_order: VecDeque<String>,
     pub upgrade_mode: bool,
     pub resets_started: HashMap<String, u64>,
+    /// Resets whose work ran to the end, by job.
+    pub resets_completed: HashMap<String, u64>,
     /// Bumped on every node restart; work begun in an older epoch must not touch tasks.
     pub epoch: u64,
     /// False: no elected master (close and reset fail with 503).
@@ -432,6 +434,7 @@ impl State {
             stored_order: VecDeque::new(),
             upgrade_mode: false,
             resets_started: HashMap::new(),
+            resets_completed: HashMap::new(),
             epoch: 0,
             master_available: true,
         }
@@ -798,6 +801,7 @@ impl State {
     /// Reset step 9: clear results, snapshot id, finished time, block; drop annotations.
     pub fn apply_reset(&mut self, id: &str, delete_user_annotations: bool) {
         if let Some(job) = self.jobs.get_mut(id) {
+            *self.resets_completed.entry(id.to_string()).or_insert(0) += 1;
             job.model_snapshot_id = None;
             job.finished_time = None;
             job.blocked = None;

@@ -194,3 +194,30 @@ async fn control_http_api() {
         404
     );
 }
+
+#[tokio::test]
+async fn a_lost_answer_still_does_the_work() {
+    let (sim, c) = sim().await;
+    let ctl = sim.control();
+    put_job(&sim, &c, "j").await;
+    ctl.drop_after_next(Endpoint::JobReset, 1);
+    let r = c
+        .post(format!(
+            "{}/_ml/anomaly_detectors/j/_reset?wait_for_completion=false",
+            sim.url()
+        ))
+        .send()
+        .await;
+    assert!(r.is_err(), "no answer");
+    let done = ctl
+        .wait_for(|c| c.resets_completed("j") == 1, Duration::from_secs(30))
+        .await;
+    assert!(done, "the reset ran although its answer was lost");
+    let logged = ctl.requests();
+    assert!(
+        logged
+            .iter()
+            .any(|r| r.endpoint == Endpoint::JobReset && r.status == 200),
+        "{logged:?}"
+    );
+}
