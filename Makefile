@@ -4,7 +4,7 @@
 CARGO ?= cargo
 export CARGO_TERM_COLOR ?= never
 
-.PHONY: build test demo crds lint fmt bench e2e provision clean-state
+.PHONY: build test demo crds lint fmt bench chaos e2e provision clean-state
 
 build:
 	$(CARGO) build --workspace --all-targets
@@ -34,6 +34,11 @@ fmt:
 # Figures, not assertions: simulator throughput and operator end-to-end latency.
 bench:
 	scripts/bench.sh
+
+# The fault campaign: seeded rounds of SIGKILLs, leader handovers, Elasticsearch and API-server
+# faults; `make test` runs a one-minute one. CHAOS_ROUNDS, CHAOS_SECONDS, CHAOS_SEED.
+chaos:
+	scripts/chaos.sh
 
 # The operator suite against a real cluster (kind + ECK) for those who have one: see README.
 e2e:

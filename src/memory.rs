@@ -49,6 +49,8 @@ pub struct Memory {
     failures: Mutex<HashMap<RunKey, u32>>,
     /// Task ids Elasticsearch returned whose status write failed.
     unwritten: Mutex<HashMap<RunKey, String>>,
+    /// The last reset request this process recorded as intended, and whether it went out.
+    requests: Mutex<HashMap<RunKey, (u32, bool)>>,
 }
 
 impl Memory {
@@ -58,6 +60,7 @@ impl Memory {
             clients: Clients::default(),
             failures: Mutex::new(HashMap::new()),
             unwritten: Mutex::new(HashMap::new()),
+            requests: Mutex::new(HashMap::new()),
         }
     }
 
@@ -67,6 +70,25 @@ impl Memory {
         self.clients.forget(key);
         self.succeeded(key);
         self.task_written(key);
+        lock(&self.requests).remove(key);
+    }
+
+    /// Request number `attempt` is about to be recorded as intended.
+    pub fn request_intended(&self, key: &RunKey, attempt: u32) {
+        lock(&self.requests).insert(key.clone(), (attempt, false));
+    }
+
+    /// Request number `attempt` is about to go out.
+    pub fn request_sent(&self, key: &RunKey, attempt: u32) {
+        lock(&self.requests).insert(key.clone(), (attempt, true));
+    }
+
+    /// The request this process recorded as intended and never sent, if any.
+    pub fn unsent_request(&self, key: &RunKey) -> Option<u32> {
+        match lock(&self.requests).get(key) {
+            Some((attempt, false)) => Some(*attempt),
+            _ => None,
+        }
     }
 
     /// The reset request answered with `task`, but writing it into status failed.
@@ -103,6 +125,7 @@ impl Memory {
             + self.clients.kept()
             + lock(&self.failures).len()
             + lock(&self.unwritten).len()
+            + lock(&self.requests).len()
     }
 }
 

@@ -67,6 +67,7 @@ impl Context {
             backoff_base: self.opts.backoff_base,
             backoff_cap: self.opts.backoff_cap,
             gate: Arc::clone(&self.gate),
+            known_unsent: None,
         }
     }
 }
@@ -119,7 +120,8 @@ async fn reconcile_once(obj: Arc<JobReset>, ctx: &Arc<Context>) -> Result<Action
         }
     }
     let mut sink = KubeSink::new(&api, &fresh, ctx, key.clone());
-    let cfg = ctx.step_config();
+    let mut cfg = ctx.step_config();
+    cfg.known_unsent = ctx.memory.unsent_request(&key);
     let next = steps::drive(
         es.as_ref(),
         &fresh.spec,

@@ -100,4 +100,12 @@ impl Sink for KubeSink<'_> {
         }
         Ok(())
     }
+
+    fn request_intended(&mut self, attempt: u32) {
+        self.ctx.memory.request_intended(&self.key, attempt);
+    }
+
+    fn request_sent(&mut self, attempt: u32) {
+        self.ctx.memory.request_sent(&self.key, attempt);
+    }
 }

@@ -156,6 +156,7 @@ pub async fn run(args: &ResetArgs) -> Result<ResetResult, StandaloneError> {
         backoff_base: std::time::Duration::from_secs(1),
         backoff_cap: std::time::Duration::from_secs(60),
         gate: Default::default(),
+        known_unsent: None,
     };
     let mut status = JobResetStatus::default();
     let mut sink = Progress {

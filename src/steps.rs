@@ -37,6 +37,9 @@ pub struct StepConfig {
     pub backoff_base: Duration,
     pub backoff_cap: Duration,
     pub gate: Arc<ResetGate>,
+    /// The reset request of this number was recorded as intended by this process and never
+    /// sent (its status write failed, or the stop came first).
+    pub known_unsent: Option<u32>,
 }
 
 /// Where status changes go (the API server, or the terminal for the standalone command).
@@ -46,6 +49,12 @@ pub trait Sink {
         old: &JobResetStatus,
         new: &JobResetStatus,
     ) -> impl Future<Output = Result<(), Error>> + Send;
+
+    /// Reset request number `attempt` is about to be recorded as intended.
+    fn request_intended(&mut self, _attempt: u32) {}
+
+    /// Reset request number `attempt` is about to go out.
+    fn request_sent(&mut self, _attempt: u32) {}
 }
 
 /// How a run left off.
@@ -86,6 +95,7 @@ pub async fn drive<S: Sink + Send, F: Follow + Sync>(
             backoff_base: cfg.backoff_base,
             backoff_cap: cfg.backoff_cap,
             opaque_id: es.map(EsClient::opaque_id).unwrap_or_default(),
+            known_unsent: cfg.known_unsent.is_some_and(|n| n == status.reset_requests),
         };
         let (action, new) = decide(&input, status, obs);
         if action == Action::PostReset {
@@ -97,6 +107,7 @@ pub async fn drive<S: Sink + Send, F: Follow + Sync>(
                 // Stopping: neither the intent nor the request; whoever leads next starts it.
                 None => return Ok(Next::Requeue(Duration::ZERO)),
             }
+            sink.request_intended(new.reset_requests);
         }
         if new != *status {
             if new.phase == Phase::Completed {
@@ -119,6 +130,9 @@ pub async fn drive<S: Sink + Send, F: Follow + Sync>(
             (_, Some(es)) => es,
             (_, None) => return Ok(Next::Requeue(cfg.backoff_cap)),
         };
+        if action == Action::PostReset {
+            sink.request_sent(status.reset_requests);
+        }
         obs = match act(es, spec, status, action, cfg, now, follow).await {
             Some(obs) => obs,
             // A background call (long-poll or close) is under way; its answer wakes this
@@ -314,6 +328,7 @@ mod tests {
             backoff_base: Duration::from_secs(1),
             backoff_cap: Duration::from_secs(60),
             gate: Arc::default(),
+            known_unsent: None,
         };
         let spec = JobResetSpec {
             job_id: "j".into(),

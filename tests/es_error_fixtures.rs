@@ -134,6 +134,7 @@ async fn every_recorded_answer_ends_where_it_should() {
             backoff_base: Duration::from_secs(1),
             backoff_cap: Duration::from_secs(60),
             opaque_id: OPAQUE,
+            known_unsent: false,
         };
         let mut s = JobResetStatus {
             phase: Phase::Resetting,

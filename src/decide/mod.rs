@@ -65,6 +65,9 @@ pub struct Input<'a> {
     /// The run's `X-Opaque-Id` (`jobreset/<ns>/<name>/<uid>`); each reset request carries it
     /// with the request's number appended, and its task keeps it.
     pub opaque_id: &'a str,
+    /// The recorded request (number `reset_requests`) is known never to have gone out: this
+    /// process recorded it and did not send it.
+    pub known_unsent: bool,
 }
 
 /// Why the job is read; the same job answer means different things at different points.
@@ -432,6 +435,13 @@ fn after_lost_answer(input: &Input, s: &mut JobResetStatus, job: &Job) -> Action
     let jid = &input.spec.job_id;
     let before = s.job_fingerprint.clone().unwrap_or_default();
     let now = fingerprint(job);
+    if input.known_unsent && s.reason.as_deref() == Some(reason::RESET_REQUESTED) {
+        // It never went out: whatever the job shows is not its doing.
+        if let Some(close) = close_first(input, s, job) {
+            return close;
+        }
+        return request_again(input, s);
+    }
     match evidence::compare(&before, &now) {
         Evidence::Cleared => {
             let msg = format!(

@@ -40,6 +40,7 @@ fn input(spec: &JobResetSpec, secs: i64) -> Input<'_> {
         backoff_base: Duration::from_secs(1),
         backoff_cap: Duration::from_secs(60),
         opaque_id: OPAQUE,
+        known_unsent: false,
     }
 }
 
