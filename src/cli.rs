@@ -57,7 +57,7 @@ pub struct RunArgs {
         value_delimiter = ',',
         env = "JOBRESET_ALLOW_CROSS_NAMESPACE_REFS"
     )]
-    pub allow_cross_namespace_ref: Vec<crate::access::AllowedRef>,
+    pub allow_cross_namespace_ref: Vec<crate::controller::jobreset::access::AllowedRef>,
     /// Serve Prometheus `/metrics`, `/healthz` and `/readyz` on this address (e.g.
     /// `0.0.0.0:8080`) from process start, on every replica; off when not given.
     #[arg(long)]

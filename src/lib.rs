@@ -1,35 +1,25 @@
 //! jobreset-operator: resets Elasticsearch ML anomaly detection jobs declaratively.
 //!
 //! The library holds everything the binary runs, so integration tests can drive the
-//! controller in-process against the test bed. Layout: `api` (the CRD types), `decide` (the pure
-//! state machine), `steps` (act/record driver), `reconcile` + `controller` (Kubernetes side),
-//! `connect` (connection settings from Secrets), `status`, `events`, `standalone` (the
-//! `reset` command), `cli`, `crash` (crash points for restart tests), `es` (the client).
+//! controller in-process against the test bed. Layout (the import rules are checked by
+//! `tests/layout.rs`):
+//! - `api/`: the CRD types and the name rules of their schemas (pure);
+//! - `run/`: one reset of one job: the pure state machine `decide`, the evidence a lost answer
+//!   is judged by, the driver `steps` (through the `es::Elasticsearch` trait and a `Sink`);
+//!   neither kube nor reqwest;
+//! - `es/`: the Elasticsearch client (never imports kube);
+//! - `k8s/`: the Kubernetes side of the process: API client, Lease, probes and metrics,
+//!   status writer (never calls Elasticsearch);
+//! - `controller/`: the only place that joins them (`controller::jobreset`);
+//! - `standalone`: the `reset` command (the run and `es/`, without Kubernetes); `cli`.
 
-pub mod access;
 pub mod api;
 pub mod cli;
-pub mod clients;
-pub mod connect;
 pub mod controller;
-pub mod crash;
-pub mod decide;
-pub mod error;
 pub mod es;
-pub mod events;
-pub mod evidence;
-pub mod follow;
-pub mod gate;
 pub mod k8s;
-pub mod leader;
-pub mod memory;
-pub mod metrics;
-pub mod queue;
-pub mod reconcile;
-pub mod record;
+pub mod run;
 pub mod standalone;
-pub mod status;
-pub mod steps;
 
 /// The CRDs this operator serves, as one multi-document YAML string (what `jobreset-operator
 /// crd` prints and `crds/jobreset.yaml` holds). Pure.

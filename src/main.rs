@@ -9,8 +9,8 @@ use jobreset_operator::{
     api::Phase,
     cli::{Cli, Command, ResetArgs, RunArgs},
     controller::{self, Options, Shared},
-    leader,
-    metrics::{self, Readiness},
+    k8s::leader,
+    k8s::metrics::{self, Readiness},
     standalone,
 };
 use tracing::{error, info, warn};
@@ -77,7 +77,9 @@ async fn run(args: RunArgs) -> ExitCode {
         allowed_refs: args.allow_cross_namespace_ref,
         ..Options::default()
     };
-    if let Err(e) = jobreset_operator::connect::check_template(&opts.eck_url_template) {
+    if let Err(e) =
+        jobreset_operator::controller::jobreset::connect::check_template(&opts.eck_url_template)
+    {
         error!("{e}");
         return ExitCode::from(2);
     }
@@ -183,7 +185,7 @@ async fn lead(
         let _ = stopped.await;
     };
     let mut controller = std::pin::pin!(controller::run_until(client, opts, shared, stopped));
-    let outcome = |res: Result<(), jobreset_operator::error::Error>| match res {
+    let outcome = |res: Result<(), jobreset_operator::controller::error::Error>| match res {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             error!(reason = e.reason(), error = %e, "controller stopped");

@@ -17,12 +17,10 @@ use serde::Serialize;
 use crate::{
     api::{CloseJobSpec, ElasticsearchSpec, JobResetSpec, JobResetStatus, names::is_job_id},
     cli::ResetArgs,
-    connect::REQUEST_TIMEOUT,
-    decide::Observation,
-    error::Error,
-    es::{Auth, EsClient, EsConfig, EsError},
-    follow::Inline,
-    steps::{self, Next, Sink, StepConfig},
+    es::{Auth, EsClient, EsConfig, EsError, REQUEST_TIMEOUT},
+    run::decide::Observation,
+    run::follow::Inline,
+    run::steps::{self, Next, Sink, StepConfig},
 };
 
 /// Why the command could not run at all (as opposed to a run that failed: that is a result).
@@ -42,8 +40,6 @@ pub enum StandaloneError {
     Credentials { path: PathBuf, detail: String },
     #[error(transparent)]
     Client(#[from] EsError),
-    #[error(transparent)]
-    Run(#[from] Error),
 }
 
 /// The JSON printed at the end.
@@ -163,7 +159,7 @@ pub async fn run(args: &ResetArgs) -> Result<ResetResult, StandaloneError> {
         tty: std::io::stderr().is_terminal(),
     };
     loop {
-        match steps::drive(
+        let next = steps::drive(
             Some(&es),
             &spec,
             None,
@@ -173,8 +169,10 @@ pub async fn run(args: &ResetArgs) -> Result<ResetResult, StandaloneError> {
             &mut sink,
             &Inline,
         )
-        .await?
-        {
+        .await;
+        // The terminal cannot refuse progress: `drive` never fails here.
+        let Ok(next) = next;
+        match next {
             Next::Done => break,
             // Retry delays (transient faults) and long-poll rounds; the task itself is followed
             // with server-side waits, not with these.
@@ -203,7 +201,14 @@ impl Progress {
 }
 
 impl Sink for Progress {
-    async fn record(&mut self, _old: &JobResetStatus, new: &JobResetStatus) -> Result<(), Error> {
+    /// Progress goes to the terminal, which cannot refuse it.
+    type Error = std::convert::Infallible;
+
+    async fn record(
+        &mut self,
+        _old: &JobResetStatus,
+        new: &JobResetStatus,
+    ) -> Result<(), Self::Error> {
         if self.tty {
             let line = format!(
                 "{:<10} {:<18} {}",

@@ -9,10 +9,10 @@ use std::time::Duration;
 use jobreset_operator::api::{
     CloseJobSpec, ElasticsearchSpec, JobFingerprint, JobResetSpec, JobResetStatus, Phase,
 };
-use jobreset_operator::decide::{Action, Input, JobRead, Observation, Op, decide};
 use jobreset_operator::es::{
     BlockReason, Blocked, EsClient, EsConfig, EsError, Job, JobState, TaskPoll,
 };
+use jobreset_operator::run::decide::{Action, Input, JobRead, Observation, Op, decide};
 use serde_json::{Value, json};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 

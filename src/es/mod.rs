@@ -17,3 +17,77 @@ pub use types::{
     TaskOutcome, TaskPoll, UNKNOWN_VERSION,
 };
 pub use wire::{es_time, parse_es_time};
+
+use std::{future::Future, time::Duration};
+
+/// Per-request timeout for ordinary Elasticsearch calls.
+pub const REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// The calls a run makes, as a trait: the run (`run/`) drives Elasticsearch through it and
+/// never names the HTTP client. `EsClient` is the implementation.
+pub trait Elasticsearch: Sync {
+    /// The `X-Opaque-Id` every request carries (empty when none).
+    fn opaque_id(&self) -> &str;
+    fn info(&self) -> impl Future<Output = Result<ClusterInfo, EsError>> + Send;
+    fn job(&self, job_id: &str) -> impl Future<Output = Result<Job, EsError>> + Send;
+    fn close_job(
+        &self,
+        job_id: &str,
+        force: bool,
+        timeout: &str,
+    ) -> impl Future<Output = Result<(), EsError>> + Send;
+    fn reset_job(
+        &self,
+        job_id: &str,
+        delete_user_annotations: bool,
+        attempt: u32,
+    ) -> impl Future<Output = Result<String, EsError>> + Send;
+    fn wait_task(
+        &self,
+        task_id: &str,
+        wait: Duration,
+    ) -> impl Future<Output = Result<TaskPoll, EsError>> + Send;
+    fn task(&self, task_id: &str) -> impl Future<Output = Result<TaskPoll, EsError>> + Send;
+    fn reset_tasks(&self) -> impl Future<Output = Result<Vec<TaskInfo>, EsError>> + Send;
+}
+
+impl Elasticsearch for EsClient {
+    fn opaque_id(&self) -> &str {
+        EsClient::opaque_id(self)
+    }
+    fn info(&self) -> impl Future<Output = Result<ClusterInfo, EsError>> + Send {
+        EsClient::info(self)
+    }
+    fn job(&self, job_id: &str) -> impl Future<Output = Result<Job, EsError>> + Send {
+        EsClient::job(self, job_id)
+    }
+    fn close_job(
+        &self,
+        job_id: &str,
+        force: bool,
+        timeout: &str,
+    ) -> impl Future<Output = Result<(), EsError>> + Send {
+        EsClient::close_job(self, job_id, force, timeout)
+    }
+    fn reset_job(
+        &self,
+        job_id: &str,
+        delete_user_annotations: bool,
+        attempt: u32,
+    ) -> impl Future<Output = Result<String, EsError>> + Send {
+        EsClient::reset_job(self, job_id, delete_user_annotations, attempt)
+    }
+    fn wait_task(
+        &self,
+        task_id: &str,
+        wait: Duration,
+    ) -> impl Future<Output = Result<TaskPoll, EsError>> + Send {
+        EsClient::wait_task(self, task_id, wait)
+    }
+    fn task(&self, task_id: &str) -> impl Future<Output = Result<TaskPoll, EsError>> + Send {
+        EsClient::task(self, task_id)
+    }
+    fn reset_tasks(&self) -> impl Future<Output = Result<Vec<TaskInfo>, EsError>> + Send {
+        EsClient::reset_tasks(self)
+    }
+}

@@ -1,4 +1,7 @@
-//! The Kubernetes side of the process runtime: building the API client. Never calls
-//! Elasticsearch.
+//! The Kubernetes side of the process runtime: the API client, the leader-election Lease,
+//! the probes and metrics server, the status writer. Never calls Elasticsearch.
 
 pub mod client;
+pub mod leader;
+pub mod metrics;
+pub mod status;

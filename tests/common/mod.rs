@@ -550,7 +550,7 @@ impl Operator {
             .args(extra)
             .env("KUBECONFIG", bed.kubeconfig_path())
             .env("RUST_LOG", "info")
-            .env_remove(jobreset_operator::crash::ENV)
+            .env_remove(jobreset_operator::run::crash::ENV)
             .envs(env.iter().copied())
             // The Lease identity, when --leader-elect is given.
             .env("POD_NAME", format!("{ns}-{tag}"))
@@ -559,7 +559,7 @@ impl Operator {
             .stderr(err)
             .kill_on_drop(true);
         if let Some(point) = crash_at {
-            cmd.env(jobreset_operator::crash::ENV, point);
+            cmd.env(jobreset_operator::run::crash::ENV, point);
         }
         let child = cmd.spawn().expect("spawn jobreset-operator");
         Operator { child, log }

@@ -11,7 +11,8 @@ use std::{
 
 use kube::{ResourceExt, runtime::reflector::ObjectRef};
 
-use crate::{api::JobReset, clients::Clients, follow::Followers};
+use super::{clients::Clients, followers::Followers};
+use crate::api::JobReset;
 
 /// One JobReset object: its uid (what identifies it) and where it lives (to wake it).
 #[derive(Clone, Debug)]

@@ -1,20 +1,13 @@
-//! How the run's long calls are made: a reset task's long-poll (`GET _tasks/<id>?
-//! wait_for_completion=true`) and the close (which Elasticsearch holds until the job is
-//! closed, up to its timeout: 30 minutes by default).
-//!
-//! The standalone command waits inline (`Inline`). The controller hands each long call to a
-//! background task (`Followers`): a reconcile that would otherwise sit in it returns at once,
-//! so the controller's concurrency bounds only short reconciles, slow closes stall nobody, a
-//! new JobReset starts at once however many resets are running, and a finished reset is seen
-//! within milliseconds. The answer is kept for the JobReset's next reconcile, which is
-//! triggered as soon as the answer arrives; `decide` sees exactly the observation an inline
-//! call would have given it. Does I/O (the calls).
+//! The controller's background long calls (task long-polls and closes), one at most per
+//! JobReset: a reconcile that would otherwise sit in one returns at once, so the controller's
+//! concurrency bounds only short reconciles, slow closes stall nobody, a new JobReset starts
+//! at once however many resets are running, and a finished reset is seen within
+//! milliseconds. The answer is kept for the JobReset's next reconcile, which is triggered as
+//! soon as the answer arrives. Does I/O (the calls, in spawned tasks).
 
 use std::{
     collections::HashMap,
-    future::Future,
     sync::{Arc, Mutex, MutexGuard},
-    time::Duration,
 };
 
 use futures::channel::mpsc::UnboundedSender;
@@ -22,81 +15,12 @@ use kube::runtime::reflector::ObjectRef;
 use prometheus_client::metrics::gauge::Gauge;
 use tokio::sync::Semaphore;
 
+use super::memory::RunKey;
 use crate::{
     api::JobReset,
-    es::{EsClient, EsError, TaskPoll},
-    memory::RunKey,
+    es::EsClient,
+    run::follow::{Answer, Call, Follow},
 };
-
-/// A long call.
-#[derive(Clone, Debug)]
-pub enum Call {
-    /// Long-poll task `task_id` for up to `wait`.
-    Follow { task_id: String, wait: Duration },
-    /// Close the job; `timeout` in Elasticsearch time units.
-    Close {
-        job_id: String,
-        force: bool,
-        timeout: String,
-    },
-}
-
-impl Call {
-    /// Whether an answer to `self` answers `other` too (a follow's wait may shrink as the
-    /// deadline nears; it is the same follow).
-    fn same(&self, other: &Call) -> bool {
-        match (self, other) {
-            (Call::Follow { task_id: a, .. }, Call::Follow { task_id: b, .. }) => a == b,
-            (
-                Call::Close {
-                    job_id: a,
-                    force: fa,
-                    ..
-                },
-                Call::Close {
-                    job_id: b,
-                    force: fb,
-                    ..
-                },
-            ) => a == b && fa == fb,
-            _ => false,
-        }
-    }
-
-    async fn make(&self, es: &EsClient) -> Answer {
-        match self {
-            Call::Follow { task_id, wait } => Answer::Task(es.wait_task(task_id, *wait).await),
-            Call::Close {
-                job_id,
-                force,
-                timeout,
-            } => Answer::Closed(es.close_job(job_id, *force, timeout).await),
-        }
-    }
-}
-
-/// What a long call returned.
-#[derive(Debug)]
-pub enum Answer {
-    Task(Result<TaskPoll, EsError>),
-    Closed(Result<(), EsError>),
-}
-
-/// Makes the long calls for `steps::drive`.
-pub trait Follow {
-    /// The answer to `call`, or `None` when it is being awaited elsewhere and the caller
-    /// should stop and wait to be woken.
-    fn answer(&self, es: &EsClient, call: Call) -> impl Future<Output = Option<Answer>> + Send;
-}
-
-/// Waits for the answer in place (the standalone command has nothing else to do).
-pub struct Inline;
-
-impl Follow for Inline {
-    async fn answer(&self, es: &EsClient, call: Call) -> Option<Answer> {
-        Some(call.make(es).await)
-    }
-}
 
 enum Slot {
     Calling(Call),
@@ -208,7 +132,7 @@ pub struct Background {
     key: RunKey,
 }
 
-impl Follow for Background {
+impl Follow<EsClient> for Background {
     async fn answer(&self, es: &EsClient, call: Call) -> Option<Answer> {
         self.followers.take_or_start(&self.key, es, call)
     }

@@ -11,14 +11,12 @@
 use kube::{Api, ResourceExt};
 use tracing::info;
 
+use super::{events, memory::RunKey, reconcile::Context};
 use crate::{
     api::{JobReset, JobResetStatus},
-    error::Error,
-    events,
-    memory::RunKey,
-    reconcile::Context,
-    status,
-    steps::Sink,
+    controller::error::Error,
+    k8s::status,
+    run::steps::Sink,
 };
 
 pub struct KubeSink<'a> {
@@ -44,6 +42,8 @@ impl<'a> KubeSink<'a> {
 }
 
 impl Sink for KubeSink<'_> {
+    type Error = Error;
+
     async fn record(&mut self, old: &JobResetStatus, new: &JobResetStatus) -> Result<(), Error> {
         let name = self.obj.name_any();
         let namespace = self.obj.namespace().unwrap_or_default();

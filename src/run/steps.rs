@@ -14,12 +14,11 @@ use jiff::Timestamp;
 
 use crate::{
     api::{JobResetSpec, JobResetStatus, Phase},
-    crash::{self, CrashPoint},
-    decide::{Action, Input, Observation, Op, decide},
-    error::Error,
-    es::{EsClient, TaskPoll},
-    follow::{Answer, Call, Follow},
-    gate::{Inside, ResetGate},
+    es::{Elasticsearch, TaskPoll},
+    run::crash::{self, CrashPoint},
+    run::decide::{Action, Input, Observation, Op, decide},
+    run::follow::{Answer, Call, Follow},
+    run::gate::{Inside, ResetGate},
 };
 
 /// How long to wait for a background long-poll's wake-up before looking again (the wake-up
@@ -44,11 +43,14 @@ pub struct StepConfig {
 
 /// Where status changes go (the API server, or the terminal for the standalone command).
 pub trait Sink {
+    /// What a failed write is.
+    type Error;
+
     fn record(
         &mut self,
         old: &JobResetStatus,
         new: &JobResetStatus,
-    ) -> impl Future<Output = Result<(), Error>> + Send;
+    ) -> impl Future<Output = Result<(), Self::Error>> + Send;
 
     /// Reset request number `attempt` is about to be recorded as intended.
     fn request_intended(&mut self, _attempt: u32) {}
@@ -70,8 +72,8 @@ pub enum Next {
 /// updated to what was last recorded. `es` is `None` when no connection could be built; the
 /// observation then explains why and `decide` only asks to wait.
 #[allow(clippy::too_many_arguments)]
-pub async fn drive<S: Sink + Send, F: Follow + Sync>(
-    es: Option<&EsClient>,
+pub async fn drive<E: Elasticsearch, S: Sink + Send, F: Follow<E> + Sync>(
+    es: Option<&E>,
     spec: &JobResetSpec,
     generation: Option<i64>,
     status: &mut JobResetStatus,
@@ -79,7 +81,7 @@ pub async fn drive<S: Sink + Send, F: Follow + Sync>(
     cfg: &StepConfig,
     sink: &mut S,
     follow: &F,
-) -> Result<Next, Error> {
+) -> Result<Next, S::Error> {
     let mut obs = first;
     // Held from the intent write until the reset's answer is recorded.
     let mut _inside: Option<Inside> = None;
@@ -94,7 +96,7 @@ pub async fn drive<S: Sink + Send, F: Follow + Sync>(
             now,
             backoff_base: cfg.backoff_base,
             backoff_cap: cfg.backoff_cap,
-            opaque_id: es.map(EsClient::opaque_id).unwrap_or_default(),
+            opaque_id: es.map(Elasticsearch::opaque_id).unwrap_or_default(),
             known_unsent: cfg.known_unsent.is_some_and(|n| n == status.reset_requests),
         };
         let (action, new) = decide(&input, status, obs);
@@ -144,8 +146,8 @@ pub async fn drive<S: Sink + Send, F: Follow + Sync>(
 }
 
 /// Performs one action; `None` when the answer is a background long-poll's, not ready yet.
-async fn act<F: Follow + Sync>(
-    es: &EsClient,
+async fn act<E: Elasticsearch, F: Follow<E> + Sync>(
+    es: &E,
     spec: &JobResetSpec,
     status: &JobResetStatus,
     action: Action,
@@ -250,7 +252,7 @@ async fn act<F: Follow + Sync>(
 /// must not outlive the run that asked for it).
 pub fn close_timeout(spec: &JobResetSpec, status: &JobResetStatus, now: Timestamp) -> String {
     let asked = spec.close_job.timeout.trim().to_owned();
-    let Some(left) = crate::decide::deadline_left(spec, status, now) else {
+    let Some(left) = crate::run::decide::deadline_left(spec, status, now) else {
         return asked;
     };
     let left = Duration::from_secs(u64::try_from(left).unwrap_or(0).max(1));
@@ -270,7 +272,7 @@ pub fn follow_wait(
     status: &JobResetStatus,
     now: Timestamp,
 ) -> Duration {
-    let remaining = crate::decide::deadline_left(spec, status, now)
+    let remaining = crate::run::decide::deadline_left(spec, status, now)
         .map(|secs| Duration::from_secs(u64::try_from(secs).unwrap_or(0)));
     match remaining {
         Some(r) => cfg.task_poll_timeout.min(r.max(Duration::from_secs(1))),

@@ -4,23 +4,22 @@
 //!
 //! Credentials go into `EsConfig` only: errors name Secrets and keys, never values.
 
-use std::{collections::BTreeMap, time::Duration};
+use std::collections::BTreeMap;
 
 use k8s_openapi::api::core::v1::Secret;
 use kube::{Api, Client};
 
+use super::access::{CROSS_NAMESPACE_REF_DENIED, Target};
 use crate::{
-    access::{CROSS_NAMESPACE_REF_DENIED, Target},
     api::{
         DEFAULT_CA_KEY, ElasticsearchRef, ElasticsearchSpec,
         names::{is_dns1035_label, is_dns1123_label, is_eck_name},
     },
-    decide::reason::INVALID_SPEC,
     es::{Auth, EsConfig, INVALID_CONNECTION},
+    run::decide::reason::INVALID_SPEC,
 };
 
-/// Per-request timeout for ordinary Elasticsearch calls.
-pub const REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
+pub use crate::es::REQUEST_TIMEOUT;
 
 /// Why connection settings cannot be built (yet).
 #[derive(Debug, thiserror::Error)]

@@ -8,10 +8,8 @@ use std::{
     sync::{Mutex, MutexGuard},
 };
 
-use crate::{
-    es::{EsClient, EsConfig, EsError},
-    memory::RunKey,
-};
+use super::memory::RunKey;
+use crate::es::{EsClient, EsConfig, EsError};
 
 #[derive(Default)]
 pub struct Clients {

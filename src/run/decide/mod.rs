@@ -15,8 +15,8 @@ use crate::{
         BlockReason, ClusterInfo, EsError, Job, JobState, TIMEOUT, TRANSIENT_REASONS, TaskInfo,
         TaskOutcome, TaskPoll, UNKNOWN_VERSION, UNREACHABLE, attempt_opaque_id,
     },
-    evidence::{self, Evidence},
-    status,
+    run::conditions,
+    run::evidence::{self, Evidence},
 };
 
 pub use crate::es::RESET_ACTION;
@@ -860,7 +860,7 @@ fn adopt(input: &Input, s: &mut JobResetStatus, job: &Job, task_id: Option<Strin
 /// reset request is sent.
 fn intend_reset(input: &Input, s: &mut JobResetStatus, job: &Job) -> Action {
     s.job_fingerprint = Some(fingerprint(job));
-    s.reset_requested_time = Some(status::format_time(input.now));
+    s.reset_requested_time = Some(conditions::format_time(input.now));
     s.reset_requests = s.reset_requests.saturating_add(1);
     s.task_id = None;
     let msg = format!("requesting the reset of job {}", input.spec.job_id);
@@ -870,7 +870,7 @@ fn intend_reset(input: &Input, s: &mut JobResetStatus, job: &Job) -> Action {
 
 /// Sends the recorded, unanswered request once more (same count, same fingerprint).
 fn request_again(input: &Input, s: &mut JobResetStatus) -> Action {
-    s.reset_requested_time = Some(status::format_time(input.now));
+    s.reset_requested_time = Some(conditions::format_time(input.now));
     let msg = format!(
         "requesting the reset of job {} (the earlier request left no trace in Elasticsearch)",
         input.spec.job_id
@@ -958,7 +958,7 @@ fn close_first(input: &Input, s: &JobResetStatus, job: &Job) -> Option<Action> {
 
 /// Sets the bookkeeping fields every status write carries.
 fn finalize(input: &Input, old: &JobResetStatus, s: &mut JobResetStatus) {
-    let now = status::format_time(input.now);
+    let now = conditions::format_time(input.now);
     s.observed_generation = input.generation;
     if s.start_time.is_none() {
         s.start_time = Some(now.clone());
@@ -966,7 +966,7 @@ fn finalize(input: &Input, old: &JobResetStatus, s: &mut JobResetStatus) {
     if s.phase.is_terminal() && s.completion_time.is_none() {
         s.completion_time = Some(now.clone());
     }
-    s.conditions = status::conditions(old, s, input.generation, &now);
+    s.conditions = conditions::conditions(old, s, input.generation, &now);
 }
 
 fn close_force(input: &Input, s: &JobResetStatus, state: Option<JobState>) -> bool {

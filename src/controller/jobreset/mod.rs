@@ -2,6 +2,16 @@
 //! sizes the concurrency, runs `reconcile::reconcile` with `reconcile::error_policy`, and
 //! stops gracefully on request. Does I/O (the watches; everything else through `reconcile`).
 
+pub mod access;
+pub mod clients;
+pub mod connect;
+pub mod events;
+pub mod followers;
+pub mod memory;
+pub mod queue;
+pub mod reconcile;
+pub mod record;
+
 use std::{
     sync::{
         Arc,
@@ -26,16 +36,16 @@ use kube::{
 };
 use tracing::{debug, info, warn};
 
-use crate::error::Error;
+use access::AllowedRef;
+use followers::Followers;
+use memory::{Memory, RunKey};
+use reconcile::{Context, error_policy, reconcile};
+
 use crate::{
-    access::AllowedRef,
     api::{JobReset, JobResetGrant},
-    connect,
-    follow::Followers,
-    gate::ResetGate,
-    memory::{Memory, RunKey},
-    metrics::{Metrics, Readiness},
-    reconcile::{Context, error_policy, reconcile},
+    controller::error::Error,
+    k8s::metrics::{Metrics, Readiness},
+    run::gate::ResetGate,
 };
 
 /// Default `--eck-url-template`: the in-cluster HTTPS Service of an ECK cluster.

@@ -6,11 +6,10 @@ use kube::{
     runtime::events::{Event, EventType, Recorder},
 };
 
+use super::{access::CROSS_NAMESPACE_REF_DENIED, connect::UNAVAILABLE_REASONS};
 use crate::{
-    access::CROSS_NAMESPACE_REF_DENIED,
     api::{JobReset, JobResetStatus, Phase},
-    connect::UNAVAILABLE_REASONS,
-    decide::reason,
+    run::decide::reason,
 };
 
 /// The stable Event reasons this operator emits.

@@ -1,14 +1,7 @@
 //! Status bookkeeping: the kstatus conditions (Ready, Reconciling, Stalled) derived from a
-//! status (pure), and the server-side apply of the status subresource under the operator's
-//! one field manager (I/O: one PATCH).
+//! status, and the time format status uses. Pure, no I/O.
 
-use kube::{
-    Api, Resource,
-    api::{Patch, PatchParams},
-};
-use serde_json::json;
-
-use crate::api::{Condition, JobReset, JobResetStatus, Phase};
+use crate::api::{Condition, JobResetStatus, Phase};
 
 /// Condition type: the reset completed.
 pub const READY: &str = "Ready";
@@ -27,7 +20,7 @@ pub fn format_time(t: jiff::Timestamp) -> String {
 /// A `metav1.Condition` reason must be CamelCase-ish (`^[A-Za-z]([A-Za-z0-9_,:]*[A-Za-z0-9_])?$`);
 /// `status.reason` may hold `WaitingFor/<name>`, which does not fit.
 pub fn condition_reason(reason: &str) -> String {
-    if reason.starts_with(crate::decide::reason::WAITING_FOR_PREFIX) {
+    if reason.starts_with(crate::run::decide::reason::WAITING_FOR_PREFIX) {
         return "WaitingForOtherReset".to_string();
     }
     let cleaned: String = reason
@@ -76,26 +69,6 @@ pub fn conditions(
         }
     })
     .collect()
-}
-
-/// Writes the whole status with server-side apply (field manager `field_manager`, forced, so
-/// the operator always owns every status field it writes; fields it leaves out are removed),
-/// on condition that the object is still at `resource_version` (409 otherwise).
-pub async fn apply(
-    api: &Api<JobReset>,
-    name: &str,
-    field_manager: &str,
-    status: &JobResetStatus,
-    resource_version: &str,
-) -> Result<JobReset, kube::Error> {
-    let body = json!({
-        "apiVersion": JobReset::api_version(&()),
-        "kind": JobReset::kind(&()),
-        "metadata": {"resourceVersion": resource_version},
-        "status": status,
-    });
-    let params = PatchParams::apply(field_manager).force();
-    api.patch_status(name, &params, &Patch::Apply(&body)).await
 }
 
 #[cfg(test)]

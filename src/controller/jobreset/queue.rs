@@ -10,10 +10,10 @@ use std::sync::Arc;
 
 use kube::{Api, Client, ResourceExt, runtime::reflector::Store};
 
+use super::connect::{self, UNAVAILABLE_REASONS};
 use crate::{
     api::{JobReset, Phase},
-    connect::{self, UNAVAILABLE_REASONS},
-    error::Error,
+    controller::error::Error,
 };
 
 /// Who a waiting run waits for, as its status may say it: another namespace's JobResets are

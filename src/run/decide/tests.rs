@@ -9,7 +9,7 @@ use super::*;
 use crate::{
     api::{CloseJobSpec, ElasticsearchSpec, JobFingerprint, JobResetSpec, JobResetStatus, Phase},
     es::{Blocked, ErrorCause},
-    status::{READY, RECONCILING, STALLED},
+    run::conditions::{READY, RECONCILING, STALLED},
 };
 
 const JOB: &str = "total-requests";
@@ -51,7 +51,7 @@ fn st(phase: Phase) -> JobResetStatus {
     JobResetStatus {
         phase,
         elasticsearch_version: Some("8.15.0".into()),
-        start_time: Some(status::format_time(at(0))),
+        start_time: Some(conditions::format_time(at(0))),
         ..Default::default()
     }
 }
@@ -2026,7 +2026,7 @@ fn a_task_is_ours_only_by_its_opaque_id_or_start() {
     let spec = spec();
     let inp = input(&spec, 10);
     let mut t = with_task(st(Phase::Resetting), "n1:39");
-    t.reset_requested_time = Some(status::format_time(at(0)));
+    t.reset_requested_time = Some(conditions::format_time(at(0)));
     let running = |opaque: Option<String>, start_secs: i64| {
         let mut k = task(true);
         k.opaque_id = opaque;

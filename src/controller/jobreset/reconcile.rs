@@ -24,20 +24,24 @@ use kube::{
 };
 use tracing::warn;
 
-use crate::{
+use super::{
+    Options,
     access::{self, CROSS_NAMESPACE_REF_DENIED},
-    api::{JobReset, JobResetGrant, JobResetStatus, Phase},
     connect::{self, ConnectError},
-    controller::Options,
-    decide::{Observation, backoff_delay},
-    error::Error,
-    es::EsClient,
-    gate::ResetGate,
     memory::{Memory, RunKey},
-    metrics::Metrics,
     queue::{self, Blocker},
     record::KubeSink,
-    steps::{self, Next, StepConfig},
+};
+use crate::{
+    api::{JobReset, JobResetGrant, JobResetStatus, Phase},
+    controller::error::Error,
+    es::EsClient,
+    k8s::metrics::Metrics,
+    run::{
+        decide::{Observation, backoff_delay},
+        gate::ResetGate,
+        steps::{self, Next, StepConfig},
+    },
 };
 
 /// Shared by all reconciles.

@@ -1,0 +1,9 @@
+//! The controllers: the only code that joins the run (`run/`), the Elasticsearch client
+//! (`es/`) and Kubernetes (`k8s/`). `jobreset` reconciles JobResets. Does I/O.
+
+pub mod error;
+pub mod jobreset;
+
+pub use jobreset::{
+    DEFAULT_ECK_URL_TEMPLATE, FIELD_MANAGER, Options, Shared, preflight, run, run_until,
+};
