@@ -6,5 +6,5 @@ set -uo pipefail
 cd "$(dirname "$0")/.."
 testbed/cluster/scripts/provision-apiserver.sh > /dev/null || { echo "test bed unavailable (see make provision)"; exit 1; }
 export CHAOS_ROUNDS=${CHAOS_ROUNDS:-300}
-cargo nextest run -p jobreset-operator --features crash-points --test k8s_chaos \
+cargo nextest run --profile chaos -p jobreset-operator --features crash-points --test k8s_chaos \
   --no-capture --status-level fail 2>&1 | grep -E '^CHAOS|^  |FAIL|PASS'

@@ -228,8 +228,9 @@ pub async fn round(seed: u64, chaos_for: Duration) -> Tally {
         }
     }
     let mut finals: BTreeMap<String, JobResetStatus> = BTreeMap::new();
+    let settle_by = Instant::now() + Duration::from_secs(120);
     for name in runs.keys() {
-        let s = settle(&w, name).await;
+        let s = settle(&w, name, settle_by).await;
         finals.insert(name.clone(), s);
     }
     for i in 0..n {
@@ -240,18 +241,15 @@ pub async fn round(seed: u64, chaos_for: Duration) -> Tally {
     tally
 }
 
-/// The run's status once it is terminal, or the last one seen within the deadline.
-async fn settle(w: &World, name: &str) -> JobResetStatus {
+/// The run's status once it is terminal, or the last one seen by `by`.
+async fn settle(w: &World, name: &str, by: Instant) -> JobResetStatus {
     use kube::runtime::wait::await_condition;
     let done = |o: Option<&jobreset_operator::api::JobReset>| {
         o.and_then(|o| o.status.as_ref())
             .is_some_and(|s| s.phase.is_terminal())
     };
-    let _ = tokio::time::timeout(
-        Duration::from_secs(120),
-        await_condition(w.api.clone(), name, done),
-    )
-    .await;
+    let left = by.saturating_duration_since(Instant::now());
+    let _ = tokio::time::timeout(left, await_condition(w.api.clone(), name, done)).await;
     w.api
         .get_opt(name)
         .await
