@@ -64,15 +64,13 @@ async fn both_clients_go_through_the_proxy() {
     assert!(!op.log_text().contains("s3cret-pw"), "{}", op.log_text());
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn no_proxy_keeps_the_hosts_it_lists_direct() {
-    let w = World::bare("proxy-none", SimConfig::default()).await;
-    w.job_with_data("direct-job", "closed");
+/// One reset through a proxy with `NO_PROXY` set to `no_proxy`, Elasticsearch reached by the
+/// name `localhost`; returns what the proxy saw.
+async fn reset_with_no_proxy(prefix: &str, no_proxy: &str) -> Vec<String> {
+    let w = World::bare(prefix, SimConfig::default()).await;
+    w.job_with_data("proxy-job", "closed");
     let proxy = Proxy::start().await;
     let url = proxy.url();
-    // Elasticsearch by name, listed in NO_PROXY as an in-cluster Service suffix would be;
-    // the API server by IP, not listed.
-    let es_by_name = w.sim.url().replace("127.0.0.1", "localhost");
     let mut op = Operator::spawn_env(
         w.bed,
         &w.ns,
@@ -80,19 +78,26 @@ async fn no_proxy_keeps_the_hosts_it_lists_direct() {
         &[
             ("HTTPS_PROXY", &url),
             ("HTTP_PROXY", &url),
-            ("NO_PROXY", "localhost,.svc"),
+            ("NO_PROXY", no_proxy),
         ],
     )
     .await;
+    let es_by_name = w.sim.url().replace("127.0.0.1", "localhost");
     w.create(
-        "direct",
-        json!({"jobId": "direct-job", "elasticsearch": {"url": es_by_name}}),
+        "through",
+        json!({"jobId": "proxy-job", "elasticsearch": {"url": es_by_name}}),
     )
     .await;
-    w.completed("direct").await;
+    w.completed("through").await;
     op.kill().await;
+    proxy.seen()
+}
 
-    let seen = proxy.seen();
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn no_proxy_keeps_the_hosts_it_lists_direct() {
+    // Elasticsearch by name, listed in NO_PROXY as an in-cluster Service suffix would be;
+    // the API server by IP, not listed.
+    let seen = reset_with_no_proxy("proxy-none", "localhost,.svc").await;
     assert!(
         seen.iter().any(|s| s.starts_with("CONNECT 127.0.0.1")),
         "the API server (not in NO_PROXY) goes through the proxy: {seen:?}"
@@ -105,30 +110,7 @@ async fn no_proxy_keeps_the_hosts_it_lists_direct() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn no_proxy_can_name_the_api_server() {
-    let w2 = World::bare("proxy-api", SimConfig::default()).await;
-    w2.job_with_data("es-proxied", "closed");
-    let proxy2 = Proxy::start().await;
-    let url2 = proxy2.url();
-    let mut op2 = Operator::spawn_env(
-        w2.bed,
-        &w2.ns,
-        "op",
-        &[
-            ("HTTPS_PROXY", &url2),
-            ("HTTP_PROXY", &url2),
-            ("NO_PROXY", "127.0.0.1"),
-        ],
-    )
-    .await;
-    let es_by_name = w2.sim.url().replace("127.0.0.1", "localhost");
-    w2.create(
-        "es-via-proxy",
-        json!({"jobId": "es-proxied", "elasticsearch": {"url": es_by_name}}),
-    )
-    .await;
-    w2.completed("es-via-proxy").await;
-    op2.kill().await;
-    let seen = proxy2.seen();
+    let seen = reset_with_no_proxy("proxy-api", "127.0.0.1").await;
     assert!(
         seen.iter().all(|s| !s.starts_with("CONNECT 127.0.0.1")),
         "the API server (in NO_PROXY) must be reached directly: {seen:?}"

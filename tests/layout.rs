@@ -105,7 +105,11 @@ fn import_rules_hold() {
             }
         }
     }
-    assert!(broken.is_empty(), "import rules broken:\n{}", broken.join("\n"));
+    assert!(
+        broken.is_empty(),
+        "import rules broken:\n{}",
+        broken.join("\n")
+    );
 }
 
 #[test]

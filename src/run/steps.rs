@@ -285,22 +285,28 @@ mod tests {
     use super::*;
     use crate::api::{CloseJobSpec, ElasticsearchSpec};
 
-    #[test]
-    fn close_timeout_respects_the_deadline() {
-        let mut spec = JobResetSpec {
+    /// A spec with this deadline, a status that started at 1_700_000_000, and `at(s)`: that
+    /// start plus `s` seconds.
+    fn run_of(deadline_seconds: i64) -> (JobResetSpec, JobResetStatus, impl Fn(i64) -> Timestamp) {
+        let spec = JobResetSpec {
             job_id: "j".into(),
             elasticsearch: ElasticsearchSpec::default(),
             close_job: CloseJobSpec::default(),
             delete_user_annotations: false,
-            deadline_seconds: 600,
-        };
-        let start = Timestamp::from_second(1_700_000_000).unwrap_or(Timestamp::UNIX_EPOCH);
-        let status = JobResetStatus {
-            start_time: Some(start.to_string()),
-            ..Default::default()
+            deadline_seconds,
         };
         let at =
             |s: i64| Timestamp::from_second(1_700_000_000 + s).unwrap_or(Timestamp::UNIX_EPOCH);
+        let status = JobResetStatus {
+            start_time: Some(at(0).to_string()),
+            ..Default::default()
+        };
+        (spec, status, at)
+    }
+
+    #[test]
+    fn close_timeout_respects_the_deadline() {
+        let (mut spec, status, at) = run_of(600);
         assert_eq!(
             close_timeout(&spec, &status, at(0)),
             "600s",
@@ -332,20 +338,7 @@ mod tests {
             gate: Arc::default(),
             known_unsent: None,
         };
-        let spec = JobResetSpec {
-            job_id: "j".into(),
-            elasticsearch: ElasticsearchSpec::default(),
-            close_job: CloseJobSpec::default(),
-            delete_user_annotations: false,
-            deadline_seconds: 100,
-        };
-        let start = Timestamp::from_second(1_700_000_000).unwrap_or(Timestamp::UNIX_EPOCH);
-        let status = JobResetStatus {
-            start_time: Some(start.to_string()),
-            ..Default::default()
-        };
-        let at =
-            |s: i64| Timestamp::from_second(1_700_000_000 + s).unwrap_or(Timestamp::UNIX_EPOCH);
+        let (spec, status, at) = run_of(100);
         assert_eq!(
             follow_wait(&cfg, &spec, &status, at(10)),
             Duration::from_secs(30)

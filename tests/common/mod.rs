@@ -79,7 +79,11 @@ pub fn options(ns: &str) -> Options {
 impl World {
     /// A namespace and a simulator, no controller yet.
     pub async fn bare(prefix: &str, sim: SimConfig) -> World {
-        let bed = bed().await;
+        World::on(bed().await, prefix, sim).await
+    }
+
+    /// A namespace of `bed` and a simulator.
+    async fn on(bed: &'static TestBed, prefix: &str, sim: SimConfig) -> World {
         let client = bed.client().await.expect("kube client");
         let ns = bed.namespace(prefix).await.expect("namespace");
         let sim = es_ml_sim::start(sim).await.expect("simulator");
@@ -105,19 +109,7 @@ impl World {
         .await
         .expect("a test bed of its own");
         // Lives as long as the test process (its children die with it).
-        let bed: &'static TestBed = Box::leak(Box::new(bed));
-        let client = bed.client().await.expect("kube client");
-        let ns = bed.namespace(prefix).await.expect("namespace");
-        let sim = es_ml_sim::start(sim).await.expect("simulator");
-        let api = Api::namespaced(client.clone(), &ns);
-        World {
-            bed,
-            client,
-            ns,
-            sim,
-            api,
-            controller: None,
-        }
+        World::on(Box::leak(Box::new(bed)), prefix, sim).await
     }
 
     /// A namespace, a simulator and an in-process controller with `options(ns)`.
