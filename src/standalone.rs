@@ -134,6 +134,8 @@ pub async fn run(args: &ResetArgs) -> Result<ResetResult, StandaloneError> {
     }
     let spec = JobResetSpec {
         job_id: args.job.clone(),
+        jobs: None,
+        dry_run: false,
         elasticsearch: ElasticsearchSpec {
             url: Some(url.clone()),
             ..Default::default()

@@ -121,6 +121,8 @@ async fn every_recorded_answer_ends_where_it_should() {
         .unwrap();
         let spec = JobResetSpec {
             job_id: "j".into(),
+            jobs: None,
+            dry_run: false,
             elasticsearch: ElasticsearchSpec::default(),
             close_job: CloseJobSpec::default(),
             delete_user_annotations: call == "reset_dua",

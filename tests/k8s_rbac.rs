@@ -114,6 +114,14 @@ async fn exercise(dir: &str, ns: Option<&str>) -> (BTreeSet<Grant>, Vec<testbed:
     .await;
     here.completed("reset-rbac").await;
     here.wait_event("reset-rbac", "Completed").await;
+    // A reset of many jobs: the operator creates a child JobReset per job.
+    here.job_with_data("rbac-fan-1", "closed");
+    here.create(
+        "fan-rbac",
+        json!({"jobs": {"expression": "rbac-fan-*"}, "elasticsearch": {"credentialsSecret": {"name": "es-creds"}}}),
+    )
+    .await;
+    here.completed("fan-rbac").await;
     // Past one renewal of the Lease, then a graceful stop (its release).
     let leases: Api<Lease> = Api::namespaced(here.client.clone(), "jobreset-system");
     let renewed = |l: Option<&Lease>| {

@@ -8,6 +8,7 @@ use kube::{CustomResource, KubeSchema};
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
+use super::fanout::{DryRunJob, FanOutStatus, JobSelector};
 use super::names::{
     DNS1035_LABEL_PATTERN, DNS1123_LABEL_PATTERN, ECK_NAME_PATTERN, JOB_ID_PATTERN,
 };
@@ -34,6 +35,7 @@ pub const DEFAULT_CA_KEY: &str = "ca.crt";
     category = "ml",
     doc = "Resets one Elasticsearch ML anomaly detection job (close, reset, follow the reset task).",
     printcolumn = r#"{"name":"Job","type":"string","description":"The job to reset","jsonPath":".spec.jobId"}"#,
+    printcolumn = r#"{"name":"Jobs","type":"string","description":"The expression over many jobs","jsonPath":".spec.jobs.expression","priority":1}"#,
     printcolumn = r#"{"name":"Phase","type":"string","description":"Where the run is","jsonPath":".status.phase"}"#,
     printcolumn = r#"{"name":"Task","type":"string","description":"The reset task id","jsonPath":".status.taskId"}"#,
     printcolumn = r#"{"name":"Reason","type":"string","description":"Why the run is where it is","jsonPath":".status.reason"}"#,
@@ -42,16 +44,31 @@ pub const DEFAULT_CA_KEY: &str = "ca.crt";
 #[x_kube(validation = Rule::new("self == oldSelf").message(
     "spec is immutable: a JobReset asks for one reset; create a new JobReset to reset the job again"
 ))]
+#[x_kube(validation = Rule::new("has(self.jobId) != has(self.jobs)").message(
+    "set exactly one of jobId (one job) and jobs (an expression over many)"
+))]
 #[serde(rename_all = "camelCase")]
 pub struct JobResetSpec {
     /// The id of the anomaly detection job to reset. Follows Elasticsearch's job id rules:
     /// lowercase letters, digits, `-` and `_`, starting and ending with a letter or digit, at
-    /// most 64 characters. Wildcards and groups are not accepted.
+    /// most 64 characters. Wildcards and groups are not accepted here: use `jobs`.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
     #[schemars(
         length(min = 1, max = 64),
         regex(pattern = JOB_ID_PATTERN)
     )]
     pub job_id: String,
+
+    /// Many jobs instead of one: an expression resolved once into a frozen list, each job
+    /// reset by a child JobReset (named `<name>-<hash>`, labelled
+    /// `ml.jobreset.io/parent: <name>`, owned by this one).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub jobs: Option<JobSelector>,
+
+    /// Resolve and check, write what would be reset and why into status (`wouldReset`), and
+    /// touch nothing in Elasticsearch; ends Completed with reason DryRun.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub dry_run: bool,
 
     /// How to reach the Elasticsearch cluster that holds the job.
     pub elasticsearch: ElasticsearchSpec,
@@ -325,6 +342,15 @@ pub struct JobResetStatus {
     /// starting another.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub adopted: bool,
+
+    /// For `spec.jobs`: the frozen targets, the jobs skipped and why, and the children's
+    /// outcomes.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub fan_out: Option<FanOutStatus>,
+
+    /// For a dry run: what would be reset.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub would_reset: Vec<DryRunJob>,
 }
 
 impl JobResetStatus {

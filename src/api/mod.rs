@@ -2,9 +2,11 @@
 //! and `JobResetGrant` custom resources and the name rules their schemas enforce. Pure types
 //! and functions, no I/O; every field's doc comment is what `kubectl explain` shows.
 
+pub mod fanout;
 pub mod grant;
 mod jobreset;
 pub mod names;
 
+pub use fanout::{DryRunJob, FailurePolicy, FanOutStatus, JobConditions, JobSelector, SkippedJob};
 pub use grant::{GrantFrom, GrantTo, JobResetGrant, JobResetGrantSpec};
 pub use jobreset::*;

@@ -15,7 +15,7 @@ use rustls::pki_types::{CertificateDer, ServerName, UnixTime};
 use rustls::{DigitallySignedStruct, SignatureScheme};
 
 use super::wire::{self, JobDecode};
-use super::{ClusterInfo, EsError, Job, RESET_ACTION, TaskInfo, TaskPoll};
+use super::{ClusterInfo, EsError, Job, JobSummary, RESET_ACTION, TaskInfo, TaskPoll};
 
 /// Credentials; `Debug` never prints the secret parts.
 #[derive(Clone, PartialEq, Eq)]
@@ -187,6 +187,33 @@ impl EsClient {
                 reason: format!("No known job with id '{job_id}' (the answer listed no such job)"),
             }),
         }
+    }
+
+    /// `GET _ml/anomaly_detectors/<expression>` and its `_stats` (`allow_no_match=true`): a
+    /// summary of every job the expression names (ids, groups, wildcards, comma lists).
+    pub async fn jobs(&self, expression: &str) -> Result<Vec<JobSummary>, EsError> {
+        let q = [("allow_no_match", "true")];
+        let config = self.call(Method::GET, &["_ml", "anomaly_detectors", expression], &q);
+        let stats = self.call(
+            Method::GET,
+            &["_ml", "anomaly_detectors", expression, "_stats"],
+            &q,
+        );
+        let (config_body, stats_body) =
+            tokio::try_join!(self.send_ok(&config, None), self.send_ok(&stats, None))?;
+        super::jobs::summaries(&config_body, &stats_body).map_err(|detail| config.decode(detail))
+    }
+
+    /// `GET _ml/datafeeds/<ids>/_stats` (`allow_no_match=true`): each datafeed's state.
+    pub async fn datafeed_states(&self, ids: &[String]) -> Result<Vec<(String, String)>, EsError> {
+        if ids.is_empty() {
+            return Ok(vec![]);
+        }
+        let q = [("allow_no_match", "true")];
+        let joined = ids.join(",");
+        let req = self.call(Method::GET, &["_ml", "datafeeds", &joined, "_stats"], &q);
+        let body = self.send_ok(&req, None).await?;
+        super::jobs::datafeed_states(&body).map_err(|detail| req.decode(detail))
     }
 
     /// `POST .../_close?force=&timeout=` (no body). An already closed job is Ok.

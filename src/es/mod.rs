@@ -6,6 +6,7 @@
 
 mod client;
 mod error;
+mod jobs;
 mod types;
 mod wire;
 
@@ -13,8 +14,8 @@ pub(crate) use client::base_url;
 pub use client::{Auth, EsClient, EsConfig, attempt_opaque_id};
 pub use error::{EsError, INVALID_CONNECTION, TIMEOUT, TRANSIENT_REASONS, UNREACHABLE};
 pub use types::{
-    BlockReason, Blocked, ClusterInfo, ErrorCause, Job, JobState, RESET_ACTION, TaskInfo,
-    TaskOutcome, TaskPoll, UNKNOWN_VERSION,
+    BlockReason, Blocked, ClusterInfo, ErrorCause, Job, JobState, JobSummary, RESET_ACTION,
+    TaskInfo, TaskOutcome, TaskPoll, UNKNOWN_VERSION,
 };
 pub use wire::{es_time, parse_es_time};
 

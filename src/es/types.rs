@@ -88,6 +88,23 @@ pub struct Job {
     pub latest_record_time_ms: Option<i64>,
 }
 
+/// One job of a list, with what conditions over many jobs look at.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct JobSummary {
+    pub id: String,
+    pub state: JobState,
+    /// `model_size_stats.memory_status`: `ok`, `soft_limit`, `hard_limit`.
+    pub memory_status: Option<String>,
+    pub processed_record_count: u64,
+    /// `data_counts.latest_record_timestamp`, epoch millis.
+    pub latest_record_time_ms: Option<i64>,
+    /// `create_time`, epoch millis.
+    pub create_time_ms: Option<i64>,
+    pub has_model_snapshot: bool,
+    /// The job's datafeed, if it has one.
+    pub datafeed_id: Option<String>,
+}
+
 /// The action name Elasticsearch gives reset tasks.
 pub const RESET_ACTION: &str = "cluster:admin/xpack/ml/job/reset";
 

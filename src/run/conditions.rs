@@ -33,6 +33,25 @@ pub fn condition_reason(reason: &str) -> String {
     }
 }
 
+/// Sets what every status write carries: observedGeneration, the start time (first write),
+/// the completion time (first terminal write) and the conditions.
+pub fn stamp(
+    old: &JobResetStatus,
+    s: &mut JobResetStatus,
+    generation: Option<i64>,
+    now: jiff::Timestamp,
+) {
+    let now = format_time(now);
+    s.observed_generation = generation;
+    if s.start_time.is_none() {
+        s.start_time = Some(now.clone());
+    }
+    if s.phase.is_terminal() && s.completion_time.is_none() {
+        s.completion_time = Some(now.clone());
+    }
+    s.conditions = conditions(old, s, generation, &now);
+}
+
 /// The conditions for `new`, keeping `lastTransitionTime` from `old` where a condition's
 /// status did not flip.
 pub fn conditions(

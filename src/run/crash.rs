@@ -6,7 +6,8 @@
 //! - `after-reset-post`: the reset POST returned a task id, not yet written to status;
 //! - `after-task-id-written`: `status.taskId` was just written;
 //! - `mid-follow`: a `GET _tasks/<id>` long-poll returned, its answer not yet processed;
-//! - `after-completion-before-status`: the run decided Completed, the status not yet written.
+//! - `after-completion-before-status`: the run decided Completed, the status not yet written;
+//! - `after-targets-frozen`: a fan-out's targets were written, no child created yet.
 //!
 //! Only in builds with the `crash-points` feature (`make test` turns it on; release builds
 //! and the image do not): elsewhere `at` does nothing and the variable is ignored. Reads the
@@ -26,6 +27,7 @@ pub enum CrashPoint {
     AfterTaskIdWritten,
     MidFollow,
     AfterCompletionBeforeStatus,
+    AfterTargetsFrozen,
 }
 
 impl CrashPoint {
@@ -36,6 +38,7 @@ impl CrashPoint {
             CrashPoint::AfterTaskIdWritten => "after-task-id-written",
             CrashPoint::MidFollow => "mid-follow",
             CrashPoint::AfterCompletionBeforeStatus => "after-completion-before-status",
+            CrashPoint::AfterTargetsFrozen => "after-targets-frozen",
         }
     }
 }

@@ -290,6 +290,8 @@ mod tests {
     fn run_of(deadline_seconds: i64) -> (JobResetSpec, JobResetStatus, impl Fn(i64) -> Timestamp) {
         let spec = JobResetSpec {
             job_id: "j".into(),
+            jobs: None,
+            dry_run: false,
             elasticsearch: ElasticsearchSpec::default(),
             close_job: CloseJobSpec::default(),
             delete_user_annotations: false,

@@ -37,11 +37,13 @@ pub enum EventReason {
     Completed,
     /// The run failed.
     Failed,
+    /// A fan-out child's name is held by an object the parent does not own.
+    ChildNameTaken,
 }
 
 impl EventReason {
     /// Every reason, for documentation and tests.
-    pub const ALL: [EventReason; 11] = [
+    pub const ALL: [EventReason; 12] = [
         EventReason::Accepted,
         EventReason::Waiting,
         EventReason::WaitingForConnection,
@@ -53,6 +55,7 @@ impl EventReason {
         EventReason::Retrying,
         EventReason::Completed,
         EventReason::Failed,
+        EventReason::ChildNameTaken,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -68,6 +71,7 @@ impl EventReason {
             EventReason::Retrying => "Retrying",
             EventReason::Completed => "Completed",
             EventReason::Failed => "Failed",
+            EventReason::ChildNameTaken => "ChildNameTaken",
         }
     }
 
@@ -75,6 +79,7 @@ impl EventReason {
         matches!(
             self,
             EventReason::Failed
+                | EventReason::ChildNameTaken
                 | EventReason::Retrying
                 | EventReason::WaitingForConnection
                 | EventReason::CrossNamespaceRefDenied

@@ -6,6 +6,8 @@ pub mod access;
 pub mod clients;
 pub mod connect;
 pub mod events;
+pub mod fanout;
+pub mod fanout_plan;
 pub mod followers;
 pub mod memory;
 pub mod queue;
@@ -159,6 +161,7 @@ pub async fn run_until(
     let followers = Followers::new(opts.max_task_follows, wake.clone(), metrics.task_follows());
     let memory = Arc::new(Memory::new(followers));
     let deleted = Arc::clone(&memory);
+    let parents = wake.clone();
     let runs = reflector(
         writer,
         watcher(api, watcher::Config::default().any_semantic()),
@@ -171,6 +174,13 @@ pub async fn run_until(
             }
             // Whatever was kept for a deleted object (its client holds credentials) goes now.
             Ok(watcher::Event::Delete(o)) => deleted.forget(&RunKey::of(o)),
+            // A child's change is its parent's to count.
+            Ok(watcher::Event::Apply(o)) => {
+                for parent in o.owner_references().iter().filter(|r| r.kind == "JobReset") {
+                    let r = ObjectRef::new(&parent.name).within(&o.namespace().unwrap_or_default());
+                    let _ = parents.unbounded_send(r);
+                }
+            }
             _ => {}
         }
     })
@@ -340,6 +350,8 @@ mod tests {
             name,
             JobResetSpec {
                 job_id: "j".into(),
+                jobs: None,
+                dry_run: false,
                 elasticsearch: es,
                 close_job: CloseJobSpec::default(),
                 delete_user_annotations: false,

@@ -53,12 +53,17 @@ pub fn goes_first(me: &JobReset, other: &JobReset) -> bool {
 
 /// Other JobResets (per the cache) for the same job and cluster that are not over.
 pub fn same_target(store: &Store<JobReset>, me: &JobReset, template: &str) -> Vec<Arc<JobReset>> {
+    // Fan-out parents and dry runs touch no job: they neither wait nor hold anyone up.
+    let touches = |o: &JobReset| o.spec.jobs.is_none() && !o.spec.dry_run;
+    if !touches(me) {
+        return vec![];
+    }
     let my_ns = me.namespace().unwrap_or_default();
     let my_id = connect::cluster_identity(&me.spec.elasticsearch, &my_ns, template);
     store
         .state()
         .into_iter()
-        .filter(|o| o.uid() != me.uid())
+        .filter(|o| o.uid() != me.uid() && touches(o))
         .filter(|o| !o.status.as_ref().is_some_and(|s| s.phase.is_terminal()))
         .filter(|o| o.spec.job_id == me.spec.job_id)
         .filter(|o| {

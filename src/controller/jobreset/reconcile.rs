@@ -28,6 +28,7 @@ use super::{
     Options,
     access::{self, CROSS_NAMESPACE_REF_DENIED},
     connect::{self, ConnectError},
+    fanout,
     memory::{Memory, RunKey},
     queue::{self, Blocker},
     record::KubeSink,
@@ -108,6 +109,9 @@ async fn reconcile_once(obj: Arc<JobReset>, ctx: &Arc<Context>) -> Result<Action
         ctx.memory.forget(&key);
         return Ok(Action::await_change());
     }
+    if fresh.spec.jobs.is_some() || fresh.spec.dry_run {
+        return fanout::reconcile(ctx, &api, &fresh, &key).await;
+    }
 
     let (es, mut first) = observe(ctx, &fresh, &key, &status).await?;
     if let Some(task_id) = ctx.memory.unwritten_task(&key) {
@@ -155,7 +159,7 @@ async fn reconcile_once(obj: Arc<JobReset>, ctx: &Arc<Context>) -> Result<Action
 
 /// What is known before any Elasticsearch call: another run going first, or connection
 /// settings that cannot be built yet; else the client.
-async fn observe(
+pub(super) async fn observe(
     ctx: &Context,
     obj: &JobReset,
     key: &RunKey,

@@ -958,15 +958,7 @@ fn close_first(input: &Input, s: &JobResetStatus, job: &Job) -> Option<Action> {
 
 /// Sets the bookkeeping fields every status write carries.
 fn finalize(input: &Input, old: &JobResetStatus, s: &mut JobResetStatus) {
-    let now = conditions::format_time(input.now);
-    s.observed_generation = input.generation;
-    if s.start_time.is_none() {
-        s.start_time = Some(now.clone());
-    }
-    if s.phase.is_terminal() && s.completion_time.is_none() {
-        s.completion_time = Some(now.clone());
-    }
-    s.conditions = conditions::conditions(old, s, input.generation, &now);
+    conditions::stamp(old, s, input.generation, input.now);
 }
 
 fn close_force(input: &Input, s: &JobResetStatus, state: Option<JobState>) -> bool {

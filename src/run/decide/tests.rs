@@ -18,6 +18,8 @@ const T0: i64 = 1_700_000_000;
 fn spec() -> JobResetSpec {
     JobResetSpec {
         job_id: JOB.into(),
+        jobs: None,
+        dry_run: false,
         elasticsearch: ElasticsearchSpec {
             url: Some("https://es.example:9200".into()),
             ..Default::default()

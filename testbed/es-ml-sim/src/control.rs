@@ -380,6 +380,14 @@ impl Control {
         self.shared.bump();
     }
 
+    /// Sets the model's memory status (`ok`, `soft_limit`, `hard_limit`).
+    pub fn set_memory_status(&self, job: &str, status: &str) {
+        if let Some(j) = self.shared.state().jobs.get_mut(job) {
+            j.memory_status = Some(status.to_owned());
+        }
+        self.shared.bump();
+    }
+
     pub fn add_user_annotation(&self, job: &str) {
         if let Some(j) = self.shared.state().jobs.get_mut(job) {
             j.user_annotations += 1;
@@ -424,6 +432,11 @@ impl Control {
             .get(job)
             .copied()
             .unwrap_or(0)
+    }
+
+    /// The most jobs ever blocked by a reset at the same time.
+    pub fn resets_running_peak(&self) -> usize {
+        self.shared.state().resets_running_peak
     }
 
     /// Number of tasks currently running.

@@ -85,6 +85,8 @@ pub struct Job {
     pub state: JobState,
     pub counts: DataCounts,
     pub model_bytes: u64,
+    /// `model_size_stats.memory_status` (`ok` when unset); a reset sets it back.
+    pub memory_status: Option<String>,
     pub user_annotations: usize,
     pub auto_annotations: usize,
     pub open_time_ms: Option<i64>,
@@ -211,6 +213,8 @@ pub struct State {
     pub resets_started: HashMap<String, u64>,
     /// Resets whose work ran to the end, by job.
     pub resets_completed: HashMap<String, u64>,
+    /// The most jobs ever blocked by a reset at the same time.
+    pub resets_running_peak: usize,
     /// Bumped on every node restart; work begun in an older epoch must not touch tasks.
     pub epoch: u64,
     /// False: no elected master (close and reset fail with 503).
@@ -435,6 +439,7 @@ impl State {
             upgrade_mode: false,
             resets_started: HashMap::new(),
             resets_completed: HashMap::new(),
+            resets_running_peak: 0,
             epoch: 0,
             master_available: true,
         }
@@ -486,6 +491,7 @@ impl State {
                 state: JobState::Closed,
                 counts: DataCounts::default(),
                 model_bytes: 0,
+                memory_status: None,
                 user_annotations: 0,
                 auto_annotations: 0,
                 open_time_ms: None,
@@ -636,7 +642,7 @@ impl State {
             "total_over_field_count": 0,
             "total_partition_field_count": if j.model_bytes > 0 { 2 } else { 0 },
             "bucket_allocation_failures_count": 0,
-            "memory_status": "ok",
+            "memory_status": j.memory_status.as_deref().unwrap_or("ok"),
             "categorized_doc_count": 0,
             "total_category_count": 0,
             "frequent_category_count": 0,
@@ -807,6 +813,7 @@ impl State {
             job.blocked = None;
             job.counts = DataCounts::default();
             job.model_bytes = 0;
+            job.memory_status = None;
             job.auto_annotations = 0;
             if delete_user_annotations {
                 job.user_annotations = 0;
@@ -1148,6 +1155,12 @@ impl State {
             task_id: Some(task_id),
         });
         *self.resets_started.entry(job_id.to_string()).or_insert(0) += 1;
+        let running = self
+            .jobs
+            .values()
+            .filter(|j| j.blocked.as_ref().is_some_and(|b| b.reason == "reset"))
+            .count();
+        self.resets_running_peak = self.resets_running_peak.max(running);
         Ok(m)
     }
 

@@ -1,0 +1,462 @@
+//! A JobReset over many jobs (`spec.jobs`), and any dry run: the expression is resolved
+//! once (`GET _ml/anomaly_detectors/<expression>` and its stats, minus `exclude`, filtered by
+//! the conditions), the targets are frozen into status before any job is touched, and each
+//! target is reset by a child JobReset (deterministic name, owner reference, parent label)
+//! that runs the single-job run unchanged, at most `parallelism` at a time. Does I/O: the
+//! Elasticsearch reads, the children's creation, the parent's status writes.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::time::Duration;
+
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::OwnerReference;
+use kube::{
+    Api, Resource, ResourceExt,
+    api::{ObjectMeta, PostParams},
+    runtime::controller::Action,
+};
+use tracing::info;
+
+use super::{
+    events,
+    fanout_plan::{self, PARENT_LABEL, reason as fan_reason},
+    memory::RunKey,
+    reconcile::{Context, observe},
+};
+use crate::{
+    api::{DryRunJob, FanOutStatus, JobReset, JobResetSpec, JobResetStatus, Phase},
+    controller::error::Error,
+    es::{EsClient, EsError},
+    k8s::status,
+    run::{
+        conditions,
+        crash::{self, CrashPoint},
+        decide::{Observation, backoff_delay, reason},
+    },
+};
+
+/// How often a parent looks again without a child's change to wake it.
+const RECHECK: Duration = Duration::from_secs(60);
+
+/// One reconcile of a fan-out (or dry-run) JobReset.
+pub async fn reconcile(
+    ctx: &Context,
+    api: &Api<JobReset>,
+    parent: &JobReset,
+    key: &RunKey,
+) -> Result<Action, Error> {
+    let old = parent.status.clone().unwrap_or_default();
+    let mut s = old.clone();
+    let (es, first) = observe(ctx, parent, key, &s).await?;
+    let es = match (es, first) {
+        (Some(es), Observation::Start) => es,
+        (_, Observation::InvalidSpec { reason, message }) => {
+            set(&mut s, Phase::Failed, &reason, message);
+            return write(ctx, api, parent, &old, s, Action::await_change()).await;
+        }
+        (_, Observation::ConnectionUnavailable { reason, message }) => {
+            let phase = s.phase;
+            set(&mut s, phase, &reason, message);
+            let again = Action::requeue(ctx.opts.backoff_cap.min(Duration::from_secs(30)));
+            return write(ctx, api, parent, &old, s, again).await;
+        }
+        _ => return Ok(Action::requeue(RECHECK)),
+    };
+    let fan = match s.fan_out.clone() {
+        Some(fan) => fan,
+        None => match resolve(&es, &parent.spec, &mut s).await {
+            Resolved::Frozen(fan) => {
+                // Frozen before any child exists: never resolved again, even after a crash.
+                s.fan_out = Some(fan.clone());
+                let n = fan.targets.len();
+                let msg = format!(
+                    "resetting {n} jobs, {} at a time",
+                    parallelism(&parent.spec)
+                );
+                set(&mut s, Phase::Resetting, fan_reason::RESETTING_JOBS, msg);
+                let version = stamp_and_write(ctx, api, parent, &old, &mut s).await?;
+                crash::at(CrashPoint::AfterTargetsFrozen);
+                return children(ctx, api, parent, &s, fan, version).await;
+            }
+            Resolved::Over => {
+                return write(ctx, api, parent, &old, s, Action::await_change()).await;
+            }
+            Resolved::Retry(attempts) => {
+                let delay = backoff_delay(ctx.opts.backoff_base, ctx.opts.backoff_cap, attempts);
+                return write(ctx, api, parent, &old, s, Action::requeue(delay)).await;
+            }
+        },
+    };
+    let version = parent.resource_version().unwrap_or_default();
+    children(ctx, api, parent, &s, fan, version).await
+}
+
+enum Resolved {
+    Frozen(FanOutStatus),
+    /// Ended (dry run, nothing matched, too many): `s` says how.
+    Over,
+    /// A transient fault: `s` counts it.
+    Retry(u32),
+}
+
+fn parallelism(spec: &JobResetSpec) -> u32 {
+    spec.jobs.as_ref().map_or(1, |j| j.parallelism.max(1))
+}
+
+/// Resolves the expression (or, for a single-job dry run, the one id).
+async fn resolve(es: &EsClient, spec: &JobResetSpec, s: &mut JobResetStatus) -> Resolved {
+    let (expression, exclude, conditions, max_jobs, allow_no_match) = match &spec.jobs {
+        Some(j) => (
+            j.expression.clone(),
+            j.exclude.clone(),
+            j.conditions.clone(),
+            j.max_jobs,
+            j.allow_no_match,
+        ),
+        None => (spec.job_id.clone(), None, None, 1, false),
+    };
+    let matched = match es.jobs(&expression).await {
+        Ok(m) => m,
+        Err(e) => return fault(s, e, &expression),
+    };
+    let excluded: Vec<String> = match exclude.as_deref() {
+        Some(x) => match es.jobs(x).await {
+            Ok(x) => x.into_iter().map(|j| j.id).collect(),
+            Err(e) => return fault(s, e, x),
+        },
+        None => vec![],
+    };
+    let now = jiff::Timestamp::now();
+    let (targets, skipped) = fanout_plan::select(&matched, &excluded, conditions.as_ref(), now);
+    let n = targets.len();
+    if n > usize::try_from(max_jobs).unwrap_or(usize::MAX) {
+        let msg = format!(
+            "{expression} matched {n} jobs to reset, more than maxJobs ({max_jobs}): nothing was \
+             reset; narrow the expression or raise maxJobs"
+        );
+        set(s, Phase::Failed, fan_reason::TOO_MANY_JOBS, msg);
+        return Resolved::Over;
+    }
+    if n == 0 {
+        let msg = format!(
+            "{expression} matched no job to reset ({} matched, all skipped)",
+            skipped.len()
+        );
+        let phase = if allow_no_match {
+            Phase::Completed
+        } else {
+            Phase::Failed
+        };
+        s.fan_out = Some(FanOutStatus {
+            skipped,
+            ..Default::default()
+        });
+        set(s, phase, fan_reason::NO_JOBS_MATCHED, msg);
+        return Resolved::Over;
+    }
+    if spec.dry_run {
+        let chosen: Vec<_> = matched.iter().filter(|j| targets.contains(&j.id)).collect();
+        let feeds: Vec<String> = chosen
+            .iter()
+            .filter_map(|j| j.datafeed_id.clone())
+            .collect();
+        let states = match es.datafeed_states(&feeds).await {
+            Ok(st) => st,
+            Err(e) => return fault(s, e, &expression),
+        };
+        s.would_reset = chosen
+            .into_iter()
+            .map(|j| DryRunJob {
+                job_id: j.id.clone(),
+                state: j.state.as_str().to_owned(),
+                processed_record_count: j.processed_record_count,
+                has_model_snapshot: j.has_model_snapshot,
+                datafeed_state: j.datafeed_id.as_ref().and_then(|d| {
+                    states
+                        .iter()
+                        .find(|(id, _)| id == d)
+                        .map(|(_, st)| st.clone())
+                }),
+                datafeed: j.datafeed_id.clone(),
+            })
+            .collect();
+        let msg = format!(
+            "dry run: would reset {n} jobs ({}); nothing was touched",
+            targets.join(", ")
+        );
+        s.fan_out = spec.jobs.as_ref().map(|_| FanOutStatus {
+            targets,
+            skipped,
+            ..Default::default()
+        });
+        set(s, Phase::Completed, fan_reason::DRY_RUN, msg);
+        return Resolved::Over;
+    }
+    Resolved::Frozen(FanOutStatus {
+        waiting: u32::try_from(n).unwrap_or(u32::MAX),
+        targets,
+        skipped,
+        ..Default::default()
+    })
+}
+
+/// An Elasticsearch error while resolving: transient ones are retried, others end the run.
+fn fault(s: &mut JobResetStatus, e: EsError, expression: &str) -> Resolved {
+    if e.is_transient() {
+        s.attempts = s.attempts.saturating_add(1);
+        let phase = s.phase;
+        set(
+            s,
+            phase,
+            e.reason(),
+            format!("resolving {expression} failed, will retry: {e}"),
+        );
+        return Resolved::Retry(s.attempts);
+    }
+    let r = match e.status_code() {
+        Some(404) => reason::JOB_NOT_FOUND,
+        Some(401) => reason::UNAUTHORIZED,
+        Some(403) => reason::MISSING_PRIVILEGE,
+        _ => e.reason(),
+    };
+    set(
+        s,
+        Phase::Failed,
+        r,
+        format!("resolving {expression} failed: {e}"),
+    );
+    Resolved::Over
+}
+
+/// Creates the children the plan asks for and records the counts (and the end).
+async fn children(
+    ctx: &Context,
+    api: &Api<JobReset>,
+    parent: &JobReset,
+    s: &JobResetStatus,
+    fan: FanOutStatus,
+    version: String,
+) -> Result<Action, Error> {
+    let uid = parent.uid().unwrap_or_default();
+    let mine: Vec<_> = ctx
+        .store
+        .state()
+        .into_iter()
+        .filter(|o| o.owner_references().iter().any(|r| r.uid == uid))
+        .collect();
+    let mut phases: BTreeMap<String, Phase> = mine
+        .iter()
+        .map(|c| {
+            let phase = c.status.as_ref().map(|s| s.phase).unwrap_or_default();
+            (c.spec.job_id.clone(), phase)
+        })
+        .collect();
+    let policy = parent
+        .spec
+        .jobs
+        .as_ref()
+        .map(|j| j.failure_policy)
+        .unwrap_or_default();
+    let width = parallelism(&parent.spec);
+    let mut plan = fanout_plan::progress(&fan, &phases, width, policy);
+    // A name held by an object this parent does not own fails that target (and frees its
+    // slot); bounded, as each round fails at least one more target.
+    loop {
+        let mut taken = false;
+        for job in plan.create.iter().collect::<BTreeSet<_>>() {
+            if create_child(ctx, api, parent, job).await? == Created::Taken {
+                phases.insert(job.clone(), Phase::Failed);
+                taken = true;
+            } else {
+                phases.entry(job.clone()).or_insert(Phase::Pending);
+            }
+        }
+        if !taken {
+            break;
+        }
+        plan = fanout_plan::progress(&fan, &phases, width, policy);
+    }
+    let mut next = s.clone();
+    next.fan_out = Some(plan.counts.clone());
+    match &plan.end {
+        Some((phase, r, msg)) => set(&mut next, *phase, r, msg.clone()),
+        None => {
+            let c = &plan.counts;
+            let msg = format!(
+                "{} of {} jobs reset, {} failed, {} running, {} waiting",
+                c.succeeded,
+                c.targets.len(),
+                c.failed,
+                c.running,
+                c.waiting
+            );
+            set(&mut next, Phase::Resetting, fan_reason::RESETTING_JOBS, msg);
+        }
+    }
+    let after = if plan.end.is_some() {
+        Action::await_change()
+    } else {
+        Action::requeue(RECHECK)
+    };
+    conditions::stamp(
+        s,
+        &mut next,
+        parent.metadata.generation,
+        jiff::Timestamp::now(),
+    );
+    if next != *s {
+        record(ctx, api, parent, s, &next, &version).await?;
+    }
+    Ok(after)
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Created {
+    /// Created now, or found created before (a crash, or a cache that did not show it yet).
+    Ours,
+    /// The name is held by an object this parent does not own.
+    Taken,
+}
+
+async fn create_child(
+    ctx: &Context,
+    api: &Api<JobReset>,
+    parent: &JobReset,
+    job: &str,
+) -> Result<Created, Error> {
+    let name = fanout_plan::child_name(&parent.name_any(), job);
+    let namespace = parent.namespace().unwrap_or_default();
+    let failed = |source| Error::WriteStatus {
+        namespace: namespace.clone(),
+        name: name.clone(),
+        source,
+    };
+    let mut labels = BTreeMap::new();
+    if parent.name_any().len() <= 63 {
+        labels.insert(PARENT_LABEL.to_owned(), parent.name_any());
+    }
+    let uid = parent.uid().unwrap_or_default();
+    let owner = OwnerReference {
+        api_version: JobReset::api_version(&()).into_owned(),
+        kind: JobReset::kind(&()).into_owned(),
+        name: parent.name_any(),
+        uid: uid.clone(),
+        controller: Some(true),
+        block_owner_deletion: Some(false),
+    };
+    let spec = JobResetSpec {
+        job_id: job.to_owned(),
+        jobs: None,
+        dry_run: false,
+        ..parent.spec.clone()
+    };
+    let child = JobReset {
+        metadata: ObjectMeta {
+            name: Some(name.clone()),
+            namespace: parent.namespace(),
+            labels: Some(labels),
+            owner_references: Some(vec![owner]),
+            ..Default::default()
+        },
+        spec,
+        status: None,
+    };
+    match api.create(&PostParams::default(), &child).await {
+        Ok(_) => {
+            info!(parent = %parent.name_any(), child = %name, job, "created the child JobReset");
+            Ok(Created::Ours)
+        }
+        Err(kube::Error::Api(e)) if e.code == 409 => {
+            let held = api.get_opt(&name).await.map_err(failed)?;
+            let ours = held.as_ref().is_none_or(|o| {
+                o.owner_references().iter().any(|r| r.uid == uid) && o.spec.job_id == job
+            });
+            if ours {
+                return Ok(Created::Ours);
+            }
+            let note = format!(
+                "JobReset {name} exists and is not this JobReset's child: job {job} is not reset; \
+                 delete or rename {name}"
+            );
+            events::publish(
+                &ctx.recorder,
+                parent,
+                events::EventReason::ChildNameTaken,
+                note,
+            )
+            .await;
+            Ok(Created::Taken)
+        }
+        Err(source) => Err(failed(source)),
+    }
+}
+
+fn set(s: &mut JobResetStatus, phase: Phase, r: &str, msg: String) {
+    s.phase = phase;
+    s.reason = Some(r.to_owned());
+    s.message = Some(msg);
+}
+
+/// Stamps `s` and writes it if it changed.
+async fn write(
+    ctx: &Context,
+    api: &Api<JobReset>,
+    parent: &JobReset,
+    old: &JobResetStatus,
+    mut s: JobResetStatus,
+    then: Action,
+) -> Result<Action, Error> {
+    stamp_and_write(ctx, api, parent, old, &mut s).await?;
+    Ok(then)
+}
+
+/// Stamps and writes `s`; returns the resourceVersion written.
+async fn stamp_and_write(
+    ctx: &Context,
+    api: &Api<JobReset>,
+    parent: &JobReset,
+    old: &JobResetStatus,
+    s: &mut JobResetStatus,
+) -> Result<String, Error> {
+    conditions::stamp(old, s, parent.metadata.generation, jiff::Timestamp::now());
+    let version = parent.resource_version().unwrap_or_default();
+    if s == old {
+        return Ok(version);
+    }
+    record(ctx, api, parent, old, s, &version).await
+}
+
+/// One conditional status write and its Event.
+async fn record(
+    ctx: &Context,
+    api: &Api<JobReset>,
+    parent: &JobReset,
+    old: &JobResetStatus,
+    new: &JobResetStatus,
+    version: &str,
+) -> Result<String, Error> {
+    let name = parent.name_any();
+    let namespace = parent.namespace().unwrap_or_default();
+    let written = status::apply(api, &name, &ctx.opts.field_manager, new, version)
+        .await
+        .map_err(|source| match &source {
+            kube::Error::Api(e) if e.code == 409 => Error::Conflict {
+                namespace: namespace.clone(),
+                name: name.clone(),
+            },
+            _ => Error::WriteStatus {
+                namespace: namespace.clone(),
+                name: name.clone(),
+                source,
+            },
+        })?;
+    info!(namespace = %namespace, name = %name, phase = new.phase.as_str(),
+          reason = new.reason.as_deref().unwrap_or(""), detail = new.message.as_deref().unwrap_or(""), "status");
+    if new.phase.is_terminal() && !old.phase.is_terminal() {
+        ctx.metrics
+            .run_finished(new.phase.as_str(), new.reason.as_deref().unwrap_or(""));
+    }
+    if let Some((r, note)) = events::for_transition(old, new) {
+        events::publish(&ctx.recorder, parent, r, note).await;
+    }
+    Ok(written.resource_version().unwrap_or_default())
+}

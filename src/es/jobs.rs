@@ -1,0 +1,151 @@
+//! Decoding of job lists: `GET _ml/anomaly_detectors/<expression>` merged with its `_stats`,
+//! one summary per job, for resolving an expression over many jobs. Pure, no I/O.
+
+use serde::Deserialize;
+use serde_json::Value;
+
+use super::types::{JobState, JobSummary};
+use super::wire::{DecodeError, json};
+
+#[derive(Deserialize)]
+struct Jobs<T> {
+    #[serde(default = "Vec::new")]
+    jobs: Vec<T>,
+}
+
+#[derive(Deserialize)]
+struct Config {
+    job_id: String,
+    #[serde(default)]
+    create_time: Option<Value>,
+    #[serde(default)]
+    model_snapshot_id: Option<String>,
+    /// Embedded by GET from 8.0 when the job has a datafeed.
+    #[serde(default)]
+    datafeed_config: Option<DatafeedRef>,
+}
+
+#[derive(Deserialize)]
+struct DatafeedRef {
+    datafeed_id: String,
+}
+
+#[derive(Deserialize)]
+struct Datafeeds {
+    #[serde(default = "Vec::new")]
+    datafeeds: Vec<DatafeedStats>,
+}
+
+#[derive(Deserialize)]
+struct DatafeedStats {
+    datafeed_id: String,
+    state: String,
+}
+
+#[derive(Deserialize)]
+struct Stats {
+    job_id: String,
+    state: String,
+    #[serde(default)]
+    data_counts: Counts,
+    #[serde(default)]
+    model_size_stats: Option<SizeStats>,
+}
+
+#[derive(Default, Deserialize)]
+struct Counts {
+    #[serde(default)]
+    processed_record_count: u64,
+    #[serde(default)]
+    latest_record_timestamp: Option<Value>,
+}
+
+#[derive(Deserialize)]
+struct SizeStats {
+    #[serde(default)]
+    memory_status: Option<String>,
+}
+
+/// Epoch millis, as a number or a numeric string.
+fn millis(v: Option<Value>) -> Option<i64> {
+    match v? {
+        Value::Number(n) => n.as_i64(),
+        Value::String(s) => s.parse().ok(),
+        _ => None,
+    }
+}
+
+/// One summary per job the config answer lists, in its order; the stats answer gives state
+/// and counts (a job missing from it is left out: it was deleted between the two reads).
+pub fn summaries(config_body: &[u8], stats_body: &[u8]) -> Result<Vec<JobSummary>, DecodeError> {
+    let config: Jobs<Config> = json(config_body).map_err(|e| format!("job configs: {e}"))?;
+    let stats: Jobs<Stats> = json(stats_body).map_err(|e| format!("job stats: {e}"))?;
+    let mut out = vec![];
+    for c in config.jobs {
+        let Some(st) = stats.jobs.iter().find(|s| s.job_id == c.job_id) else {
+            continue;
+        };
+        let state = JobState::from_es(&st.state)
+            .ok_or_else(|| format!("unknown job state {:?}", st.state))?;
+        out.push(JobSummary {
+            id: c.job_id,
+            state,
+            memory_status: st
+                .model_size_stats
+                .as_ref()
+                .and_then(|m| m.memory_status.clone()),
+            processed_record_count: st.data_counts.processed_record_count,
+            latest_record_time_ms: millis(st.data_counts.latest_record_timestamp.clone()),
+            create_time_ms: millis(c.create_time),
+            has_model_snapshot: c
+                .model_snapshot_id
+                .is_some_and(|s| !s.is_empty() && s != "empty"),
+            datafeed_id: c.datafeed_config.map(|d| d.datafeed_id),
+        });
+    }
+    Ok(out)
+}
+
+/// `(datafeed id, state)` pairs of a `GET _ml/datafeeds/<ids>/_stats` answer.
+pub fn datafeed_states(body: &[u8]) -> Result<Vec<(String, String)>, DecodeError> {
+    let d: Datafeeds = json(body).map_err(|e| format!("datafeed stats: {e}"))?;
+    Ok(d.datafeeds
+        .into_iter()
+        .map(|d| (d.datafeed_id, d.state))
+        .collect())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn merges_configs_and_stats() {
+        let config = br#"{"count":2,"jobs":[
+            {"job_id":"a","create_time":1700000000000,"model_snapshot_id":"s1",
+             "datafeed_config":{"datafeed_id":"datafeed-a","job_id":"a"}},
+            {"job_id":"b","create_time":1700000001000}]}"#;
+        let stats = br#"{"count":2,"jobs":[
+            {"job_id":"b","state":"opened","data_counts":{"processed_record_count":5}},
+            {"job_id":"a","state":"closed","data_counts":{"processed_record_count":1234,
+              "latest_record_timestamp":1699999000000},"model_size_stats":{"memory_status":"hard_limit"}}]}"#;
+        let s = summaries(config, stats).unwrap();
+        assert_eq!(s.len(), 2);
+        assert_eq!(s[0].id, "a");
+        assert_eq!(s[0].state, JobState::Closed);
+        assert_eq!(s[0].memory_status.as_deref(), Some("hard_limit"));
+        assert_eq!(s[0].latest_record_time_ms, Some(1_699_999_000_000));
+        assert!(s[0].has_model_snapshot);
+        assert_eq!((s[1].id.as_str(), s[1].processed_record_count), ("b", 5));
+        assert_eq!(s[1].create_time_ms, Some(1_700_000_001_000));
+        assert_eq!(s[0].datafeed_id.as_deref(), Some("datafeed-a"));
+        assert_eq!(s[1].datafeed_id, None);
+        let d = datafeed_states(
+            br#"{"count":1,"datafeeds":[{"datafeed_id":"datafeed-a","state":"started"}]}"#,
+        );
+        assert_eq!(
+            d.unwrap(),
+            [("datafeed-a".to_owned(), "started".to_owned())]
+        );
+    }
+}
