@@ -26,7 +26,11 @@ pub mod standalone;
 pub fn crds_yaml() -> Result<String, serde_yaml_ng::Error> {
     use kube::CustomResourceExt;
     let mut out = String::new();
-    for crd in [api::JobReset::crd(), api::JobResetGrant::crd()] {
+    for crd in [
+        api::JobReset::crd(),
+        api::JobResetSchedule::crd(),
+        api::JobResetGrant::crd(),
+    ] {
         out.push_str("---\n");
         out.push_str(&serde_yaml_ng::to_string(&crd)?);
     }

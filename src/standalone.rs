@@ -136,6 +136,7 @@ pub async fn run(args: &ResetArgs) -> Result<ResetResult, StandaloneError> {
         job_id: args.job.clone(),
         jobs: None,
         dry_run: false,
+        ttl_seconds_after_finished: None,
         elasticsearch: ElasticsearchSpec {
             url: Some(url.clone()),
             ..Default::default()

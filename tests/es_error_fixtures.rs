@@ -123,6 +123,7 @@ async fn every_recorded_answer_ends_where_it_should() {
             job_id: "j".into(),
             jobs: None,
             dry_run: false,
+            ttl_seconds_after_finished: None,
             elasticsearch: ElasticsearchSpec::default(),
             close_job: CloseJobSpec::default(),
             delete_user_annotations: call == "reset_dua",

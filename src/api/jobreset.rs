@@ -39,11 +39,12 @@ pub const DEFAULT_CA_KEY: &str = "ca.crt";
     printcolumn = r#"{"name":"Phase","type":"string","description":"Where the run is","jsonPath":".status.phase"}"#,
     printcolumn = r#"{"name":"Task","type":"string","description":"The reset task id","jsonPath":".status.taskId"}"#,
     printcolumn = r#"{"name":"Reason","type":"string","description":"Why the run is where it is","jsonPath":".status.reason"}"#,
-    printcolumn = r#"{"name":"Age","type":"date","jsonPath":".metadata.creationTimestamp"}"#
+    printcolumn = r#"{"name":"Age","type":"date","jsonPath":".metadata.creationTimestamp"}"#,
+    // On the root, not on JobResetSpec: a schedule's template embeds the spec and stays editable.
+    validation = Rule::new("self.spec == oldSelf.spec").message(
+        "spec is immutable: a JobReset asks for one reset; create a new JobReset to reset the job again"
+    )
 )]
-#[x_kube(validation = Rule::new("self == oldSelf").message(
-    "spec is immutable: a JobReset asks for one reset; create a new JobReset to reset the job again"
-))]
 #[x_kube(validation = Rule::new("has(self.jobId) != has(self.jobs)").message(
     "set exactly one of jobId (one job) and jobs (an expression over many)"
 ))]
@@ -69,6 +70,14 @@ pub struct JobResetSpec {
     /// touch nothing in Elasticsearch; ends Completed with reason DryRun.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub dry_run: bool,
+
+    /// Delete this JobReset this many seconds after it finished (Completed or Failed). Off
+    /// when left out. Managed by Argo CD or Flux, a deleted JobReset is created again (and
+    /// its job reset again): the operator warns with an Event when the object carries their
+    /// tracking label or annotation.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(range(min = 0, max = 31_536_000))]
+    pub ttl_seconds_after_finished: Option<u32>,
 
     /// How to reach the Elasticsearch cluster that holds the job.
     pub elasticsearch: ElasticsearchSpec,
@@ -420,7 +429,7 @@ mod tests {
     #[test]
     fn schema_carries_the_rules() {
         let crd = serde_json::to_string(&JobReset::crd()).unwrap_or_default();
-        assert!(crd.contains(r#""rule":"self == oldSelf""#));
+        assert!(crd.contains(r#""rule":"self.spec == oldSelf.spec""#));
         assert!(crd.contains("create a new JobReset"));
         assert!(crd.contains(r#""rule":"has(self.url) != has(self.elasticsearchRef)""#));
         assert!(crd.contains(r#""maxLength":64"#));

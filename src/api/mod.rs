@@ -1,12 +1,17 @@
-//! The API the operator serves (group `ml.jobreset.io`, version `v1alpha1`): the `JobReset`
-//! and `JobResetGrant` custom resources and the name rules their schemas enforce. Pure types
+//! The API the operator serves (group `ml.jobreset.io`, version `v1alpha1`): the `JobReset`,
+//! `JobResetSchedule` and `JobResetGrant` custom resources and the name rules their schemas enforce. Pure types
 //! and functions, no I/O; every field's doc comment is what `kubectl explain` shows.
 
 pub mod fanout;
 pub mod grant;
 mod jobreset;
 pub mod names;
+pub mod schedule;
 
 pub use fanout::{DryRunJob, FailurePolicy, FanOutStatus, JobConditions, JobSelector, SkippedJob};
 pub use grant::{GrantFrom, GrantTo, JobResetGrant, JobResetGrantSpec};
 pub use jobreset::*;
+pub use schedule::{
+    ConcurrencyPolicy, JobResetSchedule, JobResetScheduleSpec, JobResetScheduleStatus,
+    JobResetTemplate, RunRef, TemplateMetadata,
+};

@@ -3,6 +3,7 @@
 
 pub mod error;
 pub mod jobreset;
+pub mod schedule;
 
 pub use jobreset::{
     DEFAULT_ECK_URL_TEMPLATE, FIELD_MANAGER, Options, Shared, preflight, run, run_until,

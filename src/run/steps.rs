@@ -292,6 +292,7 @@ mod tests {
             job_id: "j".into(),
             jobs: None,
             dry_run: false,
+            ttl_seconds_after_finished: None,
             elasticsearch: ElasticsearchSpec::default(),
             close_job: CloseJobSpec::default(),
             delete_user_annotations: false,

@@ -347,6 +347,7 @@ async fn create_child(
         job_id: job.to_owned(),
         jobs: None,
         dry_run: false,
+        ttl_seconds_after_finished: None,
         ..parent.spec.clone()
     };
     let child = JobReset {

@@ -352,6 +352,7 @@ mod tests {
                 job_id: "j".into(),
                 jobs: None,
                 dry_run: false,
+                ttl_seconds_after_finished: None,
                 elasticsearch: es,
                 close_job: CloseJobSpec::default(),
                 delete_user_annotations: false,

@@ -20,6 +20,7 @@ fn spec() -> JobResetSpec {
         job_id: JOB.into(),
         jobs: None,
         dry_run: false,
+        ttl_seconds_after_finished: None,
         elasticsearch: ElasticsearchSpec {
             url: Some("https://es.example:9200".into()),
             ..Default::default()

@@ -1,0 +1,4 @@
+//! The JobResetSchedule controller.
+
+pub mod decide;
+pub mod slots;
