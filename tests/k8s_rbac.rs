@@ -14,11 +14,12 @@ use std::path::{Path, PathBuf};
 
 use common::{DEADLINE, Operator, World, http_get};
 use es_ml_sim::SimConfig;
+use jobreset_operator::api::JobResetSchedule;
 use k8s_openapi::api::coordination::v1::Lease;
 use k8s_openapi::api::core::v1::Namespace;
 use kube::Api;
 use kube::api::{ObjectMeta, PostParams};
-use kube::runtime::wait::await_condition;
+use kube::runtime::wait::{await_condition, conditions::is_deleted};
 use serde::Deserialize;
 use serde_json::{Value, json};
 use testbed::pods::render_kustomize;
@@ -122,6 +123,50 @@ async fn exercise(dir: &str, ns: Option<&str>) -> (BTreeSet<Grant>, Vec<testbed:
     )
     .await;
     here.completed("fan-rbac").await;
+    // A finished JobReset past its TTL is deleted.
+    let ttl = here
+        .create(
+            "ttl-rbac",
+            json!({"jobId": "rbac-job", "ttlSecondsAfterFinished": 0, "elasticsearch": {"credentialsSecret": {"name": "es-creds"}}}),
+        )
+        .await;
+    let uid = ttl.metadata.uid.clone().unwrap_or_default();
+    let deleted = tokio::time::timeout(
+        DEADLINE,
+        await_condition(here.api.clone(), "ttl-rbac", is_deleted(&uid)),
+    )
+    .await;
+    assert!(
+        matches!(deleted, Ok(Ok(_))),
+        "ttl-rbac was not deleted: {deleted:?}"
+    );
+    // A schedule: watched, and its status written (the next slot) at once.
+    let schedules: Api<JobResetSchedule> = Api::namespaced(here.client.clone(), &here.ns);
+    let schedule: JobResetSchedule = serde_json::from_value(json!({
+        "apiVersion": "ml.jobreset.io/v1alpha1",
+        "kind": "JobResetSchedule",
+        "metadata": {"name": "yearly-rbac"},
+        "spec": {"schedule": "@yearly", "jobResetTemplate": {"spec": {"jobId": "rbac-job",
+                 "elasticsearch": {"url": here.sim.url(), "credentialsSecret": {"name": "es-creds"}}}}},
+    }))
+    .expect("schedule");
+    schedules
+        .create(&PostParams::default(), &schedule)
+        .await
+        .expect("create schedule");
+    let scheduled = |o: Option<&JobResetSchedule>| {
+        o.and_then(|o| o.status.as_ref())
+            .is_some_and(|s| s.next_schedule_time.is_some())
+    };
+    let seen = tokio::time::timeout(
+        DEADLINE,
+        await_condition(schedules, "yearly-rbac", scheduled),
+    )
+    .await;
+    assert!(
+        matches!(seen, Ok(Ok(Some(_)))),
+        "no schedule status: {seen:?}"
+    );
     // Past one renewal of the Lease, then a graceful stop (its release).
     let leases: Api<Lease> = Api::namespaced(here.client.clone(), "jobreset-system");
     let renewed = |l: Option<&Lease>| {

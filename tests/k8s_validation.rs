@@ -7,7 +7,7 @@
 mod common;
 
 use common::{bed, jobreset};
-use jobreset_operator::api::JobReset;
+use jobreset_operator::api::{JobReset, JobResetSchedule};
 use kube::api::{ApiResource, DynamicObject, Patch, PatchParams, PostParams};
 use kube::{Api, Client};
 use serde_json::{Value, json};
@@ -228,4 +228,63 @@ async fn the_eck_example_is_valid() {
         String::from_utf8_lossy(&out.stdout),
         String::from_utf8_lossy(&out.stderr)
     );
+}
+
+#[tokio::test]
+async fn schedules_take_five_fields_and_no_ttl_in_the_template() {
+    let api = api("valid-schedule").await;
+    let ns = api.namespace().unwrap_or_default().to_string();
+    let schedules: Api<JobResetSchedule> = Api::namespaced(api.into_client(), &ns);
+    let schedule = |name: &str, cron: &str, template: Value| -> JobResetSchedule {
+        serde_json::from_value(json!({
+            "apiVersion": "ml.jobreset.io/v1alpha1",
+            "kind": "JobResetSchedule",
+            "metadata": {"name": name},
+            "spec": {"schedule": cron, "jobResetTemplate": {"spec": template}},
+        }))
+        .expect("schedule")
+    };
+    let one = json!({"jobId": "j", "elasticsearch": {"url": URL}});
+    for (name, cron) in [
+        ("six-fields", "0 0 3 * * 0"),
+        ("zone-prefix", "TZ=Europe/Berlin 0 3 * * 0"),
+        ("four-fields", "0 3 * *"),
+        ("unknown-macro", "@fortnightly"),
+    ] {
+        match schedules
+            .create(&PostParams::default(), &schedule(name, cron, one.clone()))
+            .await
+        {
+            Err(kube::Error::Api(s)) => {
+                assert_eq!(s.code, 422, "{cron}: {}", s.message);
+                assert!(
+                    s.message.contains("schedule takes five fields"),
+                    "{cron}: {}",
+                    s.message
+                );
+            }
+            other => panic!("{cron:?} was not refused: {other:?}"),
+        }
+    }
+    let with_ttl =
+        json!({"jobId": "j", "ttlSecondsAfterFinished": 60, "elasticsearch": {"url": URL}});
+    match schedules
+        .create(&PostParams::default(), &schedule("ttl", "@daily", with_ttl))
+        .await
+    {
+        Err(kube::Error::Api(s)) => {
+            assert!(
+                s.message.contains("successfulRunsHistoryLimit"),
+                "{}",
+                s.message
+            )
+        }
+        other => panic!("a TTL in the template was not refused: {other:?}"),
+    }
+    for (name, cron) in [("weekly", "0 3 * * 0"), ("macro", "@weekly")] {
+        schedules
+            .create(&PostParams::default(), &schedule(name, cron, one.clone()))
+            .await
+            .unwrap_or_else(|e| panic!("{cron:?} refused: {e}"));
+    }
 }

@@ -1,8 +1,8 @@
 //! The architecture's import rules, checked on the source: `api/` holds CRD types only;
 //! `run/` (one reset of one job) imports neither kube nor reqwest and names no concrete
 //! client; `es/` never imports kube; `k8s/` never imports the Elasticsearch client or the
-//! run; only `controller/` joins them; `standalone.rs` joins the run and `es/` without
-//! Kubernetes. Reads the files under src/.
+//! run; only `controller/` joins them, and `controller/schedule/` only creates JobResets
+//! (no Elasticsearch, no run); `standalone.rs` joins the run and `es/` without Kubernetes. Reads the files under src/.
 
 use std::path::{Path, PathBuf};
 
@@ -59,6 +59,18 @@ const RULES: &[(&str, &[&str], &str)] = &[
             "reqwest",
         ],
         "k8s/ is the process runtime on the Kubernetes side and never calls Elasticsearch",
+    ),
+    (
+        "controller/schedule",
+        &[
+            "crate::es",
+            "EsClient",
+            "reqwest",
+            "crate::controller::jobreset",
+            "run::steps",
+            "run::decide",
+        ],
+        "a schedule only creates and deletes JobResets: it never calls Elasticsearch nor drives a run",
     ),
     (
         "standalone.rs",

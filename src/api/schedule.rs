@@ -110,8 +110,12 @@ pub enum ConcurrencyPolicy {
 }
 
 /// The JobReset a run creates: its labels and annotations, and its spec.
-#[derive(JsonSchema, Serialize, Deserialize, Clone, Debug, PartialEq)]
+#[derive(KubeSchema, Serialize, Deserialize, Clone, Debug, PartialEq)]
 #[serde(rename_all = "camelCase")]
+// A run the schedule has not yet recorded must still exist when the schedule looks for it.
+#[x_kube(validation = Rule::new("!has(self.spec.ttlSecondsAfterFinished)").message(
+    "runs of a schedule are kept and deleted by successfulRunsHistoryLimit and failedRunsHistoryLimit: remove spec.ttlSecondsAfterFinished from the template"
+))]
 pub struct JobResetTemplate {
     /// Labels and annotations for each run's JobReset. The schedule's own labels are never
     /// copied (GitOps tracking labels on runs would make Argo CD or Flux prune them).

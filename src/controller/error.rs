@@ -19,6 +19,22 @@ pub enum Error {
         #[source]
         source: kube::Error,
     },
+    #[error("cannot create {kind} {namespace}/{name}: {source}")]
+    CreateObject {
+        kind: &'static str,
+        namespace: String,
+        name: String,
+        #[source]
+        source: kube::Error,
+    },
+    #[error("cannot delete {kind} {namespace}/{name}: {source}")]
+    DeleteObject {
+        kind: &'static str,
+        namespace: String,
+        name: String,
+        #[source]
+        source: kube::Error,
+    },
     #[error("JobReset {namespace}/{name} changed since it was read (409); reading it again")]
     Conflict { namespace: String, name: String },
     #[error("the JobResetGrant cache has not synced yet")]
@@ -26,7 +42,7 @@ pub enum Error {
     #[error("JobReset {0} has no namespace")]
     MissingNamespace(String),
     #[error(
-        "cannot list JobResets or JobResetGrants (are the CRDs installed? kubectl apply -f crds/): {source}"
+        "cannot list JobResets, JobResetSchedules or JobResetGrants (are the CRDs installed? kubectl apply -f crds/): {source}"
     )]
     CrdNotInstalled {
         #[source]
@@ -46,6 +62,8 @@ impl Error {
         match self {
             Error::ReadObject { .. } => "ReadObjectFailed",
             Error::WriteStatus { .. } => "StatusWriteFailed",
+            Error::CreateObject { .. } => "CreateFailed",
+            Error::DeleteObject { .. } => "DeleteFailed",
             Error::GrantsNotSynced => "GrantsNotSynced",
             Error::Conflict { .. } => "Conflict",
             Error::MissingNamespace(_) => "MissingNamespace",
@@ -59,6 +77,8 @@ impl Error {
         match self {
             Error::ReadObject { .. }
             | Error::WriteStatus { .. }
+            | Error::CreateObject { .. }
+            | Error::DeleteObject { .. }
             | Error::GrantsNotSynced
             | Error::Conflict { .. } => true,
             Error::MissingNamespace(_)

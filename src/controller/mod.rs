@@ -1,5 +1,7 @@
 //! The controllers: the only code that joins the run (`run/`), the Elasticsearch client
-//! (`es/`) and Kubernetes (`k8s/`). `jobreset` reconciles JobResets. Does I/O.
+//! (`es/`) and Kubernetes (`k8s/`). `jobreset` reconciles JobResets (and starts the
+//! schedule controller beside it, on the same cache); `schedule` creates JobResets from
+//! JobResetSchedules and never calls Elasticsearch. Does I/O.
 
 pub mod error;
 pub mod jobreset;

@@ -77,6 +77,18 @@ struct ReasonLabel {
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct ScheduleLabel {
+    namespace: String,
+    schedule: String,
+    outcome: &'static str,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct OutcomeLabel {
+    outcome: &'static str,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct RunLabel {
     phase: &'static str,
     reason: String,
@@ -89,6 +101,8 @@ pub struct Metrics {
     reconcile_errors: Family<ReasonLabel, Counter>,
     reconcile_seconds: Histogram,
     runs: Family<RunLabel, Counter>,
+    schedule_runs: Family<ScheduleLabel, Counter>,
+    fanout_targets: Family<OutcomeLabel, Counter>,
     task_follows: Gauge,
     leader: Family<LeaseLabel, Gauge>,
     readiness: AtomicU8,
@@ -132,6 +146,18 @@ impl Default for Metrics {
             "JobResets that reached Completed or Failed, by phase and reason",
             runs.clone(),
         );
+        let schedule_runs = Family::<ScheduleLabel, Counter>::default();
+        registry.register(
+            "schedule_runs",
+            "Slots of JobResetSchedules, by namespace, schedule and outcome (created, skipped, missed)",
+            schedule_runs.clone(),
+        );
+        let fanout_targets = Family::<OutcomeLabel, Counter>::default();
+        registry.register(
+            "fanout_targets",
+            "Jobs of JobResets over many jobs, by outcome (succeeded, failed, skipped)",
+            fanout_targets.clone(),
+        );
         let task_follows = Gauge::default();
         registry.register(
             "task_follows",
@@ -144,6 +170,8 @@ impl Default for Metrics {
             reconcile_errors,
             reconcile_seconds,
             runs,
+            schedule_runs,
+            fanout_targets,
             task_follows,
             leader,
             readiness: AtomicU8::new(0),
@@ -176,6 +204,24 @@ impl Metrics {
                 reason: reason.to_owned(),
             })
             .inc();
+    }
+
+    /// `n` slots of a schedule had this outcome.
+    pub fn schedule_runs(&self, namespace: &str, schedule: &str, outcome: &'static str, n: u64) {
+        self.schedule_runs
+            .get_or_create(&ScheduleLabel {
+                namespace: namespace.to_owned(),
+                schedule: schedule.to_owned(),
+                outcome,
+            })
+            .inc_by(n);
+    }
+
+    /// `n` targets of a fan-out ended with this outcome.
+    pub fn fanout_targets(&self, outcome: &'static str, n: u64) {
+        self.fanout_targets
+            .get_or_create(&OutcomeLabel { outcome })
+            .inc_by(n);
     }
 
     /// Moves `/readyz` on.

@@ -1,5 +1,6 @@
-//! The status writer: server-side apply of a JobReset's status subresource under the
-//! operator's one field manager, conditional on a resourceVersion. I/O: one PATCH.
+//! The status writer: server-side apply of a resource's status subresource (JobReset,
+//! JobResetSchedule) under the operator's one field manager, conditional on a
+//! resourceVersion. I/O: one PATCH.
 
 use kube::{
     Api, Resource,
@@ -7,21 +8,25 @@ use kube::{
 };
 use serde_json::json;
 
-use crate::api::{JobReset, JobResetStatus};
+use serde::{Serialize, de::DeserializeOwned};
 
 /// Writes the whole status with server-side apply (field manager `field_manager`, forced, so
 /// the operator always owns every status field it writes; fields it leaves out are removed),
 /// on condition that the object is still at `resource_version` (409 otherwise).
-pub async fn apply(
-    api: &Api<JobReset>,
+pub async fn apply<K, S>(
+    api: &Api<K>,
     name: &str,
     field_manager: &str,
-    status: &JobResetStatus,
+    status: &S,
     resource_version: &str,
-) -> Result<JobReset, kube::Error> {
+) -> Result<K, kube::Error>
+where
+    K: Resource<DynamicType = ()> + Clone + DeserializeOwned + std::fmt::Debug,
+    S: Serialize,
+{
     let body = json!({
-        "apiVersion": JobReset::api_version(&()),
-        "kind": JobReset::kind(&()),
+        "apiVersion": K::api_version(&()),
+        "kind": K::kind(&()),
         "metadata": {"resourceVersion": resource_version},
         "status": status,
     });

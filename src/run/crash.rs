@@ -7,7 +7,8 @@
 //! - `after-task-id-written`: `status.taskId` was just written;
 //! - `mid-follow`: a `GET _tasks/<id>` long-poll returned, its answer not yet processed;
 //! - `after-completion-before-status`: the run decided Completed, the status not yet written;
-//! - `after-targets-frozen`: a fan-out's targets were written, no child created yet.
+//! - `after-targets-frozen`: a fan-out's targets were written, no child created yet;
+//! - `after-run-created`: a schedule created the run of a slot, the slot not yet recorded.
 //!
 //! Only in builds with the `crash-points` feature (`make test` turns it on; release builds
 //! and the image do not): elsewhere `at` does nothing and the variable is ignored. Reads the
@@ -28,6 +29,7 @@ pub enum CrashPoint {
     MidFollow,
     AfterCompletionBeforeStatus,
     AfterTargetsFrozen,
+    AfterRunCreated,
 }
 
 impl CrashPoint {
@@ -39,6 +41,7 @@ impl CrashPoint {
             CrashPoint::MidFollow => "mid-follow",
             CrashPoint::AfterCompletionBeforeStatus => "after-completion-before-status",
             CrashPoint::AfterTargetsFrozen => "after-targets-frozen",
+            CrashPoint::AfterRunCreated => "after-run-created",
         }
     }
 }

@@ -120,6 +120,13 @@ impl World {
         w
     }
 
+    /// Stops the in-process controller (as an outage would).
+    pub fn stop_controller(&mut self) {
+        if let Some(c) = self.controller.take() {
+            c.abort();
+        }
+    }
+
     pub fn start_controller(&mut self, opts: Options) {
         let client = self.client.clone();
         self.controller = Some(tokio::spawn(async move {

@@ -39,11 +39,15 @@ pub enum EventReason {
     Failed,
     /// A fan-out child's name is held by an object the parent does not own.
     ChildNameTaken,
+    /// A finished JobReset is deleted: `ttlSecondsAfterFinished` passed.
+    Expired,
+    /// It is deleted but managed by Argo CD or Flux, which may create it again.
+    ExpiredButManaged,
 }
 
 impl EventReason {
     /// Every reason, for documentation and tests.
-    pub const ALL: [EventReason; 12] = [
+    pub const ALL: [EventReason; 14] = [
         EventReason::Accepted,
         EventReason::Waiting,
         EventReason::WaitingForConnection,
@@ -56,6 +60,8 @@ impl EventReason {
         EventReason::Completed,
         EventReason::Failed,
         EventReason::ChildNameTaken,
+        EventReason::Expired,
+        EventReason::ExpiredButManaged,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -72,6 +78,8 @@ impl EventReason {
             EventReason::Completed => "Completed",
             EventReason::Failed => "Failed",
             EventReason::ChildNameTaken => "ChildNameTaken",
+            EventReason::Expired => "Expired",
+            EventReason::ExpiredButManaged => "ExpiredButManaged",
         }
     }
 
@@ -80,6 +88,7 @@ impl EventReason {
             self,
             EventReason::Failed
                 | EventReason::ChildNameTaken
+                | EventReason::ExpiredButManaged
                 | EventReason::Retrying
                 | EventReason::WaitingForConnection
                 | EventReason::CrossNamespaceRefDenied

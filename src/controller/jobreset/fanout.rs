@@ -292,6 +292,19 @@ async fn children(
             set(&mut next, Phase::Resetting, fan_reason::RESETTING_JOBS, msg);
         }
     }
+    if plan.end.is_some() && !s.phase.is_terminal() {
+        let c = &plan.counts;
+        for (outcome, n) in [
+            ("succeeded", c.succeeded),
+            ("failed", c.failed),
+            (
+                "skipped",
+                u32::try_from(c.skipped.len()).unwrap_or(u32::MAX),
+            ),
+        ] {
+            ctx.metrics.fanout_targets(outcome, u64::from(n));
+        }
+    }
     let after = if plan.end.is_some() {
         Action::await_change()
     } else {
@@ -325,7 +338,8 @@ async fn create_child(
 ) -> Result<Created, Error> {
     let name = fanout_plan::child_name(&parent.name_any(), job);
     let namespace = parent.namespace().unwrap_or_default();
-    let failed = |source| Error::WriteStatus {
+    let failed = |source| Error::CreateObject {
+        kind: "JobReset",
         namespace: namespace.clone(),
         name: name.clone(),
         source,

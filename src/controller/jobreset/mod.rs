@@ -13,6 +13,7 @@ pub mod memory;
 pub mod queue;
 pub mod reconcile;
 pub mod record;
+pub mod ttl;
 
 use std::{
     sync::{
@@ -44,8 +45,9 @@ use memory::{Memory, RunKey};
 use reconcile::{Context, error_policy, reconcile};
 
 use crate::{
-    api::{JobReset, JobResetGrant},
+    api::{JobReset, JobResetGrant, JobResetSchedule},
     controller::error::Error,
+    controller::schedule::{self, Clock, SystemClock},
     k8s::metrics::{Metrics, Readiness},
     run::gate::ResetGate,
 };
@@ -78,6 +80,8 @@ pub struct Options {
     pub max_task_follows: usize,
     /// Cross-namespace references the cluster admin allows without a JobResetGrant.
     pub allowed_refs: Vec<AllowedRef>,
+    /// The time schedules decide on (the system clock but in tests).
+    pub clock: Arc<dyn Clock>,
 }
 
 impl Default for Options {
@@ -92,6 +96,7 @@ impl Default for Options {
             field_manager: FIELD_MANAGER.to_string(),
             max_task_follows: 1024,
             allowed_refs: Vec::new(),
+            clock: Arc::new(SystemClock),
         }
     }
 }
@@ -113,6 +118,11 @@ pub async fn preflight(client: &Client, opts: &Options) -> Result<(), Error> {
         .map_err(|source| Error::CrdNotInstalled { source })?;
     let grants: Api<JobResetGrant> = scoped(client, &opts.namespace);
     grants
+        .list(&ListParams::default().limit(1))
+        .await
+        .map_err(|source| Error::CrdNotInstalled { source })?;
+    let schedules: Api<JobResetSchedule> = scoped(client, &opts.namespace);
+    schedules
         .list(&ListParams::default().limit(1))
         .await
         .map_err(|source| Error::CrdNotInstalled { source })?;
@@ -162,6 +172,8 @@ pub async fn run_until(
     let memory = Arc::new(Memory::new(followers));
     let deleted = Arc::clone(&memory);
     let parents = wake.clone();
+    // Wakes schedules whose runs changed.
+    let (wake_schedule, schedules_woken) = futures::channel::mpsc::unbounded();
     let runs = reflector(
         writer,
         watcher(api, watcher::Config::default().any_semantic()),
@@ -183,11 +195,22 @@ pub async fn run_until(
             }
             _ => {}
         }
+        // A run's change (or its deletion) is its schedule's to record.
+        if let Ok(watcher::Event::Apply(o) | watcher::Event::Delete(o)) = event {
+            for owner in o
+                .owner_references()
+                .iter()
+                .filter(|r| r.kind == "JobResetSchedule")
+            {
+                let r = ObjectRef::new(&owner.name).within(&o.namespace().unwrap_or_default());
+                let _ = wake_schedule.unbounded_send(r);
+            }
+        }
     })
     .applied_objects();
     let controller = Controller::for_stream(runs, store.clone())
         .with_config(ControllerConfig::default().concurrency(opts.concurrency))
-        .graceful_shutdown_on(stop);
+        .graceful_shutdown_on(stop.clone());
     let reporter = Reporter {
         controller: opts.field_manager.clone(),
         instance: std::env::var("POD_NAME").ok(),
@@ -200,6 +223,20 @@ pub async fn run_until(
         Arc::clone(&grants_synced),
         store.clone(),
         wake.clone(),
+    );
+    let schedules = schedule::run(
+        scoped(&client, &opts.namespace),
+        Arc::new(schedule::Context {
+            client: client.clone(),
+            runs: store.clone(),
+            recorder: Recorder::new(client.clone(), reporter.clone()),
+            clock: Arc::clone(&opts.clock),
+            field_manager: opts.field_manager.clone(),
+            metrics: Arc::clone(&metrics),
+            backoff_cap: opts.backoff_cap,
+        }),
+        schedules_woken,
+        stop,
     );
     let ctx = Arc::new(Context {
         client: client.clone(),
@@ -234,8 +271,11 @@ pub async fn run_until(
             std::future::ready(())
         });
     // The grant watch only ends with the process; the controller decides when this returns.
+    let both = async {
+        tokio::join!(reconciling, schedules);
+    };
     tokio::select! {
-        () = reconciling => {}
+        () = both => {}
         () = grant_watch => {}
         () = stopped_before_sync => {}
     }

@@ -32,6 +32,7 @@ use super::{
     memory::{Memory, RunKey},
     queue::{self, Blocker},
     record::KubeSink,
+    ttl,
 };
 use crate::{
     api::{JobReset, JobResetGrant, JobResetStatus, Phase},
@@ -86,9 +87,13 @@ pub async fn reconcile(obj: Arc<JobReset>, ctx: Arc<Context>) -> Result<Action, 
 }
 
 async fn reconcile_once(obj: Arc<JobReset>, ctx: &Arc<Context>) -> Result<Action, Error> {
-    // Terminal phases return before any I/O; terminal never reverts, so a stale cache is fine.
+    // Terminal phases return before any I/O (but the TTL's delete); terminal never reverts,
+    // so a stale cache is fine.
     if obj.status.as_ref().is_some_and(|s| s.phase.is_terminal()) {
-        return Ok(Action::await_change());
+        return match ttl::remaining(&obj, jiff::Timestamp::now()) {
+            Some(wait) => ttl::expire(ctx, &obj, wait).await,
+            None => Ok(Action::await_change()),
+        };
     }
     let name = obj.name_any();
     let namespace = obj

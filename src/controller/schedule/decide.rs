@@ -81,15 +81,24 @@ pub fn decide(
         return d;
     }
     d.next = slots.next_after(now);
-    let due = slots.due(watermark(status, created, runs), now);
+    let since = watermark(status, created);
+    let due = slots.due(since, now);
     let Some(latest) = due.latest else {
         return d;
     };
+    // Runs of due slots were created before their record was written (a crash, a conflict):
+    // they count as fired, never as missed, and are recorded now.
+    let ran = |slot: Timestamp| runs.iter().any(|r| r.slot == slot);
+    let ran_older = runs
+        .iter()
+        .filter(|r| r.slot > since && r.slot < latest)
+        .count() as u64;
     let late = now.duration_since(latest).as_secs();
-    let in_time = spec
-        .starting_deadline_seconds
-        .is_none_or(|limit| late <= limit);
-    let older = if in_time { due.count - 1 } else { due.count };
+    let in_time = ran(latest)
+        || spec
+            .starting_deadline_seconds
+            .is_none_or(|limit| late <= limit);
+    let older = if in_time { due.count - 1 } else { due.count }.saturating_sub(ran_older);
     if older > 0 {
         d.missed = Some(Missed {
             count: older,
@@ -106,10 +115,10 @@ pub fn decide(
     }
     let active: Vec<String> = runs
         .iter()
-        .filter(|r| !r.phase.is_terminal())
+        .filter(|r| !r.phase.is_terminal() && r.slot != latest)
         .map(|r| r.name.clone())
         .collect();
-    if spec.concurrency_policy == ConcurrencyPolicy::Forbid && !active.is_empty() {
+    if spec.concurrency_policy == ConcurrencyPolicy::Forbid && !active.is_empty() && !ran(latest) {
         d.skip = Some((latest, active));
     } else {
         d.fire = Some(latest);
@@ -117,14 +126,15 @@ pub fn decide(
     d
 }
 
-/// Slots up to here are handled: run, skipped, missed, or before the schedule existed.
-fn watermark(status: &JobResetScheduleStatus, created: Timestamp, runs: &[Run]) -> Timestamp {
+/// Slots up to here are recorded (run, skipped, missed) or came before the schedule existed.
+/// Only the status counts: it is written with a resourceVersion precondition, so a slot is
+/// decided again until its record lands, and counted once.
+fn watermark(status: &JobResetScheduleStatus, created: Timestamp) -> Timestamp {
     let parse = |s: &Option<String>| s.as_deref().and_then(|t| t.parse::<Timestamp>().ok());
     [
         parse(&status.last_schedule_time),
         parse(&status.last_skipped_time),
         parse(&status.last_missed_time),
-        runs.iter().map(|r| r.slot).max(),
     ]
     .into_iter()
     .flatten()

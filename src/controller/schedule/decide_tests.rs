@@ -161,7 +161,34 @@ fn a_run_created_before_a_crash_counts_as_fired() {
     let runs = [run("s-1", "2026-05-01T10:00:00Z", Phase::Pending)];
     let st = fired_at("2026-05-01T09:00:00Z");
     let d = decide(&s, &st, t(CREATED), &runs, t("2026-05-01T10:00:03Z"));
-    assert_eq!((d.fire, d.skip, d.missed), (None, None, None));
+    // Recorded as fired (creating it again finds it), never skipped as "still running".
+    assert_eq!(
+        (d.fire, d.skip, d.missed),
+        (Some(t("2026-05-01T10:00:00Z")), None, None)
+    );
+    // Even past the deadline, and with Forbid: it did run.
+    let mut strict = spec("0 * * * *", None);
+    strict.starting_deadline_seconds = Some(60);
+    strict.concurrency_policy = ConcurrencyPolicy::Forbid;
+    let d = decide(&strict, &st, t(CREATED), &runs, t("2026-05-01T10:30:00Z"));
+    assert_eq!(
+        (d.fire, d.skip, d.missed),
+        (Some(t("2026-05-01T10:00:00Z")), None, None)
+    );
+}
+
+#[test]
+fn runs_of_older_unrecorded_slots_are_not_counted_as_missed() {
+    let s = spec("0 * * * *", None);
+    let runs = [run("s-10", "2026-05-01T10:00:00Z", Phase::Completed)];
+    let st = fired_at("2026-05-01T09:00:00Z");
+    let d = decide(&s, &st, t(CREATED), &runs, t("2026-05-01T12:00:10Z"));
+    assert_eq!(d.fire, Some(t("2026-05-01T12:00:00Z")));
+    let missed = d.missed.expect("11:00 missed");
+    assert_eq!(
+        (missed.count, missed.latest),
+        (1, t("2026-05-01T11:00:00Z"))
+    );
 }
 
 #[test]

@@ -1,0 +1,337 @@
+//! One reconcile of a JobResetSchedule: observe (its runs from the JobReset cache, the
+//! clock) → decide (`decide::decide`, pure) → act (delete runs past the history limits,
+//! create the run of a due slot, Events) → record (a conditional status write). Wakes at
+//! the next slot. Does I/O (Kubernetes).
+
+use std::{collections::BTreeMap, sync::Arc, time::Duration};
+
+use jiff::Timestamp;
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::OwnerReference;
+use kube::{
+    Api, Resource, ResourceExt,
+    api::{DeleteParams, ObjectMeta, PostParams, PropagationPolicy},
+    runtime::{
+        controller::Action,
+        events::{Event, EventType, Recorder},
+        reflector::Store,
+    },
+};
+use tracing::{info, warn};
+
+use super::{
+    clock::Clock,
+    conditions,
+    decide::{self, Decision, Run},
+    slots::Slots,
+};
+use crate::{
+    api::{JobReset, JobResetSchedule},
+    controller::error::Error,
+    k8s::{metrics::Metrics, status},
+    run::crash::{self, CrashPoint},
+};
+
+/// Label on every run: the schedule's name (when it fits a label value).
+pub const SCHEDULE_LABEL: &str = "ml.jobreset.io/schedule";
+/// Annotation on every run: its slot (RFC 3339, UTC).
+pub const SLOT_ANNOTATION: &str = "ml.jobreset.io/scheduled-time";
+
+/// The longest single wait: a wall clock that jumps (NTP) is caught up with by then.
+const LONGEST_WAIT: Duration = Duration::from_secs(24 * 3600);
+
+pub struct Context {
+    pub client: kube::Client,
+    pub runs: Store<JobReset>,
+    pub recorder: Recorder,
+    pub clock: Arc<dyn Clock>,
+    pub field_manager: String,
+    pub metrics: Arc<Metrics>,
+    pub backoff_cap: Duration,
+}
+
+/// The name of the run of `slot`: AlreadyExists then means "already fired".
+pub fn run_name(schedule: &str, slot: Timestamp) -> String {
+    let minutes = slot.as_second().div_euclid(60);
+    let suffix = format!("-{minutes}");
+    let keep = schedule.len().min(253 - suffix.len());
+    format!("{}{suffix}", &schedule[..keep])
+}
+
+pub async fn reconcile(obj: Arc<JobResetSchedule>, ctx: Arc<Context>) -> Result<Action, Error> {
+    let name = obj.name_any();
+    let namespace = obj
+        .namespace()
+        .ok_or_else(|| Error::MissingNamespace(name.clone()))?;
+    if obj.metadata.deletion_timestamp.is_some() {
+        return Ok(Action::await_change());
+    }
+    let uid = obj.uid().unwrap_or_default();
+    let runs = runs_of(&ctx.runs, &uid);
+    let now = ctx.clock.now();
+    let created = obj
+        .metadata
+        .creation_timestamp
+        .as_ref()
+        .map_or(now, |t| ctx.clock.created_at(t.0));
+    let old = obj.status.clone().unwrap_or_default();
+    let mut d = decide::decide(&obj.spec, &old, created, &runs, now);
+    let jobresets: Api<JobReset> = Api::namespaced(ctx.client.clone(), &namespace);
+
+    for gone in &d.delete {
+        delete_run(&jobresets, &namespace, gone).await?;
+    }
+    let mut fired = None;
+    if let Some(slot) = d.fire {
+        let child = run_name(&name, slot);
+        let created = create_run(&ctx, &jobresets, &obj, &child, slot).await?;
+        if created == Created::New {
+            ctx.metrics.schedule_runs(&namespace, &name, "created", 1);
+            crash::at(CrashPoint::AfterRunCreated);
+        }
+        if created != Created::Foreign {
+            fired = Some(child);
+        } else {
+            // The name is held by an object this schedule does not own: skip the slot.
+            d.skip = Some((slot, vec![child]));
+            d.fire = None;
+        }
+    }
+    if let Some((slot, blocking)) = &d.skip {
+        ctx.metrics.schedule_runs(&namespace, &name, "skipped", 1);
+        let note = format!(
+            "the run for {slot} was skipped: {} still running (concurrencyPolicy Forbid) or its name is taken",
+            blocking.join(", ")
+        );
+        publish(&ctx.recorder, &obj, "SkippedRun", EventType::Warning, note).await;
+    }
+    if let Some(m) = &d.missed {
+        ctx.metrics
+            .schedule_runs(&namespace, &name, "missed", m.count);
+        let count = if m.capped {
+            format!("at least {}", m.count)
+        } else {
+            m.count.to_string()
+        };
+        let deadline = obj
+            .spec
+            .starting_deadline_seconds
+            .map_or("no startingDeadlineSeconds".to_owned(), |s| {
+                format!("startingDeadlineSeconds {s}")
+            });
+        let note = format!(
+            "{count} scheduled runs were missed (the latest at {}) and are not run ({deadline}); later slots run as usual",
+            m.latest
+        );
+        publish(
+            &ctx.recorder,
+            &obj,
+            "MissedSchedule",
+            EventType::Warning,
+            note,
+        )
+        .await;
+    }
+
+    let local = |t: Timestamp| {
+        Slots::new(&obj.spec.schedule, obj.spec.time_zone.as_deref())
+            .map_or_else(|_| t.to_string(), |s| s.local(t))
+    };
+    let mut next = decide::next_status(&old, &d, &runs, fired.as_deref(), local);
+    next.observed_generation = obj.metadata.generation;
+    next.conditions = conditions::for_schedule(&old, &obj.spec, &d, obj.metadata.generation, now);
+    if next != old {
+        let version = obj.resource_version().unwrap_or_default();
+        let schedules: Api<JobResetSchedule> = Api::namespaced(ctx.client.clone(), &namespace);
+        status::apply(&schedules, &name, &ctx.field_manager, &next, &version)
+            .await
+            .map_err(|source| match &source {
+                kube::Error::Api(e) if e.code == 409 => Error::Conflict {
+                    namespace: namespace.clone(),
+                    name: name.clone(),
+                },
+                _ => Error::WriteStatus {
+                    namespace: namespace.clone(),
+                    name: name.clone(),
+                    source,
+                },
+            })?;
+    }
+    Ok(wake_at(&d, now, ctx.clock.as_ref()))
+}
+
+/// At the next slot; for a set clock, its jumps wake the schedule instead.
+fn wake_at(d: &Decision, now: Timestamp, clock: &dyn Clock) -> Action {
+    match d.next {
+        Some(next) if clock.is_real() => {
+            let wait = now.duration_until(next).unsigned_abs();
+            Action::requeue(wait.min(LONGEST_WAIT))
+        }
+        _ => Action::await_change(),
+    }
+}
+
+/// The schedule's runs as the cache shows them.
+fn runs_of(store: &Store<JobReset>, uid: &str) -> Vec<Run> {
+    store
+        .state()
+        .into_iter()
+        .filter(|o| o.owner_references().iter().any(|r| r.uid == uid))
+        .filter_map(|o| {
+            let slot = o.annotations().get(SLOT_ANNOTATION)?.parse().ok()?;
+            let s = o.status.clone().unwrap_or_default();
+            Some(Run {
+                name: o.name_any(),
+                slot,
+                phase: s.phase,
+                finished: s.completion_time.and_then(|t| t.parse().ok()),
+            })
+        })
+        .collect()
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Created {
+    New,
+    /// Created before, its record not yet written (a crash, a conflict, a lagging cache).
+    Existing,
+    /// The name is held by an object this schedule does not own.
+    Foreign,
+}
+
+/// Creates the run of `slot`, or finds it made before.
+async fn create_run(
+    ctx: &Context,
+    api: &Api<JobReset>,
+    schedule: &JobResetSchedule,
+    name: &str,
+    slot: Timestamp,
+) -> Result<Created, Error> {
+    let namespace = schedule.namespace().unwrap_or_default();
+    let uid = schedule.uid().unwrap_or_default();
+    let template = &schedule.spec.job_reset_template;
+    let meta = template.metadata.clone().unwrap_or_default();
+    // Only the template's labels: the schedule's own (GitOps tracking) labels stay off runs.
+    let mut labels: BTreeMap<String, String> = meta.labels;
+    if schedule.name_any().len() <= 63 {
+        labels.insert(SCHEDULE_LABEL.to_owned(), schedule.name_any());
+    }
+    let mut annotations = meta.annotations;
+    annotations.insert(
+        SLOT_ANNOTATION.to_owned(),
+        slot.strftime("%Y-%m-%dT%H:%M:%SZ").to_string(),
+    );
+    let run = JobReset {
+        metadata: ObjectMeta {
+            name: Some(name.to_owned()),
+            namespace: Some(namespace.clone()),
+            labels: Some(labels),
+            annotations: Some(annotations),
+            owner_references: Some(vec![OwnerReference {
+                api_version: JobResetSchedule::api_version(&()).into_owned(),
+                kind: JobResetSchedule::kind(&()).into_owned(),
+                name: schedule.name_any(),
+                uid: uid.clone(),
+                controller: Some(true),
+                block_owner_deletion: Some(false),
+            }]),
+            ..Default::default()
+        },
+        spec: template.spec.clone(),
+        status: None,
+    };
+    let failed = |source| Error::CreateObject {
+        kind: "JobReset",
+        namespace: namespace.clone(),
+        name: name.to_owned(),
+        source,
+    };
+    match api.create(&PostParams::default(), &run).await {
+        Ok(_) => {
+            info!(namespace = %namespace, schedule = %schedule.name_any(), run = name, %slot, "created the scheduled JobReset");
+            publish(
+                &ctx.recorder,
+                schedule,
+                "RunCreated",
+                EventType::Normal,
+                format!("created JobReset {name} for {slot}"),
+            )
+            .await;
+            Ok(Created::New)
+        }
+        Err(kube::Error::Api(e)) if e.code == 409 => {
+            match api.get_opt(name).await.map_err(failed)? {
+                Some(o) if o.owner_references().iter().any(|r| r.uid == uid) => {
+                    Ok(Created::Existing)
+                }
+                Some(_) => {
+                    warn!(namespace = %namespace, run = name, "the run's name is held by another JobReset");
+                    Ok(Created::Foreign)
+                }
+                // Gone between the two calls: decide again.
+                None => Err(Error::Conflict {
+                    namespace: namespace.clone(),
+                    name: name.to_owned(),
+                }),
+            }
+        }
+        Err(source) => Err(failed(source)),
+    }
+}
+
+/// Deletes a finished run past the history limits (its own children with it, through the
+/// garbage collector); one already gone is fine.
+async fn delete_run(api: &Api<JobReset>, namespace: &str, name: &str) -> Result<(), Error> {
+    let params = DeleteParams {
+        propagation_policy: Some(PropagationPolicy::Background),
+        ..Default::default()
+    };
+    match api.delete(name, &params).await {
+        Ok(_) => {
+            info!(
+                namespace,
+                run = name,
+                "deleted a run past the history limit"
+            );
+            Ok(())
+        }
+        Err(kube::Error::Api(e)) if e.code == 404 => Ok(()),
+        Err(source) => Err(Error::DeleteObject {
+            kind: "JobReset",
+            namespace: namespace.to_owned(),
+            name: name.to_owned(),
+            source,
+        }),
+    }
+}
+
+async fn publish(
+    recorder: &Recorder,
+    obj: &JobResetSchedule,
+    reason: &str,
+    type_: EventType,
+    note: String,
+) {
+    let ev = Event {
+        type_,
+        reason: reason.to_owned(),
+        note: Some(note.chars().take(1000).collect()),
+        action: reason.to_owned(),
+        secondary: None,
+    };
+    if let Err(e) = recorder.publish(&ev, &obj.object_ref(&())).await {
+        warn!(reason, error = %e, "could not publish Event");
+    }
+}
+
+/// Retries with backoff; a failed run or an API error never stops later slots.
+pub fn error_policy(obj: Arc<JobResetSchedule>, err: &Error, ctx: Arc<Context>) -> Action {
+    ctx.metrics.reconcile_error(err.reason());
+    warn!(
+        namespace = %obj.namespace().unwrap_or_default(),
+        name = %obj.name_any(),
+        reason = err.reason(),
+        error = %err,
+        "schedule reconcile failed"
+    );
+    Action::requeue(ctx.backoff_cap.min(Duration::from_secs(5)))
+}
