@@ -43,10 +43,22 @@ for job in total-requests error-rate; do
     "analysis_config": {"bucket_span": "15m", "detectors": [{"function": "count"}]},
     "data_description": {"time_field": "@timestamp"}}' >/dev/null
 done
+# Group web-anomalies: two models at their memory limit, one healthy, one canary.
+for job in web-latency web-errors web-requests web-canary-1; do
+  es -X PUT "$ES_URL/_ml/anomaly_detectors/$job" -d '{
+    "groups": ["web-anomalies"],
+    "analysis_config": {"bucket_span": "15m", "detectors": [{"function": "count"}]},
+    "data_description": {"time_field": "@timestamp"}}' >/dev/null
+done
+# The model memory status comes from the ML process; the simulator's control API stands in.
+for job in web-latency web-errors; do
+  es -X POST "$ES_URL/_sim/jobs/$job/_memory_status" -d '{"status": "hard_limit"}' >/dev/null
+done
 es -X PUT "$ES_URL/_ml/datafeeds/datafeed-total-requests" -d '{"job_id": "total-requests", "indices": ["requests-*"]}' >/dev/null
 es -X POST "$ES_URL/_ml/anomaly_detectors/total-requests/_open" >/dev/null
 es -X POST "$ES_URL/_ml/datafeeds/datafeed-total-requests/_start" >/dev/null
 echo "total-requests: opened, datafeed started; error-rate: closed"
+echo "group web-anomalies: web-latency, web-errors (memory hard_limit), web-requests (ok), web-canary-1"
 stats total-requests error-rate
 
 say "operator running (log: $state/operator.log)"
@@ -70,4 +82,34 @@ say "result"
 kubectl get jobresets -n observability -o wide
 kubectl describe jobreset -n observability reset-total-requests | sed -n '/^Status:/,$p'
 stats total-requests error-rate
+
+say "the group fan-out: web-canary-* excluded, web-requests skipped by its condition"
+kubectl get jobresets -n observability -l ml.jobreset.io/parent=reset-web-anomalies
+kubectl get jobreset -n observability reset-web-anomalies \
+  -o jsonpath='{range .status.fanOut.skipped[*]}skipped {.jobId}: {.reason}{"\n"}{end}'
+say "the dry run: what it would reset, and nothing touched"
+kubectl get jobreset -n observability what-would-go -o jsonpath='{.status.reason}: {.status.message}{"\n"}'
+
+say "a schedule firing: every minute, one run, then suspended (the next minute starts it)"
+kubectl apply -f - <<YAML
+apiVersion: ml.jobreset.io/v1alpha1
+kind: JobResetSchedule
+metadata: {name: every-minute, namespace: observability}
+spec:
+  schedule: "* * * * *"
+  startingDeadlineSeconds: 30
+  jobResetTemplate:
+    spec:
+      jobId: web-canary-1
+      elasticsearch:
+        url: $ES_URL
+        credentialsSecret: {name: es-reset-creds}
+YAML
+kubectl get jobresetschedules -n observability
+kubectl wait -n observability jobresetschedule/every-minute \
+  --for=jsonpath='{.status.lastScheduleTime}' --timeout=90s >/dev/null || true
+kubectl patch -n observability jobresetschedule/every-minute --type merge -p '{"spec":{"suspend":true}}'
+kubectl wait -n observability --for=condition=Ready jobreset -l ml.jobreset.io/schedule=every-minute --timeout=60s || true
+kubectl get jobresets -n observability -l ml.jobreset.io/schedule=every-minute
+kubectl get jobresetschedules -n observability
 say "tearing down"

@@ -1,8 +1,9 @@
 //! What the API server itself refuses, with the messages users see (the installed CRD's schema
 //! and CEL rules, no controller running): an invalid `jobId`, a spec change after creation,
 //! both or neither of `elasticsearch.url` / `elasticsearch.elasticsearchRef`, hostile
-//! `elasticsearchRef` parts, and ECK's `elastic` user with the author's TLS settings. Does I/O
-//! (Kubernetes API calls against the shared test bed).
+//! `elasticsearchRef` parts, ECK's `elastic` user with the author's TLS settings, schedule
+//! syntax, and the shipped examples. Does I/O (Kubernetes API calls against the shared test
+//! bed).
 
 mod common;
 
@@ -207,10 +208,11 @@ async fn ecks_elastic_user_never_takes_the_authors_tls() {
 }
 
 #[tokio::test]
-async fn the_eck_example_is_valid() {
+async fn the_examples_are_valid() {
     // Its namespaces may exist already (another run on the shared bed): create is idempotent.
     let bed = bed().await;
-    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/deploy/examples/eck");
+    // Every example: one job, a group fan-out, a dry run, a weekly schedule, and ECK.
+    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/deploy/examples");
     let kubectl = |args: &[&str]| {
         std::process::Command::new("kubectl")
             .args(args)
@@ -221,7 +223,7 @@ async fn the_eck_example_is_valid() {
     for ns in ["elastic", "observability"] {
         let _ = kubectl(&["create", "namespace", ns]);
     }
-    let out = kubectl(&["apply", "--dry-run=server", "-f", path]);
+    let out = kubectl(&["apply", "--dry-run=server", "--recursive", "-f", path]);
     assert!(
         out.status.success(),
         "{}{}",

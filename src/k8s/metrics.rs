@@ -316,6 +316,9 @@ mod tests {
         m.run_finished("Failed", "JobNotFound");
         m.task_follows().set(3);
         m.set_leader("jobreset-operator", true);
+        m.schedule_runs("obs", "weekly", "created", 1);
+        m.schedule_runs("obs", "weekly", "missed", 3);
+        m.fanout_targets("skipped", 2);
         let text = m.render();
         for line in [
             "jobreset_reconcile_total{result=\"ok\"} 1",
@@ -326,6 +329,9 @@ mod tests {
             "jobreset_task_follows 3",
             "jobreset_reconcile_duration_seconds_count 2",
             "leader_election_master_status{name=\"jobreset-operator\"} 1",
+            "jobreset_schedule_runs_total{namespace=\"obs\",schedule=\"weekly\",outcome=\"created\"} 1",
+            "jobreset_schedule_runs_total{namespace=\"obs\",schedule=\"weekly\",outcome=\"missed\"} 3",
+            "jobreset_fanout_targets_total{outcome=\"skipped\"} 2",
         ] {
             assert!(text.contains(line), "missing {line:?} in:\n{text}");
         }

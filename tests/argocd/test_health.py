@@ -1,6 +1,7 @@
-"""Runs deploy/argocd/health.lua with a real Lua interpreter (lupa) over the cases in
-deploy/argocd/health_test.yaml, as Argo CD's own health-check tests do. No I/O beyond
-reading those files."""
+"""Runs the Argo CD health checks with a real Lua interpreter (lupa) over their cases, as
+Argo CD's own health-check tests do: deploy/argocd/health.lua (JobReset, one job or many)
+and deploy/argocd/schedule/health.lua (JobResetSchedule), each beside its health_test.yaml.
+No I/O beyond reading those files."""
 
 import pathlib
 
@@ -10,7 +11,12 @@ import yaml
 
 HERE = pathlib.Path(__file__).resolve().parent
 ARGO = HERE.parent.parent / "deploy" / "argocd"
-CASES = yaml.safe_load((ARGO / "health_test.yaml").read_text())["tests"]
+CHECKS = [ARGO, ARGO / "schedule"]
+CASES = [
+    (check, case)
+    for check in CHECKS
+    for case in yaml.safe_load((check / "health_test.yaml").read_text())["tests"]
+]
 
 
 def to_lua(lua, value):
@@ -21,12 +27,16 @@ def to_lua(lua, value):
     return value
 
 
-@pytest.mark.parametrize("case", CASES, ids=[c["inputPath"] for c in CASES])
-def test_health(case):
+@pytest.mark.parametrize(
+    "check,case",
+    CASES,
+    ids=[f"{c.relative_to(ARGO)}/{case['inputPath']}" for c, case in CASES],
+)
+def test_health(check, case):
     lua = lupa.LuaRuntime(unpack_returned_tuples=True)
-    obj = yaml.safe_load((ARGO / case["inputPath"]).read_text())
+    obj = yaml.safe_load((check / case["inputPath"]).read_text())
     lua.globals().obj = to_lua(lua, obj)
-    script = (ARGO / "health.lua").read_text()
+    script = (check / "health.lua").read_text()
     result = lua.execute(script)
     assert result["status"] == case["healthStatus"]["status"]
     assert result["message"] == case["healthStatus"]["message"]

@@ -108,6 +108,31 @@ async fn control_http_api() {
         call(
             &c,
             "POST",
+            format!("{u}/_sim/jobs/j/_memory_status"),
+            Some(json!({"status": "hard_limit"}))
+        )
+        .await
+        .body,
+        ok
+    );
+    let stats = call(&c, "GET", format!("{u}/_ml/anomaly_detectors/j/_stats"), None).await;
+    assert_eq!(
+        stats.body["jobs"][0]["model_size_stats"]["memory_status"], "hard_limit",
+        "{}",
+        stats.body
+    );
+    let refused = call(
+        &c,
+        "POST",
+        format!("{u}/_sim/jobs/j/_memory_status"),
+        Some(json!({"status": "full"})),
+    )
+    .await;
+    assert_eq!(refused.status, 400, "{}", refused.body);
+    assert_eq!(
+        call(
+            &c,
+            "POST",
             format!("{u}/_sim/reset_duration"),
             Some(json!({"ms": 10, "job": "j"}))
         )
