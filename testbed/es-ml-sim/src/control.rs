@@ -592,13 +592,15 @@ pub fn handle_http(
             );
             ack()
         }
-        ("POST", ["jobs", id, "_memory_status"]) => match body.get("status").and_then(Value::as_str) {
-            Some(status @ ("ok" | "soft_limit" | "hard_limit")) => {
-                c.set_memory_status(id, status);
-                ack()
+        ("POST", ["jobs", id, "_memory_status"]) => {
+            match body.get("status").and_then(Value::as_str) {
+                Some(status @ ("ok" | "soft_limit" | "hard_limit")) => {
+                    c.set_memory_status(id, status);
+                    ack()
+                }
+                _ => bad("\"status\" is one of ok, soft_limit, hard_limit"),
             }
-            _ => bad("\"status\" is one of ok, soft_limit, hard_limit"),
-        },
+        }
         ("POST", ["jobs", id, "_model_snapshot"]) => {
             c.set_model_snapshot_id(id, body.get("id").and_then(Value::as_str));
             ack()

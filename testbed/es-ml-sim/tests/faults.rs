@@ -115,7 +115,13 @@ async fn control_http_api() {
         .body,
         ok
     );
-    let stats = call(&c, "GET", format!("{u}/_ml/anomaly_detectors/j/_stats"), None).await;
+    let stats = call(
+        &c,
+        "GET",
+        format!("{u}/_ml/anomaly_detectors/j/_stats"),
+        None,
+    )
+    .await;
     assert_eq!(
         stats.body["jobs"][0]["model_size_stats"]["memory_status"], "hard_limit",
         "{}",
