@@ -1,0 +1,90 @@
+//! Tests of `jobreset` (no I/O unless a test says so).
+
+use super::*;
+use crate::api::{
+    CloseJobSpec, ElasticsearchRef, ElasticsearchSpec, JobResetSpec, JobResetStatus, Phase,
+    SecretName,
+};
+use kube::runtime::reflector::store;
+
+fn jr(name: &str, es: ElasticsearchSpec, phase: Phase) -> JobReset {
+    let mut o = JobReset::new(
+        name,
+        JobResetSpec {
+            job_id: "j".into(),
+            jobs: None,
+            dry_run: false,
+            ttl_seconds_after_finished: None,
+            elasticsearch: es,
+            close_job: CloseJobSpec::default(),
+            delete_user_annotations: false,
+            deadline_seconds: 60,
+        },
+    );
+    o.metadata.namespace = Some("obs".into());
+    o.metadata.uid = Some(format!("uid-{name}"));
+    o.status = Some(JobResetStatus {
+        phase,
+        ..Default::default()
+    });
+    o
+}
+
+fn secret(ns: &str, name: &str) -> Secret {
+    let mut s = Secret::default();
+    s.metadata.namespace = Some(ns.into());
+    s.metadata.name = Some(name.into());
+    s
+}
+
+#[test]
+fn secrets_map_to_the_runs_that_read_them() {
+    let (reader, mut writer) = store::<JobReset>();
+    let with_creds = ElasticsearchSpec {
+        url: Some("https://es:9200".into()),
+        credentials_secret: Some(SecretName {
+            name: "creds".into(),
+        }),
+        ..Default::default()
+    };
+    let eck = ElasticsearchSpec {
+        elasticsearch_ref: Some(ElasticsearchRef {
+            name: "qs".into(),
+            namespace: Some("elastic".into()),
+            service_name: None,
+        }),
+        ..Default::default()
+    };
+    for o in [
+        jr("a", with_creds.clone(), Phase::Pending),
+        jr("done", with_creds, Phase::Completed),
+        jr("eck", eck, Phase::Resetting),
+    ] {
+        writer.apply_watcher_event(&watcher::Event::Apply(o));
+    }
+    let names = |s: &Secret| {
+        let mut v: Vec<String> = referencing(&reader, &s.metadata, DEFAULT_ECK_URL_TEMPLATE)
+            .into_iter()
+            .map(|r| r.name)
+            .collect();
+        v.sort();
+        v
+    };
+    assert_eq!(names(&secret("obs", "creds")), vec!["a"]);
+    assert_eq!(names(&secret("other", "creds")), Vec::<String>::new());
+    assert_eq!(names(&secret("elastic", "qs-es-elastic-user")), vec!["eck"]);
+    assert_eq!(
+        names(&secret("elastic", "qs-es-http-certs-public")),
+        vec!["eck"]
+    );
+}
+
+#[test]
+fn default_options_are_production_ready() {
+    let o = Options::default();
+    assert_eq!(o.concurrency, 8);
+    assert_eq!(o.field_manager, "jobreset-operator");
+    assert_eq!(o.eck_url_template, "https://{service}.{namespace}.svc:9200");
+    assert!(o.namespace.is_none());
+    assert!(o.backoff_base < o.backoff_cap);
+}
