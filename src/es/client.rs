@@ -1,19 +1,14 @@
 //! HTTP client for Elasticsearch: one reqwest client per connection setting, auth,
 //! TLS (ring provider), `X-Opaque-Id` on every request. Does network I/O.
 
-use std::sync::Arc;
 use std::time::Duration;
 
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD;
 use reqwest::header::{ACCEPT, AUTHORIZATION, CONTENT_TYPE, HeaderMap, HeaderName, HeaderValue};
 use reqwest::{Method, StatusCode, Url};
-use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
-use rustls::crypto::{CryptoProvider, verify_tls12_signature, verify_tls13_signature};
-use rustls::pki_types::pem::PemObject;
-use rustls::pki_types::{CertificateDer, ServerName, UnixTime};
-use rustls::{DigitallySignedStruct, SignatureScheme};
 
+use super::tls::tls_config;
 use super::wire::{self, JobDecode};
 use super::{ClusterInfo, EsError, Job, JobSummary, RESET_ACTION, TaskInfo, TaskPoll};
 
@@ -509,186 +504,6 @@ fn chain(e: &(dyn std::error::Error + 'static)) -> String {
     out
 }
 
-fn tls_config(cfg: &EsConfig) -> Result<rustls::ClientConfig, EsError> {
-    let provider = Arc::new(rustls::crypto::ring::default_provider());
-    let builder = rustls::ClientConfig::builder_with_provider(provider.clone())
-        .with_safe_default_protocol_versions()
-        .map_err(|e| EsError::Config(format!("TLS setup: {e}")))?;
-    let config = if cfg.insecure_skip_verify {
-        builder
-            .dangerous()
-            .with_custom_certificate_verifier(Arc::new(UncheckedChain {
-                provider,
-                refusal: None,
-            }))
-            .with_no_client_auth()
-    } else if let Some(pem) = &cfg.ca_pem {
-        let mut roots = rustls::RootCertStore::empty();
-        for cert in CertificateDer::pem_slice_iter(pem) {
-            let cert =
-                cert.map_err(|e| EsError::Config(format!("the CA bundle is not valid PEM: {e}")))?;
-            roots.add(cert).map_err(|e| {
-                EsError::Config(format!("the CA bundle holds an unusable certificate: {e}"))
-            })?;
-        }
-        if roots.is_empty() {
-            return Err(EsError::Config(
-                "the CA bundle holds no certificate".to_owned(),
-            ));
-        }
-        builder.with_root_certificates(roots).with_no_client_auth()
-    } else {
-        match rustls_platform_verifier::Verifier::new(provider.clone()) {
-            Ok(verifier) => builder
-                .dangerous()
-                .with_custom_certificate_verifier(Arc::new(verifier))
-                .with_no_client_auth(),
-            // No system roots (minimal images): plain http still works, https says why it cannot.
-            Err(e) => builder
-                .dangerous()
-                .with_custom_certificate_verifier(Arc::new(UncheckedChain {
-                    provider,
-                    refusal: Some(e.to_string()),
-                }))
-                .with_no_client_auth(),
-        }
-    };
-    Ok(config)
-}
-
-/// A verifier that does not look at the certificate chain. Without `refusal` it accepts any
-/// certificate and host name (`insecureSkipVerify`); with it, it refuses every certificate and
-/// says why (no system CA roots and no CA bundle given, so plain http still works and https
-/// explains itself). Handshake signatures are checked either way, so the peer holds the key
-/// of the certificate it sent.
-#[derive(Debug)]
-struct UncheckedChain {
-    provider: Arc<CryptoProvider>,
-    refusal: Option<String>,
-}
-
-impl ServerCertVerifier for UncheckedChain {
-    fn verify_server_cert(
-        &self,
-        _end_entity: &CertificateDer<'_>,
-        _intermediates: &[CertificateDer<'_>],
-        _server_name: &ServerName<'_>,
-        _ocsp_response: &[u8],
-        _now: UnixTime,
-    ) -> Result<ServerCertVerified, rustls::Error> {
-        match &self.refusal {
-            None => Ok(ServerCertVerified::assertion()),
-            Some(why) => Err(rustls::Error::General(format!(
-                "no trusted CA certificates (set a CA Secret): {why}"
-            ))),
-        }
-    }
-
-    fn verify_tls12_signature(
-        &self,
-        message: &[u8],
-        cert: &CertificateDer<'_>,
-        dss: &DigitallySignedStruct,
-    ) -> Result<HandshakeSignatureValid, rustls::Error> {
-        verify_tls12_signature(
-            message,
-            cert,
-            dss,
-            &self.provider.signature_verification_algorithms,
-        )
-    }
-
-    fn verify_tls13_signature(
-        &self,
-        message: &[u8],
-        cert: &CertificateDer<'_>,
-        dss: &DigitallySignedStruct,
-    ) -> Result<HandshakeSignatureValid, rustls::Error> {
-        verify_tls13_signature(
-            message,
-            cert,
-            dss,
-            &self.provider.signature_verification_algorithms,
-        )
-    }
-
-    fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
-        self.provider
-            .signature_verification_algorithms
-            .supported_schemes()
-    }
-}
-
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn cfg(url: &str) -> EsConfig {
-        EsConfig {
-            url: url.to_owned(),
-            auth: None,
-            ca_pem: None,
-            insecure_skip_verify: false,
-            opaque_id: Some("jobreset/ns/name/uid".to_owned()),
-            request_timeout: Duration::from_secs(5),
-        }
-    }
-
-    #[test]
-    fn paths_are_percent_encoded_under_a_base_path() {
-        let c = EsClient::new(cfg("https://es.example:9200/prefix/")).unwrap();
-        let call = c.call(
-            Method::POST,
-            &["_ml", "anomaly_detectors", "a/b?c", "_reset"],
-            &[("wait_for_completion", "false")],
-        );
-        assert_eq!(
-            call.url.as_str(),
-            "https://es.example:9200/prefix/_ml/anomaly_detectors/a%2Fb%3Fc/_reset?wait_for_completion=false"
-        );
-        let task = c.call(Method::GET, &["_tasks", "oTUlt:39"], &[]);
-        assert_eq!(task.url.path(), "/prefix/_tasks/oTUlt:39");
-    }
-
-    #[test]
-    fn credentials_in_url_are_refused_without_echoing_them() {
-        let err = EsClient::new(cfg("https://elastic:hunter22@es.example:9200")).unwrap_err();
-        assert_eq!(err.reason(), "InvalidConnection");
-        assert!(!err.to_string().contains("hunter22"));
-    }
-
-    #[test]
-    fn bad_settings_are_config_errors() {
-        assert!(matches!(
-            EsClient::new(cfg("ftp://es")),
-            Err(EsError::Config(_))
-        ));
-        assert!(matches!(
-            EsClient::new(cfg("not a url")),
-            Err(EsError::Config(_))
-        ));
-        let mut c = cfg("https://es:9200");
-        c.ca_pem =
-            Some(b"-----BEGIN CERTIFICATE-----\nnot base64!\n-----END CERTIFICATE-----\n".to_vec());
-        assert!(matches!(EsClient::new(c), Err(EsError::Config(_))));
-        let mut c = cfg("https://es:9200");
-        c.ca_pem = Some(b"no pem here".to_vec());
-        assert!(matches!(EsClient::new(c), Err(EsError::Config(_))));
-        let mut c = cfg("https://es:9200");
-        c.auth = Some(Auth::ApiKey("bad\nkey-secret".to_owned()));
-        let err = EsClient::new(c).unwrap_err();
-        assert!(!err.to_string().contains("key-secret"));
-    }
-
-    #[test]
-    fn scrub_removes_secrets() {
-        let mut c = cfg("http://es:9200");
-        c.auth = Some(Auth::Basic {
-            username: "elastic".into(),
-            password: "s3cret-pw".into(),
-        });
-        let client = EsClient::new(c).unwrap();
-        assert_eq!(client.scrub("x s3cret-pw y".to_owned()), "x <redacted> y");
-        assert!(!format!("{client:?}").contains("s3cret-pw"));
-    }
-}
+#[path = "client_tests.rs"]
+mod tests;

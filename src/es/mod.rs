@@ -7,6 +7,7 @@
 mod client;
 mod error;
 mod jobs;
+mod tls;
 mod types;
 mod wire;
 
