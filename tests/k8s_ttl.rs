@@ -1,6 +1,6 @@
 //! `spec.ttlSecondsAfterFinished` end to end on the shared test bed: a finished JobReset is
-//! deleted (the Event says so), one that Argo CD tracks is deleted with a Warning that it may
-//! be created again, and one still running is kept. Does I/O (Kubernetes, loopback HTTP).
+//! deleted (the Event says so), one that Argo CD tracks is kept with a Warning (deleted, it
+//! would be created again and reset its job again), and one within its TTL is kept. Does I/O (Kubernetes, loopback HTTP).
 
 mod common;
 
@@ -63,7 +63,7 @@ async fn a_finished_jobreset_is_deleted_after_its_ttl() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn deleting_what_argo_cd_tracks_warns_that_it_may_come_back() {
+async fn what_argo_cd_tracks_is_kept_with_a_warning() {
     let w = World::new("ttl-argo", SimConfig::default()).await;
     w.job_with_data("argo-job", "closed");
     let obj: JobReset = serde_json::from_value(json!({
@@ -80,8 +80,12 @@ async fn deleting_what_argo_cd_tracks_warns_that_it_may_come_back() {
         .create(&PostParams::default(), &obj)
         .await
         .expect("create");
-    gone(&w.api, &created).await;
     let events = w.wait_event("synced", "ExpiredButManaged").await;
+    assert_eq!(
+        w.api.get("synced").await.ok().and_then(|o| o.uid()),
+        created.uid(),
+        "kept"
+    );
     let warning = events
         .iter()
         .find(|e| e.reason.as_deref() == Some("ExpiredButManaged"))

@@ -72,9 +72,9 @@ pub struct JobResetSpec {
     pub dry_run: bool,
 
     /// Delete this JobReset this many seconds after it finished (Completed or Failed). Off
-    /// when left out. Managed by Argo CD or Flux, a deleted JobReset is created again (and
-    /// its job reset again): the operator warns with an Event when the object carries their
-    /// tracking label or annotation.
+    /// when left out. A JobReset that carries Argo CD's or Flux's tracking label or
+    /// annotation is kept, with a Warning Event: they would create it again, and its job
+    /// would be reset again.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(range(min = 0, max = 31_536_000))]
     pub ttl_seconds_after_finished: Option<u32>,

@@ -41,7 +41,7 @@ pub enum EventReason {
     ChildNameTaken,
     /// A finished JobReset is deleted: `ttlSecondsAfterFinished` passed.
     Expired,
-    /// It is deleted but managed by Argo CD or Flux, which may create it again.
+    /// Its TTL passed, but Argo CD or Flux manages it (and would create it again): kept.
     ExpiredButManaged,
 }
 

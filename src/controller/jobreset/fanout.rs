@@ -237,11 +237,18 @@ async fn children(
     version: String,
 ) -> Result<Action, Error> {
     let uid = parent.uid().unwrap_or_default();
+    // Children live in the parent's namespace with the parent as controller: anyone may
+    // write an owner reference elsewhere, and the cache spans every namespace.
     let mine: Vec<_> = ctx
         .store
         .state()
         .into_iter()
-        .filter(|o| o.owner_references().iter().any(|r| r.uid == uid))
+        .filter(|o| {
+            o.namespace() == parent.namespace()
+                && o.owner_references()
+                    .iter()
+                    .any(|r| r.uid == uid && r.controller == Some(true))
+        })
         .collect();
     let mut phases: BTreeMap<String, Phase> = mine
         .iter()

@@ -1,7 +1,8 @@
 //! `spec.ttlSecondsAfterFinished`: a finished JobReset is deleted once its time is up. When
 //! it is due is pure (`remaining`, `gitops_manager`); `expire` deletes (I/O: an Event and a
 //! delete with a uid precondition, so a JobReset created again under the same name is never
-//! the one deleted).
+//! the one deleted). One that Argo CD or Flux manages is kept, with a Warning: they would
+//! create it again, and its job would be reset again, round after round.
 
 use std::time::Duration;
 
@@ -25,11 +26,12 @@ pub fn remaining(obj: &JobReset, now: Timestamp) -> Option<Duration> {
     let ttl = obj.spec.ttl_seconds_after_finished?;
     let status = obj.status.as_ref().filter(|s| s.phase.is_terminal())?;
     // A terminal status without a completion time (written by an older operator) counts
-    // from now: it is kept one whole TTL rather than deleted early.
+    // from creation: never deleted before it could have finished.
     let finished = status
         .completion_time
         .as_deref()
         .and_then(|t| t.parse::<Timestamp>().ok())
+        .or_else(|| obj.metadata.creation_timestamp.as_ref().map(|t| t.0))
         .unwrap_or(now);
     let due = finished.as_second().saturating_add(i64::from(ttl));
     let left = due.saturating_sub(now.as_second());
@@ -62,19 +64,15 @@ pub async fn expire(ctx: &Context, obj: &JobReset, wait: Duration) -> Result<Act
     let name = obj.name_any();
     let namespace = obj.namespace().unwrap_or_default();
     let ttl = obj.spec.ttl_seconds_after_finished.unwrap_or_default();
-    let (reason, note) = match gitops_manager(obj) {
-        Some(tool) => (
-            EventReason::ExpiredButManaged,
-            format!(
-                "deleted {ttl}s after it finished (ttlSecondsAfterFinished), but {tool} manages it and may create it again, which resets the job again: leave ttlSecondsAfterFinished out of objects {tool} syncs"
-            ),
-        ),
-        None => (
-            EventReason::Expired,
-            format!("deleted {ttl}s after it finished (ttlSecondsAfterFinished)"),
-        ),
-    };
-    events::publish(&ctx.recorder, obj, reason, note).await;
+    if let Some(tool) = gitops_manager(obj) {
+        let note = format!(
+            "kept although ttlSecondsAfterFinished ({ttl}s) passed: {tool} manages it and would create it again, which resets the job again; remove it from {tool}'s source, or leave ttlSecondsAfterFinished out of objects {tool} syncs"
+        );
+        events::publish(&ctx.recorder, obj, EventReason::ExpiredButManaged, note).await;
+        return Ok(Action::await_change());
+    }
+    let note = format!("deleted {ttl}s after it finished (ttlSecondsAfterFinished)");
+    events::publish(&ctx.recorder, obj, EventReason::Expired, note).await;
     let api: Api<JobReset> = Api::namespaced(ctx.client.clone(), &namespace);
     let params = DeleteParams {
         preconditions: Some(Preconditions {
@@ -150,7 +148,7 @@ mod tests {
             ),
             (Some(60), Phase::Resetting, None, None),
             (None, Phase::Completed, Some("2026-05-01T09:00:00Z"), None),
-            // No completion time: a whole TTL from now, never early.
+            // No completion time: counted from creation (none here: from now).
             (Some(60), Phase::Completed, None, Some(60)),
         ];
         for (ttl, phase, at, want) in cases {

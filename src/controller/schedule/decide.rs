@@ -59,8 +59,9 @@ pub fn decide(
     runs: &[Run],
     now: Timestamp,
 ) -> Decision {
+    let since = watermark(status, created);
     let mut d = Decision {
-        delete: history(spec, runs),
+        delete: history(spec, runs, since),
         ..Default::default()
     };
     let slots = match Slots::new(&spec.schedule, spec.time_zone.as_deref()) {
@@ -81,7 +82,6 @@ pub fn decide(
         return d;
     }
     d.next = slots.next_after(now);
-    let since = watermark(status, created);
     let due = slots.due(since, now);
     let Some(latest) = due.latest else {
         return d;
@@ -141,14 +141,19 @@ fn watermark(status: &JobResetScheduleStatus, created: Timestamp) -> Timestamp {
     .fold(created, Timestamp::max)
 }
 
-/// Finished runs beyond the limits, oldest first (by slot).
-fn history(spec: &JobResetScheduleSpec, runs: &[Run]) -> Vec<String> {
+/// Finished runs beyond the limits, oldest first (by slot). A run whose slot the status has
+/// not recorded yet is kept whatever the limit: deleted, its slot would look unfired and run
+/// again.
+fn history(spec: &JobResetScheduleSpec, runs: &[Run], recorded: Timestamp) -> Vec<String> {
     let mut out = vec![];
     for (phase, keep) in [
         (Phase::Completed, spec.successful_runs_history_limit),
         (Phase::Failed, spec.failed_runs_history_limit),
     ] {
-        let mut done: Vec<&Run> = runs.iter().filter(|r| r.phase == phase).collect();
+        let mut done: Vec<&Run> = runs
+            .iter()
+            .filter(|r| r.phase == phase && r.slot <= recorded)
+            .collect();
         done.sort_by_key(|r| r.slot);
         let over = done
             .len()
@@ -194,6 +199,7 @@ pub fn next_status(
             scheduled_time: utc(slot),
         });
     }
+    active.sort_by(|a, b| (&a.scheduled_time, &a.name).cmp(&(&b.scheduled_time, &b.name)));
     s.active_count = u32::try_from(active.len()).unwrap_or(u32::MAX);
     s.active = active;
     let last_ok = runs

@@ -267,3 +267,19 @@ fn an_unknown_zone_or_a_bad_schedule_stalls() {
     );
     assert_eq!(d.stalled.map(|s| s.0), Some(reason::INVALID_SCHEDULE));
 }
+
+#[test]
+fn a_run_not_yet_recorded_is_never_deleted_even_at_limit_zero() {
+    let mut s = spec("0 * * * *", None);
+    s.successful_runs_history_limit = 0;
+    // The 10:00 run finished at once, but the status write that records it was lost.
+    let runs = [
+        run("s-9", "2026-05-01T09:00:00Z", Phase::Completed),
+        run("s-10", "2026-05-01T10:00:00Z", Phase::Completed),
+    ];
+    let st = fired_at("2026-05-01T09:00:00Z");
+    let d = decide(&s, &st, t(CREATED), &runs, t("2026-05-01T10:00:30Z"));
+    assert_eq!(d.delete, vec!["s-9".to_owned()]);
+    // Recorded as fired now, not fired again under a new name.
+    assert_eq!(d.fire, Some(t("2026-05-01T10:00:00Z")));
+}

@@ -9,7 +9,7 @@ use jiff::Timestamp;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::OwnerReference;
 use kube::{
     Api, Resource, ResourceExt,
-    api::{DeleteParams, ObjectMeta, PostParams, PropagationPolicy},
+    api::{DeleteParams, ObjectMeta, PostParams, Preconditions, PropagationPolicy},
     runtime::{
         controller::Action,
         events::{Event, EventType, Recorder},
@@ -54,7 +54,9 @@ pub fn run_name(schedule: &str, slot: Timestamp) -> String {
     let minutes = slot.as_second().div_euclid(60);
     let suffix = format!("-{minutes}");
     let keep = schedule.len().min(253 - suffix.len());
-    format!("{}{suffix}", &schedule[..keep])
+    // A cut name must still end in a letter or digit: `a.-1` is not a valid name.
+    let stem = schedule[..keep].trim_end_matches(['-', '.']);
+    format!("{stem}{suffix}")
 }
 
 pub async fn reconcile(obj: Arc<JobResetSchedule>, ctx: Arc<Context>) -> Result<Action, Error> {
@@ -65,8 +67,8 @@ pub async fn reconcile(obj: Arc<JobResetSchedule>, ctx: Arc<Context>) -> Result<
     if obj.metadata.deletion_timestamp.is_some() {
         return Ok(Action::await_change());
     }
-    let uid = obj.uid().unwrap_or_default();
-    let runs = runs_of(&ctx.runs, &uid);
+    let owned = runs_of(&ctx.runs, &obj);
+    let runs: Vec<Run> = owned.iter().map(|(r, _)| r.clone()).collect();
     let now = ctx.clock.now();
     let created = obj
         .metadata
@@ -77,9 +79,6 @@ pub async fn reconcile(obj: Arc<JobResetSchedule>, ctx: Arc<Context>) -> Result<
     let mut d = decide::decide(&obj.spec, &old, created, &runs, now);
     let jobresets: Api<JobReset> = Api::namespaced(ctx.client.clone(), &namespace);
 
-    for gone in &d.delete {
-        delete_run(&jobresets, &namespace, gone).await?;
-    }
     let mut fired = None;
     if let Some(slot) = d.fire {
         let child = run_name(&name, slot);
@@ -94,6 +93,17 @@ pub async fn reconcile(obj: Arc<JobResetSchedule>, ctx: Arc<Context>) -> Result<
             // The name is held by an object this schedule does not own: skip the slot.
             d.skip = Some((slot, vec![child]));
             d.fire = None;
+        }
+    }
+    // After the fire: a refused delete (a webhook, a policy) must not hold up a slot.
+    for gone in &d.delete {
+        let uid = owned
+            .iter()
+            .find(|(r, _)| &r.name == gone)
+            .map(|(_, uid)| uid.clone());
+        if let Err(e) = delete_run(&jobresets, &namespace, gone, uid).await {
+            ctx.metrics.reconcile_error(e.reason());
+            warn!(namespace = %namespace, schedule = %name, run = %gone, error = %e, "could not delete a run past the history limit");
         }
     }
     if let Some((slot, blocking)) = &d.skip {
@@ -170,21 +180,34 @@ fn wake_at(d: &Decision, now: Timestamp, clock: &dyn Clock) -> Action {
     }
 }
 
-/// The schedule's runs as the cache shows them.
-fn runs_of(store: &Store<JobReset>, uid: &str) -> Vec<Run> {
+/// The schedule's runs as the cache shows them, with their uids: JobResets of its namespace
+/// whose controller it is. The cache spans every namespace, and anyone may write an owner
+/// reference: a JobReset elsewhere naming this schedule's uid is not its run.
+fn runs_of(store: &Store<JobReset>, schedule: &JobResetSchedule) -> Vec<(Run, String)> {
+    let uid = schedule.uid().unwrap_or_default();
+    let namespace = schedule.namespace();
+    let name = schedule.name_any();
+    let ours = |r: &OwnerReference| {
+        r.uid == uid
+            && r.controller == Some(true)
+            && r.kind == "JobResetSchedule"
+            && r.name == name
+            && r.api_version == JobResetSchedule::api_version(&())
+    };
     store
         .state()
         .into_iter()
-        .filter(|o| o.owner_references().iter().any(|r| r.uid == uid))
+        .filter(|o| o.namespace() == namespace && o.owner_references().iter().any(ours))
         .filter_map(|o| {
             let slot = o.annotations().get(SLOT_ANNOTATION)?.parse().ok()?;
             let s = o.status.clone().unwrap_or_default();
-            Some(Run {
+            let run = Run {
                 name: o.name_any(),
                 slot,
                 phase: s.phase,
                 finished: s.completion_time.and_then(|t| t.parse().ok()),
-            })
+            };
+            Some((run, o.uid().unwrap_or_default()))
         })
         .collect()
 }
@@ -280,9 +303,19 @@ async fn create_run(
 
 /// Deletes a finished run past the history limits (its own children with it, through the
 /// garbage collector); one already gone is fine.
-async fn delete_run(api: &Api<JobReset>, namespace: &str, name: &str) -> Result<(), Error> {
+async fn delete_run(
+    api: &Api<JobReset>,
+    namespace: &str,
+    name: &str,
+    uid: Option<String>,
+) -> Result<(), Error> {
     let params = DeleteParams {
         propagation_policy: Some(PropagationPolicy::Background),
+        // The run the cache showed, never another object that took its name since.
+        preconditions: Some(Preconditions {
+            uid,
+            resource_version: None,
+        }),
         ..Default::default()
     };
     match api.delete(name, &params).await {
@@ -294,7 +327,7 @@ async fn delete_run(api: &Api<JobReset>, namespace: &str, name: &str) -> Result<
             );
             Ok(())
         }
-        Err(kube::Error::Api(e)) if e.code == 404 => Ok(()),
+        Err(kube::Error::Api(e)) if e.code == 404 || e.code == 409 => Ok(()),
         Err(source) => Err(Error::DeleteObject {
             kind: "JobReset",
             namespace: namespace.to_owned(),
@@ -334,4 +367,22 @@ pub fn error_policy(obj: Arc<JobResetSchedule>, err: &Error, ctx: Arc<Context>) 
         "schedule reconcile failed"
     );
     Action::requeue(ctx.backoff_cap.min(Duration::from_secs(5)))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn run_names_are_valid_names_at_any_length() {
+        let slot: Timestamp = "2027-05-01T10:00:00Z"
+            .parse()
+            .unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(run_name("weekly", slot), "weekly-30152760");
+        // Cut to fit 253 characters, never ending the cut in '.' or '-'.
+        let long = format!("{}.{}", "a".repeat(243), "b".repeat(9));
+        let name = run_name(&long, slot);
+        assert!(name.len() <= 253, "{}", name.len());
+        assert!(name.ends_with("a-30152760"), "{name}");
+    }
 }
