@@ -733,3 +733,49 @@ async fn running_reset_tasks_are_listed_with_their_request_ids() {
     );
     ctl.finish_reset("j-listed");
 }
+
+#[tokio::test]
+async fn privileges_are_checked_and_security_off_is_told_apart_from_a_fault() {
+    use jobreset_operator::es::Privileges;
+    const NEEDED: [&str; 2] = ["manage_ml", "cluster:monitor/task/get"];
+    let sim = es_ml_sim::start(SimConfig {
+        security: Some(secured()),
+        ..Default::default()
+    })
+    .await
+    .unwrap();
+    let as_user = |u: &str, p: &str| {
+        let mut cfg = config(sim.url());
+        cfg.auth = Some(Auth::Basic {
+            username: u.into(),
+            password: p.into(),
+        });
+        EsClient::new(cfg).unwrap()
+    };
+    let all = as_user("resetter", "pw-correct-horse")
+        .privileges(&NEEDED)
+        .await
+        .unwrap();
+    assert!(all.missing().is_empty(), "{all:?}");
+    let ml = as_user("mladmin", "pw-ml-admin")
+        .privileges(&NEEDED)
+        .await
+        .unwrap();
+    assert_eq!(ml.missing(), vec!["cluster:monitor/task/get".to_owned()]);
+    // A server fault that looks like "security off" is not taken for it: _xpack says on.
+    sim.control().fail_next(
+        Endpoint::HasPrivileges,
+        1,
+        500,
+        serde_json::json!({"error": {"type": "exception", "reason": "boom"}, "status": 500}),
+    );
+    let err = as_user("resetter", "pw-correct-horse")
+        .privileges(&NEEDED)
+        .await
+        .unwrap_err();
+    assert!(err.is_transient(), "{err}");
+
+    let open = es_ml_sim::start(SimConfig::default()).await.unwrap();
+    let off = client(&open).privileges(&NEEDED).await.unwrap();
+    assert_eq!(off, Privileges::SecurityOff);
+}

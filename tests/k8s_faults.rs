@@ -40,46 +40,56 @@ fn es(w: &World) -> EsClient {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn async_reset_error_is_reported_from_the_task() {
-    // `closer` may close and read but lacks the reset privilege: the asynchronous POST is
-    // accepted and the refusal arrives as the task's stored error.
+async fn a_missing_privilege_fails_the_run_before_the_job_is_touched() {
+    // `closer` may close and read but not reset; `mladmin` (machine_learning_admin) may reset
+    // but not follow the reset task. Both are found by `_has_privileges` before the close:
+    // a reset nobody may follow would otherwise run while status says Failed.
     let w = World::new(
-        "fault-async",
+        "fault-priv",
         SimConfig {
             security: Some(security()),
             ..Default::default()
         },
     )
     .await;
-    w.job_with_data("priv-job", "closed");
-    w.secret(
-        "closer",
-        &[("username", b"closer"), ("password", b"closer-pw-1")],
-    )
-    .await;
-    w.create(
-        "reset-priv",
-        json!({"jobId": "priv-job", "elasticsearch": {"credentialsSecret": {"name": "closer"}}}),
-    )
-    .await;
-
-    let s = w.failed("reset-priv", "MissingPrivilege").await;
-    let task = s
-        .task_id
-        .clone()
-        .expect("the task id was recorded before the outcome");
-    let msg = s.message.unwrap_or_default();
-    assert!(msg.contains(&task), "{msg}");
-    assert!(msg.contains("security_exception"), "{msg}");
-    assert_eq!(w.accepted_resets("priv-job"), 1);
-    // The job was not touched.
+    for (user, pw, missing) in [
+        ("closer", &b"closer-pw-1"[..], "manage_ml"),
+        ("mladmin", &b"mladmin-pw-1"[..], "cluster:monitor/task/get"),
+    ] {
+        let job = format!("priv-{user}");
+        w.job_with_data(&job, "opened");
+        w.secret(user, &[("username", user.as_bytes()), ("password", pw)])
+            .await;
+        let name = format!("reset-{user}");
+        w.create(
+            &name,
+            json!({"jobId": job, "elasticsearch": {"credentialsSecret": {"name": user}}}),
+        )
+        .await;
+        let s = w.failed(&name, "MissingPrivilege").await;
+        let msg = s.message.unwrap_or_default();
+        assert!(
+            msg.contains(missing) && msg.contains("nothing was touched"),
+            "{msg}"
+        );
+        assert_eq!(s.task_id, None, "{user}");
+    }
+    let writes: Vec<String> = w
+        .ctl()
+        .requests()
+        .iter()
+        .filter(|r| {
+            matches!(
+                r.endpoint,
+                Endpoint::JobClose | Endpoint::JobReset | Endpoint::DatafeedStop
+            )
+        })
+        .map(|r| format!("{} {}", r.method, r.path))
+        .collect();
+    assert!(writes.is_empty(), "the jobs were touched: {writes:?}");
     assert_eq!(
-        w.ctl()
-            .job("priv-job")
-            .unwrap()
-            .model_snapshot_id
-            .as_deref(),
-        Some("1700000000")
+        w.ctl().job("priv-mladmin").map(|j| j.state).as_deref(),
+        Some("opened")
     );
 }
 

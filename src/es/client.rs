@@ -10,7 +10,7 @@ use reqwest::{Method, StatusCode, Url};
 
 use super::tls::tls_config;
 use super::wire::{self, JobDecode};
-use super::{ClusterInfo, EsError, Job, JobSummary, RESET_ACTION, TaskInfo, TaskPoll};
+use super::{ClusterInfo, EsError, Job, JobSummary, Privileges, RESET_ACTION, TaskInfo, TaskPoll};
 
 /// Credentials; `Debug` never prints the secret parts.
 #[derive(Clone, PartialEq, Eq)]
@@ -159,6 +159,34 @@ impl EsClient {
         let call = self.call(Method::GET, &["_ml", "info"], &[]);
         let body = self.send_ok(&call, None).await?;
         wire::cluster_info(&body).map_err(|detail| call.decode(detail))
+    }
+
+    /// `POST _security/user/_has_privileges` for these cluster privileges. Security turned
+    /// off answers it with a 500 `exception` (or, without the security plugin, 400 "no
+    /// handler"), which a server fault can look like too: then `GET _xpack` decides, on its
+    /// structured `features.security.enabled`.
+    pub async fn privileges(&self, cluster: &[&str]) -> Result<Privileges, EsError> {
+        let mut call = self.call(Method::POST, &["_security", "user", "_has_privileges"], &[]);
+        let body = serde_json::json!({ "cluster": cluster });
+        call.body = serde_json::to_vec(&body).ok();
+        let (status, answer) = self.send(&call, None).await?;
+        if status.is_success() {
+            return wire::privileges(cluster, &answer).map_err(|detail| call.decode(detail));
+        }
+        let refused = self.api_error(&call, status, &answer);
+        let maybe_off = matches!(&refused, EsError::Api { status: 500, kind, .. } if kind == "exception")
+            || matches!(&refused, EsError::Api { status: 400, .. });
+        if !maybe_off {
+            return Err(refused);
+        }
+        let xpack = self.call(Method::GET, &["_xpack"], &[("categories", "features")]);
+        match self.send_ok(&xpack, None).await {
+            Ok(body) => match wire::security_enabled(&body) {
+                Ok(Some(false)) => Ok(Privileges::SecurityOff),
+                _ => Err(refused),
+            },
+            Err(_) => Err(refused),
+        }
     }
 
     /// `GET _ml/anomaly_detectors/<id>` + `GET .../_stats`, merged.
@@ -334,6 +362,7 @@ impl EsClient {
             url,
             what,
             opaque_id: None,
+            body: None,
         }
     }
 
@@ -362,6 +391,9 @@ impl EsClient {
             .and_then(|id| HeaderValue::from_str(id).ok())
         {
             req = req.header(OPAQUE_ID, id);
+        }
+        if let Some(body) = &call.body {
+            req = req.body(body.clone());
         }
         let after = timeout.unwrap_or(self.request_timeout);
         if let Some(t) = timeout {
@@ -438,6 +470,8 @@ struct Call {
     what: String,
     /// Replaces the client's `X-Opaque-Id` for this request.
     opaque_id: Option<String>,
+    /// A JSON body.
+    body: Option<Vec<u8>>,
 }
 
 impl Call {

@@ -15,8 +15,8 @@ pub(crate) use client::base_url;
 pub use client::{Auth, EsClient, EsConfig, attempt_opaque_id};
 pub use error::{EsError, INVALID_CONNECTION, TIMEOUT, TRANSIENT_REASONS, UNREACHABLE};
 pub use types::{
-    BlockReason, Blocked, ClusterInfo, ErrorCause, Job, JobState, JobSummary, RESET_ACTION,
-    TaskInfo, TaskOutcome, TaskPoll, UNKNOWN_VERSION,
+    BlockReason, Blocked, ClusterInfo, ErrorCause, Job, JobState, JobSummary, Privileges,
+    RESET_ACTION, TaskInfo, TaskOutcome, TaskPoll, UNKNOWN_VERSION,
 };
 pub use wire::{es_time, parse_es_time};
 
@@ -31,6 +31,12 @@ pub trait Elasticsearch: Sync {
     /// The `X-Opaque-Id` every request carries (empty when none).
     fn opaque_id(&self) -> &str;
     fn info(&self) -> impl Future<Output = Result<ClusterInfo, EsError>> + Send;
+    /// Whether the caller holds these cluster privileges (`_has_privileges`), or security
+    /// is off.
+    fn privileges(
+        &self,
+        cluster: &[&str],
+    ) -> impl Future<Output = Result<Privileges, EsError>> + Send;
     fn job(&self, job_id: &str) -> impl Future<Output = Result<Job, EsError>> + Send;
     fn close_job(
         &self,
@@ -59,6 +65,12 @@ impl Elasticsearch for EsClient {
     }
     fn info(&self) -> impl Future<Output = Result<ClusterInfo, EsError>> + Send {
         EsClient::info(self)
+    }
+    fn privileges(
+        &self,
+        cluster: &[&str],
+    ) -> impl Future<Output = Result<Privileges, EsError>> + Send {
+        EsClient::privileges(self, cluster)
     }
     fn job(&self, job_id: &str) -> impl Future<Output = Result<Job, EsError>> + Send {
         EsClient::job(self, job_id)

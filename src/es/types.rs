@@ -177,3 +177,26 @@ mod tests {
         assert_eq!(JobState::from_es("paused"), None);
     }
 }
+
+/// What the cluster says about the caller's cluster privileges (`_has_privileges`).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Privileges {
+    /// Security is off on the cluster: nothing is checked, every call is allowed.
+    SecurityOff,
+    /// Each privilege asked about, and whether the caller holds it.
+    Held(Vec<(String, bool)>),
+}
+
+impl Privileges {
+    /// The privileges asked about that the caller lacks (none when security is off).
+    pub fn missing(&self) -> Vec<String> {
+        match self {
+            Privileges::SecurityOff => vec![],
+            Privileges::Held(held) => held
+                .iter()
+                .filter(|(_, ok)| !ok)
+                .map(|(p, _)| p.clone())
+                .collect(),
+        }
+    }
+}

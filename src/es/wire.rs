@@ -8,8 +8,8 @@ use serde::Deserialize;
 use serde_json::Value;
 
 use super::types::{
-    BlockReason, Blocked, ClusterInfo, ErrorCause, Job, JobState, TaskInfo, TaskOutcome, TaskPoll,
-    UNKNOWN_VERSION,
+    BlockReason, Blocked, ClusterInfo, ErrorCause, Job, JobState, Privileges, TaskInfo,
+    TaskOutcome, TaskPoll, UNKNOWN_VERSION,
 };
 
 /// Longest error reason kept; a proxy's HTML page or a huge `caused_by` chain must not end
@@ -143,6 +143,37 @@ pub type DecodeError = String;
 
 pub(super) fn json<'a, T: Deserialize<'a>>(body: &'a [u8]) -> Result<T, DecodeError> {
     serde_json::from_slice(body).map_err(|e| format!("invalid JSON: {e}"))
+}
+
+/// `POST _security/user/_has_privileges`: each cluster privilege asked about, in the order
+/// asked, and whether it is held (one missing from the answer counts as not held).
+pub fn privileges(asked: &[&str], body: &[u8]) -> Result<Privileges, DecodeError> {
+    #[derive(Deserialize)]
+    struct Root {
+        #[serde(default)]
+        cluster: std::collections::BTreeMap<String, bool>,
+    }
+    let root: Root = json(body)?;
+    Ok(Privileges::Held(
+        asked
+            .iter()
+            .map(|p| {
+                (
+                    (*p).to_owned(),
+                    root.cluster.get(*p).copied().unwrap_or(false),
+                )
+            })
+            .collect(),
+    ))
+}
+
+/// `GET _xpack?categories=features`: whether security is enabled (`None` when the answer
+/// does not say).
+pub fn security_enabled(body: &[u8]) -> Result<Option<bool>, DecodeError> {
+    let root: Value = json(body)?;
+    Ok(root
+        .pointer("/features/security/enabled")
+        .and_then(Value::as_bool))
 }
 
 /// `GET /`.

@@ -16,7 +16,7 @@ use crate::{
     api::{JobResetSpec, JobResetStatus, Phase},
     es::{Elasticsearch, TaskPoll},
     run::crash::{self, CrashPoint},
-    run::decide::{Action, Input, Observation, Op, decide},
+    run::decide::{Action, Input, NEEDED_PRIVILEGES, Observation, Op, decide},
     run::follow::{Answer, Call, Follow},
     run::gate::{Inside, ResetGate},
 };
@@ -161,6 +161,13 @@ async fn act<E: Elasticsearch, F: Follow<E> + Sync>(
             Ok(info) => Observation::Info(info),
             Err(error) => Observation::EsFailed {
                 op: Op::Info,
+                error,
+            },
+        },
+        Action::CheckPrivileges => match es.privileges(&NEEDED_PRIVILEGES).await {
+            Ok(p) => Observation::Privileges(p),
+            Err(error) => Observation::EsFailed {
+                op: Op::CheckPrivileges,
                 error,
             },
         },

@@ -458,6 +458,8 @@ pub fn security() -> es_ml_sim::Security {
     s.users.push(user("minimal", "minimal-pw-1", "minimal"));
     s.users.push(user("elastic", "elastic-pw-1", "superuser"));
     s.users.push(user("closer", "closer-pw-1", "closer"));
+    s.users
+        .push(user("mladmin", "mladmin-pw-1", "machine_learning_admin"));
     s.api_keys.push(es_ml_sim::ApiKey {
         id: "k-id".into(),
         key: "k-secret-1".into(),

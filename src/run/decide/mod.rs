@@ -12,8 +12,8 @@ use jiff::Timestamp;
 use crate::{
     api::{JobFingerprint, JobResetSpec, JobResetStatus, Phase},
     es::{
-        BlockReason, ClusterInfo, EsError, Job, JobState, TIMEOUT, TRANSIENT_REASONS, TaskInfo,
-        TaskOutcome, TaskPoll, UNKNOWN_VERSION, UNREACHABLE, attempt_opaque_id,
+        BlockReason, ClusterInfo, EsError, Job, JobState, Privileges, TIMEOUT, TRANSIENT_REASONS,
+        TaskInfo, TaskOutcome, TaskPoll, UNKNOWN_VERSION, UNREACHABLE, attempt_opaque_id,
     },
     run::conditions,
     run::evidence::{self, Evidence},
@@ -110,6 +110,7 @@ pub enum JobRead {
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Op {
     Info,
+    CheckPrivileges,
     ReadJob(JobRead),
     Close { force: bool },
     PostReset,
@@ -122,6 +123,7 @@ impl Op {
     fn describe(self) -> &'static str {
         match self {
             Op::Info => "reading the cluster version (GET _ml/info)",
+            Op::CheckPrivileges => "checking this user's privileges (_has_privileges)",
             Op::ReadJob(_) => "reading the job",
             Op::Close { .. } => "closing the job",
             Op::PostReset => "requesting the reset",
@@ -135,6 +137,7 @@ impl Op {
     fn privilege(self) -> &'static str {
         match self {
             Op::Info => "manage_ml (or monitor_ml)",
+            Op::CheckPrivileges => "none (every user may check its own privileges)",
             Op::ReadJob(_) => "monitor_ml (or manage_ml)",
             Op::Close { .. } | Op::PostReset => "manage_ml",
             Op::FollowTask => "cluster:monitor/task/get (or monitor)",
@@ -167,6 +170,8 @@ pub enum Observation {
         message: String,
     },
     Info(ClusterInfo),
+    /// What `_has_privileges` said about the privileges a run needs.
+    Privileges(Privileges),
     Job {
         job: Job,
         read: JobRead,
@@ -190,6 +195,8 @@ pub enum Observation {
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Action {
     ReadInfo,
+    /// Check the privileges a run needs, before its first write to the job.
+    CheckPrivileges,
     ReadJob(JobRead),
     Close {
         force: bool,
@@ -299,6 +306,7 @@ fn apply(input: &Input, s: &mut JobResetStatus, obs: Observation) -> Action {
         }
         Observation::InvalidSpec { reason, message } => fail(s, &reason, message),
         Observation::Info(info) => on_info(input, s, info),
+        Observation::Privileges(p) => on_privileges(input, s, &p),
         Observation::Job { job, read } => on_job(input, s, job, read),
         Observation::Closed => match s.phase {
             Phase::Closing => Action::ReadJob(JobRead::PreReset),
@@ -324,7 +332,8 @@ fn start_action(input: &Input, s: &JobResetStatus) -> Action {
         return Action::ReadInfo;
     }
     match s.phase {
-        Phase::Pending => Action::ReadJob(JobRead::Initial),
+        // Read-only and cheap: checked again by every reconcile that may still write first.
+        Phase::Pending => Action::CheckPrivileges,
         Phase::Closing => Action::Close {
             force: close_force(input, s, None),
         },
@@ -364,6 +373,26 @@ fn on_info(input: &Input, s: &mut JobResetStatus, info: ClusterInfo) -> Action {
         return fail(s, reason::UNSUPPORTED_VERSION, msg);
     }
     start_action(input, s)
+}
+
+/// The cluster privileges every run uses: the close and the reset (`manage_ml`) and the task
+/// follow (`cluster:monitor/task/get`, which `manage_ml` does not cover).
+pub const NEEDED_PRIVILEGES: [&str; 2] = ["manage_ml", "cluster:monitor/task/get"];
+
+/// Before the first write: a missing privilege fails the run now, not after the destructive
+/// request (a reset nobody can follow would run while status says Failed).
+fn on_privileges(input: &Input, s: &mut JobResetStatus, p: &Privileges) -> Action {
+    let missing = p.missing();
+    if missing.is_empty() {
+        return Action::ReadJob(JobRead::Initial);
+    }
+    let msg = format!(
+        "the Elasticsearch user lacks the cluster privilege{} {} needed to reset job {} and follow its task; nothing was touched (grant manage_ml and monitor, or the action cluster:monitor/task/get)",
+        if missing.len() == 1 { "" } else { "s" },
+        missing.join(", "),
+        input.spec.job_id
+    );
+    fail(s, reason::MISSING_PRIVILEGE, msg)
 }
 
 fn on_job(input: &Input, s: &mut JobResetStatus, job: Job, read: JobRead) -> Action {

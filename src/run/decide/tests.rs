@@ -206,10 +206,10 @@ fn pending_cells() {
             "Accepted",
         ),
         case(
-            "known version reads job",
+            "known version checks privileges first",
             pending_v.clone(),
             Observation::Start,
-            Action::ReadJob(JobRead::Initial),
+            Action::CheckPrivileges,
             p,
             "Accepted",
         ),
@@ -220,9 +220,39 @@ fn pending_cells() {
                 version: "8.15.0".into(),
                 upgrade_mode: false,
             }),
+            Action::CheckPrivileges,
+            p,
+            "Accepted",
+        ),
+        case(
+            "privileges held: reads the job",
+            pending_v.clone(),
+            Observation::Privileges(Privileges::Held(vec![
+                ("manage_ml".into(), true),
+                ("cluster:monitor/task/get".into(), true),
+            ])),
             Action::ReadJob(JobRead::Initial),
             p,
             "Accepted",
+        ),
+        case(
+            "security off: reads the job",
+            pending_v.clone(),
+            Observation::Privileges(Privileges::SecurityOff),
+            Action::ReadJob(JobRead::Initial),
+            p,
+            "Accepted",
+        ),
+        case(
+            "task privilege missing: fails before any write",
+            pending_v.clone(),
+            Observation::Privileges(Privileges::Held(vec![
+                ("manage_ml".into(), true),
+                ("cluster:monitor/task/get".into(), false),
+            ])),
+            Action::Done,
+            Phase::Failed,
+            reason::MISSING_PRIVILEGE,
         ),
         case(
             "version too old",
@@ -1460,7 +1490,7 @@ fn delete_user_annotations_needs_8_7() {
     let (a, s) = decide(&inp, &JobResetStatus::default(), info("8.6.2"));
     assert_eq!((a, s.phase), (Action::Done, Phase::Failed));
     let (a, _) = decide(&inp, &JobResetStatus::default(), info("8.7.0"));
-    assert_eq!(a, Action::ReadJob(JobRead::Initial));
+    assert_eq!(a, Action::CheckPrivileges);
 }
 
 #[test]
@@ -1486,6 +1516,7 @@ fn happy_run_issues_one_reset() {
                 version: "8.15.0".into(),
                 upgrade_mode: false,
             }),
+            Action::CheckPrivileges => Observation::Privileges(Privileges::SecurityOff),
             Action::ReadJob(read @ JobRead::Initial) => Observation::Job {
                 job: job(JobState::Opened, None, true),
                 read,
@@ -1719,7 +1750,7 @@ fn answers_that_are_not_a_refusal_of_the_reset() {
                     "action [cluster:monitor/main] is unauthorized",
                 ),
             },
-            Action::ReadJob(JobRead::Initial),
+            Action::CheckPrivileges,
             Phase::Pending,
             "",
         ),
@@ -1885,7 +1916,7 @@ fn unknown_version_leaves_version_checks_to_elasticsearch() {
             upgrade_mode: false,
         }),
     );
-    assert_eq!(action, Action::ReadJob(JobRead::Initial));
+    assert_eq!(action, Action::CheckPrivileges);
     assert_eq!(s.elasticsearch_version.as_deref(), Some(UNKNOWN_VERSION));
     let (action, s) = decide(
         &inp,
@@ -2184,4 +2215,26 @@ fn refusals_are_told_apart_by_the_job() {
         },
     );
     assert_eq!(s.reason.as_deref(), Some(reason::JOB_NOT_FOUND));
+}
+
+#[test]
+fn a_missing_privilege_is_named_and_nothing_is_touched() {
+    let spec = spec();
+    let inp = input(&spec, 10);
+    let status = JobResetStatus {
+        elasticsearch_version: Some("8.15.0".into()),
+        ..Default::default()
+    };
+    let held = Privileges::Held(vec![
+        ("manage_ml".into(), false),
+        ("cluster:monitor/task/get".into(), false),
+    ]);
+    let (action, s) = decide(&inp, &status, Observation::Privileges(held));
+    assert_eq!((action, s.phase), (Action::Done, Phase::Failed));
+    let msg = s.message.unwrap_or_default();
+    assert!(
+        msg.contains("privileges manage_ml, cluster:monitor/task/get")
+            && msg.contains("nothing was touched"),
+        "{msg}"
+    );
 }

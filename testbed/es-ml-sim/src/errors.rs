@@ -68,6 +68,16 @@ impl EsError {
         Self::new(400, "illegal_argument_exception", reason)
     }
 
+    /// A security API on a cluster with security off: `ElasticsearchException`, so type
+    /// `exception` and status 500 (SecurityActionFilter; the answer users post).
+    pub fn security_disabled() -> Self {
+        Self::new(
+            500,
+            "exception",
+            "Security must be explicitly enabled when using a [basic] license. Enable security by setting [xpack.security.enabled] to [true] in the elasticsearch.yml file and restart the node.",
+        )
+    }
+
     pub fn parse(reason: impl Into<String>) -> Self {
         Self::new(400, "x_content_parse_exception", reason)
     }

@@ -182,6 +182,7 @@ enum Route {
     HasPrivileges,
     SetUpgradeMode,
     MlInfo,
+    XPackInfo,
     Control,
 }
 
@@ -209,7 +210,7 @@ impl Route {
             Route::HasPrivileges => Endpoint::HasPrivileges,
             Route::Control => Endpoint::Control,
             Route::MlInfo => Endpoint::MlInfo,
-            Route::TaskList | Route::SetUpgradeMode => Endpoint::Other,
+            Route::TaskList | Route::SetUpgradeMode | Route::XPackInfo => Endpoint::Other,
         }
     }
 
@@ -272,6 +273,7 @@ fn route(shared: &Shared, m: &Method, segs: &[String]) -> Routing {
         ["_ml", "datafeeds", _, "_stop"] => pick(vec![("POST", Route::DfStop(id(2)))]),
         ["_ml", "set_upgrade_mode"] => pick(vec![("POST", Route::SetUpgradeMode)]),
         ["_ml", "info"] => pick(vec![("GET", Route::MlInfo)]),
+        ["_xpack"] => pick(vec![("GET", Route::XPackInfo)]),
         ["_tasks"] => pick(vec![("GET", Route::TaskList)]),
         ["_tasks", "_cancel"] => pick(vec![("POST", Route::TaskCancel(None))]),
         ["_tasks", _] => pick(vec![("GET", Route::TaskGet(id(1)))]),
@@ -292,6 +294,7 @@ fn route(shared: &Shared, m: &Method, segs: &[String]) -> Routing {
 fn consumed(shared: &Shared, r: &Route, has_body: bool) -> Vec<&'static str> {
     let v = shared.version;
     let mut p: Vec<&'static str> = match r {
+        Route::XPackInfo => vec!["categories"],
         Route::Info
         | Route::MlInfo
         | Route::Authenticate
@@ -892,9 +895,7 @@ impl Req<'_> {
             Route::TaskList => self.list_tasks(),
             Route::Authenticate => match (self.principal, &sh.security) {
                 (Some(pr), Some(_)) => ok(security::authenticate_body(pr)),
-                _ => Err(EsError::illegal_argument(
-                    "Security must be explicitly enabled when using a [basic] license. Enable security by setting [xpack.security.enabled] to [true] in the elasticsearch.yml file and restart the node.",
-                )),
+                _ => Err(EsError::security_disabled()),
             },
             Route::HasPrivileges => match (self.principal, &sh.security) {
                 (Some(pr), Some(sec)) => ok(security::has_privileges(
@@ -902,10 +903,14 @@ impl Req<'_> {
                     pr,
                     self.body.as_ref().unwrap_or(&Value::Null),
                 )?),
-                _ => Err(EsError::illegal_argument(
-                    "Security must be explicitly enabled when using a [basic] license. Enable security by setting [xpack.security.enabled] to [true] in the elasticsearch.yml file and restart the node.",
-                )),
+                _ => Err(EsError::security_disabled()),
             },
+            Route::XPackInfo => ok(json!({
+                "features": {
+                    "security": {"available": true, "enabled": sh.security.is_some()},
+                    "ml": {"available": true, "enabled": true},
+                }
+            })),
             Route::SetUpgradeMode => {
                 let on = p.bool("enabled", false)?;
                 p.time("timeout")?;

@@ -280,3 +280,45 @@ async fn tls_serves_https() {
     .await;
     assert!(matches!(bad, Err(es_ml_sim::SimError::Tls(_))));
 }
+
+#[tokio::test]
+async fn security_off_answers_security_apis_as_elasticsearch_does() {
+    let (sim, c) = sim().await;
+    let u = sim.url();
+    // ElasticsearchException from the security action filter: type `exception`, 500.
+    let hp = c
+        .post(format!("{u}/_security/user/_has_privileges"))
+        .json(&json!({"cluster": ["manage_ml"]}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(hp.status().as_u16(), 500);
+    let body = hp.json::<serde_json::Value>().await.unwrap();
+    assert_eq!(body["error"]["type"], "exception", "{body}");
+    // The structured answer to "is security on?".
+    let x = send(&c, "GET", format!("{u}/_xpack?categories=features"), None).await;
+    assert_eq!(x.status, 200);
+    assert_eq!(
+        x.body["features"]["security"]["enabled"], false,
+        "{}",
+        x.body
+    );
+
+    let cfg = SimConfig {
+        security: Some(security()),
+        ..Default::default()
+    };
+    let on = es_ml_sim::start(cfg).await.unwrap();
+    let x = send(
+        &c,
+        "GET",
+        format!("{}/_xpack?categories=features", on.url()),
+        Some(&basic("op", "op-pw")),
+    )
+    .await;
+    assert_eq!(
+        x.body["features"]["security"]["enabled"], true,
+        "{}",
+        x.body
+    );
+}
