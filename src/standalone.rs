@@ -137,6 +137,7 @@ pub async fn run(args: &ResetArgs) -> Result<ResetResult, StandaloneError> {
         jobs: None,
         dry_run: false,
         ttl_seconds_after_finished: None,
+        not_after: None,
         elasticsearch: ElasticsearchSpec {
             url: Some(url.clone()),
             ..Default::default()

@@ -89,6 +89,7 @@ fn job_of(case: &Value) -> Option<Job> {
         model_snapshot_id: Some("1700".into()),
         processed_record_count: 1000,
         latest_record_time_ms: Some(1_699_999_000_000),
+        protected: false,
     })
 }
 
@@ -124,6 +125,7 @@ async fn every_recorded_answer_ends_where_it_should() {
             jobs: None,
             dry_run: false,
             ttl_seconds_after_finished: None,
+            not_after: None,
             elasticsearch: ElasticsearchSpec::default(),
             close_job: CloseJobSpec::default(),
             delete_user_annotations: call == "reset_dua",

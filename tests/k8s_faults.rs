@@ -94,6 +94,56 @@ async fn a_missing_privilege_fails_the_run_before_the_job_is_touched() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_protected_job_and_an_expired_jobreset_touch_nothing() {
+    let w = World::new("fault-protect", SimConfig::default()).await;
+    let mut body = common::job_body();
+    body["custom_settings"] =
+        json!({"jobreset_k8s_io": {"protected": true}, "created_by": "ml-module"});
+    w.ctl().put_job("kept-job", body).expect("put job");
+    w.job_with_data("old-job", "opened");
+    w.create("reset-kept", json!({"jobId": "kept-job"})).await;
+    // An old manifest applied again: its notAfter has passed.
+    w.create(
+        "reset-old",
+        json!({"jobId": "old-job", "notAfter": "2020-01-01T00:00:00Z"}),
+    )
+    .await;
+    let s = w.failed("reset-kept", "JobProtected").await;
+    assert!(
+        s.message
+            .unwrap_or_default()
+            .contains("jobreset_k8s_io.protected"),
+        "the message names the setting"
+    );
+    let s = w.failed("reset-old", "Expired").await;
+    assert!(
+        s.message
+            .unwrap_or_default()
+            .contains("2020-01-01T00:00:00Z")
+    );
+    let touched: Vec<String> = w
+        .ctl()
+        .requests()
+        .iter()
+        .filter(|r| {
+            matches!(
+                r.endpoint,
+                Endpoint::JobClose | Endpoint::JobReset | Endpoint::DatafeedStop
+            )
+        })
+        .map(|r| format!("{} {}", r.method, r.path))
+        .collect();
+    assert!(touched.is_empty(), "the jobs were touched: {touched:?}");
+    let old_job_calls = w
+        .ctl()
+        .requests()
+        .iter()
+        .filter(|r| r.path.contains("old-job"))
+        .count();
+    assert_eq!(old_job_calls, 0, "an expired JobReset calls nothing");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn upgrade_mode_is_waited_out() {
     // ML upgrade mode refuses resets only while a cluster upgrade runs: the run keeps asking
     // (with backoff) and resets the job once the upgrade is over.

@@ -290,3 +290,25 @@ async fn schedules_take_five_fields_and_no_ttl_in_the_template() {
             .unwrap_or_else(|e| panic!("{cron:?} refused: {e}"));
     }
 }
+
+#[tokio::test]
+async fn not_after_is_an_rfc3339_time() {
+    let api = api("valid-notafter").await;
+    let (code, msg) = refused(
+        &api,
+        "bad-time",
+        json!({"jobId": "j", "notAfter": "next tuesday", "elasticsearch": {"url": URL}}),
+    )
+    .await;
+    assert_eq!(code, 422, "{msg}");
+    assert!(msg.contains("notAfter"), "{msg}");
+    api.create(
+        &PostParams::default(),
+        &jobreset(
+            "good-time",
+            json!({"jobId": "j", "notAfter": "2030-01-01T00:00:00Z", "elasticsearch": {"url": URL}}),
+        ),
+    )
+    .await
+    .expect("an RFC 3339 time is accepted");
+}

@@ -71,6 +71,16 @@ pub struct JobResetSpec {
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub dry_run: bool,
 
+    /// An RFC 3339 time after which this JobReset does nothing: one the operator first sees
+    /// later fails with reason Expired, touching nothing. Guards against an old manifest
+    /// applied again (a restore from backup, a re-synced repository) resetting a job.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(max = 64))]
+    #[x_kube(validation = Rule::new("timestamp(self) > timestamp('1970-01-01T00:00:00Z')").message(
+        "notAfter is an RFC 3339 time, e.g. 2026-12-31T23:59:59Z"
+    ))]
+    pub not_after: Option<String>,
+
     /// Delete this JobReset this many seconds after it finished (Completed or Failed). Off
     /// when left out. A JobReset that carries Argo CD's or Flux's tracking label or
     /// annotation is kept, with a Warning Event: they would create it again, and its job

@@ -86,6 +86,9 @@ pub struct Job {
     pub processed_record_count: u64,
     /// `data_counts.latest_record_timestamp`, epoch millis.
     pub latest_record_time_ms: Option<i64>,
+    /// `custom_settings.jobreset_k8s_io.protected: true`: the job's owner forbids resets by
+    /// the operator.
+    pub protected: bool,
 }
 
 /// One job of a list, with what conditions over many jobs look at.

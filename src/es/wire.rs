@@ -217,6 +217,8 @@ struct JobConfig {
     blocked: Option<BlockedWire>,
     #[serde(default)]
     model_snapshot_id: Option<String>,
+    #[serde(default)]
+    custom_settings: Option<Value>,
 }
 
 #[derive(Deserialize)]
@@ -289,6 +291,12 @@ pub fn job(job_id: &str, config_body: &[u8], stats_body: &[u8]) -> Result<JobDec
             .filter(|s| !s.is_empty() && s != "empty"),
         processed_record_count: stats.data_counts.processed_record_count,
         latest_record_time_ms,
+        protected: config
+            .custom_settings
+            .as_ref()
+            .and_then(|c| c.pointer("/jobreset_k8s_io/protected"))
+            .and_then(Value::as_bool)
+            .unwrap_or(false),
     }))
 }
 

@@ -225,6 +225,7 @@ fn job_merge() {
             model_snapshot_id: Some("1700".into()),
             processed_record_count: 42,
             latest_record_time_ms: Some(1_700_000_000_123),
+            protected: false,
         })
     );
 }
@@ -308,4 +309,25 @@ fn time_units() {
     assert_eq!(parse_es_time("10x"), None);
     assert_eq!(parse_es_time("m"), None);
     assert_eq!(parse_es_time(""), None);
+}
+
+#[test]
+fn job_protected_by_its_custom_settings() {
+    let stats = br#"{"count":1,"jobs":[{"job_id":"j1","state":"closed","data_counts":{"processed_record_count":0}}]}"#;
+    for (settings, want) in [
+        (
+            r#"{"jobreset_k8s_io":{"protected":true},"created_by":"ml-module"}"#,
+            true,
+        ),
+        (r#"{"jobreset_k8s_io":{"protected":false}}"#, false),
+        (r#"{"jobreset_k8s_io":{"protected":"yes"}}"#, false),
+        (r#"{"custom_urls":[]}"#, false),
+    ] {
+        let config =
+            format!(r#"{{"count":1,"jobs":[{{"job_id":"j1","custom_settings":{settings}}}]}}"#);
+        let JobDecode::Found(j) = job("j1", config.as_bytes(), stats).unwrap() else {
+            panic!("missing")
+        };
+        assert_eq!(j.protected, want, "{settings}");
+    }
 }

@@ -300,6 +300,7 @@ mod tests {
             jobs: None,
             dry_run: false,
             ttl_seconds_after_finished: None,
+            not_after: None,
             elasticsearch: ElasticsearchSpec::default(),
             close_job: CloseJobSpec::default(),
             delete_user_annotations: false,

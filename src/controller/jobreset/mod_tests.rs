@@ -15,6 +15,7 @@ fn jr(name: &str, es: ElasticsearchSpec, phase: Phase) -> JobReset {
             jobs: None,
             dry_run: false,
             ttl_seconds_after_finished: None,
+            not_after: None,
             elasticsearch: es,
             close_job: CloseJobSpec::default(),
             delete_user_annotations: false,

@@ -197,3 +197,19 @@ pub(super) fn version_at_least(s: &JobResetStatus, min: (u32, u32)) -> bool {
         .and_then(parse_version)
         .is_some_and(|v| v >= min)
 }
+
+/// A JobReset first seen after its `notAfter` does nothing (an old manifest applied again).
+pub(super) fn expired(input: &Input, s: &mut JobResetStatus) -> Option<Action> {
+    let raw = input.spec.not_after.as_deref()?;
+    let Ok(limit) = raw.parse::<Timestamp>() else {
+        let msg = format!("notAfter {raw:?} is not an RFC 3339 time");
+        return Some(fail(s, reason::INVALID_SPEC, msg));
+    };
+    (input.now > limit).then(|| {
+        let msg = format!(
+            "first seen at {}, after its notAfter {raw}: nothing was done; to reset the job now, create a new JobReset",
+            conditions::format_time(input.now)
+        );
+        fail(s, reason::EXPIRED, msg)
+    })
+}

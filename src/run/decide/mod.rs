@@ -52,6 +52,8 @@ pub mod reason {
     pub const JOB_NOT_CLOSED: &str = "JobNotClosed";
     pub const UNAUTHORIZED: &str = "Unauthorized";
     pub const MISSING_PRIVILEGE: &str = "MissingPrivilege";
+    pub const JOB_PROTECTED: &str = "JobProtected";
+    pub const EXPIRED: &str = "Expired";
     pub const UNSUPPORTED_VERSION: &str = "UnsupportedVersion";
     pub const CANCELLED: &str = "Cancelled";
     pub const STUCK_RESET: &str = "StuckReset";
@@ -266,6 +268,11 @@ fn apply(input: &Input, s: &mut JobResetStatus, obs: Observation) -> Action {
                 .reason
                 .as_deref()
                 .is_some_and(|r| TRANSIENT_REASONS.contains(&r));
+            if s.phase == Phase::Pending && s.start_time.is_none() {
+                if let Some(action) = expired(input, s) {
+                    return action;
+                }
+            }
             if s.phase == Phase::Pending && !retrying {
                 set(
                     s,
@@ -422,6 +429,12 @@ fn on_job(input: &Input, s: &mut JobResetStatus, job: Job, read: JobRead) -> Act
         .as_ref()
         .filter(|b| b.reason == BlockReason::Reset);
     match read {
+        JobRead::Initial if job.protected => {
+            let msg = format!(
+                "job {jid} is protected by its owner (custom_settings.jobreset_k8s_io.protected: true); nothing was touched: remove the setting to allow resets"
+            );
+            fail(s, reason::JOB_PROTECTED, msg)
+        }
         JobRead::Initial => {
             let force = close_force(input, s, Some(job.state));
             let msg = format!(

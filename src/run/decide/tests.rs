@@ -21,6 +21,7 @@ fn spec() -> JobResetSpec {
         jobs: None,
         dry_run: false,
         ttl_seconds_after_finished: None,
+        not_after: None,
         elasticsearch: ElasticsearchSpec {
             url: Some("https://es.example:9200".into()),
             ..Default::default()
@@ -85,6 +86,7 @@ fn job(state: JobState, block: Option<(BlockReason, Option<&str>)>, data: bool) 
         model_snapshot_id: data.then(|| "1700".into()),
         processed_record_count: if data { 1000 } else { 0 },
         latest_record_time_ms: data.then_some(1_699_999_000_000),
+        protected: false,
     }
 }
 
@@ -2237,4 +2239,56 @@ fn a_missing_privilege_is_named_and_nothing_is_touched() {
             && msg.contains("nothing was touched"),
         "{msg}"
     );
+}
+
+#[test]
+fn not_after_refuses_a_jobreset_first_seen_too_late() {
+    let mut spec = spec();
+    spec.not_after = Some(conditions::format_time(at(100)));
+    // First seen after notAfter: Failed, no call at all.
+    let (action, s) = decide(
+        &input(&spec, 101),
+        &JobResetStatus::default(),
+        Observation::Start,
+    );
+    assert_eq!((action, s.phase), (Action::Done, Phase::Failed));
+    assert_eq!(s.reason.as_deref(), Some(reason::EXPIRED));
+    assert!(
+        s.message
+            .unwrap_or_default()
+            .contains("create a new JobReset")
+    );
+    // First seen in time: it runs.
+    let (action, s) = decide(
+        &input(&spec, 99),
+        &JobResetStatus::default(),
+        Observation::Start,
+    );
+    assert_eq!((action, s.phase), (Action::ReadInfo, Phase::Pending));
+    // Seen in time and still waiting past it (another JobReset went first): it goes on.
+    let (action, later) = decide(&input(&spec, 500), &s, Observation::Start);
+    assert_eq!((action, later.phase), (Action::ReadInfo, Phase::Pending));
+}
+
+#[test]
+fn a_protected_job_is_refused_before_the_close() {
+    let spec = spec();
+    let status = JobResetStatus {
+        elasticsearch_version: Some("8.15.0".into()),
+        ..Default::default()
+    };
+    let protected = Job {
+        protected: true,
+        ..job(JobState::Opened, None, true)
+    };
+    let (action, s) = decide(
+        &input(&spec, 10),
+        &status,
+        Observation::Job {
+            job: protected,
+            read: JobRead::Initial,
+        },
+    );
+    assert_eq!((action, s.phase), (Action::Done, Phase::Failed));
+    assert_eq!(s.reason.as_deref(), Some(reason::JOB_PROTECTED));
 }
