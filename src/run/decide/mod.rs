@@ -268,10 +268,11 @@ fn apply(input: &Input, s: &mut JobResetStatus, obs: Observation) -> Action {
                 .reason
                 .as_deref()
                 .is_some_and(|r| TRANSIENT_REASONS.contains(&r));
-            if s.phase == Phase::Pending && s.start_time.is_none() {
-                if let Some(action) = expired(input, s) {
-                    return action;
-                }
+            if s.phase == Phase::Pending
+                && s.start_time.is_none()
+                && let Some(action) = expired(input, s)
+            {
+                return action;
             }
             if s.phase == Phase::Pending && !retrying {
                 set(
