@@ -90,6 +90,7 @@ fn job_of(case: &Value) -> Option<Job> {
         processed_record_count: 1000,
         latest_record_time_ms: Some(1_699_999_000_000),
         protected: false,
+        datafeed_id: None,
     })
 }
 
@@ -126,6 +127,7 @@ async fn every_recorded_answer_ends_where_it_should() {
             dry_run: false,
             ttl_seconds_after_finished: None,
             not_after: None,
+            restore: Default::default(),
             elasticsearch: ElasticsearchSpec::default(),
             close_job: CloseJobSpec::default(),
             delete_user_annotations: call == "reset_dua",

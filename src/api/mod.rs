@@ -6,11 +6,13 @@ pub mod fanout;
 pub mod grant;
 mod jobreset;
 pub mod names;
+pub mod restore;
 pub mod schedule;
 
 pub use fanout::{DryRunJob, FailurePolicy, FanOutStatus, JobConditions, JobSelector, SkippedJob};
 pub use grant::{GrantFrom, GrantTo, JobResetGrant, JobResetGrantSpec};
 pub use jobreset::*;
+pub use restore::{RestoreSpec, RestoreState};
 pub use schedule::{
     ConcurrencyPolicy, JobResetSchedule, JobResetScheduleSpec, JobResetScheduleStatus,
     JobResetTemplate, RunRef, TemplateMetadata,

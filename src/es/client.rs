@@ -263,6 +263,46 @@ impl EsClient {
         wire::closed(&body).map_err(|detail| call.decode(detail))
     }
 
+    /// `POST _ml/anomaly_detectors/<id>/_open`.
+    pub async fn open_job(&self, job_id: &str) -> Result<(), EsError> {
+        let call = self.call(
+            Method::POST,
+            &["_ml", "anomaly_detectors", job_id, "_open"],
+            &[],
+        );
+        let body = self.send_ok(&call, None).await?;
+        wire::acknowledged(&body, "opened").map_err(|detail| call.decode(detail))
+    }
+
+    /// `POST _ml/datafeeds/<id>/_start?start=&end=` (no body: a body would override them).
+    pub async fn start_datafeed(
+        &self,
+        datafeed_id: &str,
+        start: &str,
+        end: Option<&str>,
+    ) -> Result<(), EsError> {
+        let mut q = vec![("start", start)];
+        if let Some(end) = end {
+            q.push(("end", end));
+        }
+        let call = self.call(
+            Method::POST,
+            &["_ml", "datafeeds", datafeed_id, "_start"],
+            &q,
+        );
+        let body = self.send_ok(&call, None).await?;
+        wire::acknowledged(&body, "started").map_err(|detail| call.decode(detail))
+    }
+
+    /// The datafeed's state (`started`, `stopped`, ...), `None` when it does not exist.
+    pub async fn datafeed_state(&self, datafeed_id: &str) -> Result<Option<String>, EsError> {
+        let states = self.datafeed_states(&[datafeed_id.to_owned()]).await?;
+        Ok(states
+            .into_iter()
+            .find(|(id, _)| id == datafeed_id)
+            .map(|(_, state)| state))
+    }
+
     /// The `X-Opaque-Id` every request carries (empty when none).
     pub fn opaque_id(&self) -> &str {
         &self.opaque_id

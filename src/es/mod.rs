@@ -57,6 +57,17 @@ pub trait Elasticsearch: Sync {
     ) -> impl Future<Output = Result<TaskPoll, EsError>> + Send;
     fn task(&self, task_id: &str) -> impl Future<Output = Result<TaskPoll, EsError>> + Send;
     fn reset_tasks(&self) -> impl Future<Output = Result<Vec<TaskInfo>, EsError>> + Send;
+    fn open_job(&self, job_id: &str) -> impl Future<Output = Result<(), EsError>> + Send;
+    fn start_datafeed(
+        &self,
+        datafeed_id: &str,
+        start: &str,
+        end: Option<&str>,
+    ) -> impl Future<Output = Result<(), EsError>> + Send;
+    fn datafeed_state(
+        &self,
+        datafeed_id: &str,
+    ) -> impl Future<Output = Result<Option<String>, EsError>> + Send;
 }
 
 impl Elasticsearch for EsClient {
@@ -74,6 +85,23 @@ impl Elasticsearch for EsClient {
     }
     fn job(&self, job_id: &str) -> impl Future<Output = Result<Job, EsError>> + Send {
         EsClient::job(self, job_id)
+    }
+    fn open_job(&self, job_id: &str) -> impl Future<Output = Result<(), EsError>> + Send {
+        EsClient::open_job(self, job_id)
+    }
+    fn start_datafeed(
+        &self,
+        datafeed_id: &str,
+        start: &str,
+        end: Option<&str>,
+    ) -> impl Future<Output = Result<(), EsError>> + Send {
+        EsClient::start_datafeed(self, datafeed_id, start, end)
+    }
+    fn datafeed_state(
+        &self,
+        datafeed_id: &str,
+    ) -> impl Future<Output = Result<Option<String>, EsError>> + Send {
+        EsClient::datafeed_state(self, datafeed_id)
     }
     fn close_job(
         &self,

@@ -89,6 +89,8 @@ pub struct Job {
     /// `custom_settings.jobreset_k8s_io.protected: true`: the job's owner forbids resets by
     /// the operator.
     pub protected: bool,
+    /// The job's datafeed, as GET embeds it from 8.0 (`datafeed_config.datafeed_id`).
+    pub datafeed_id: Option<String>,
 }
 
 /// One job of a list, with what conditions over many jobs look at.

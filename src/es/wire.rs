@@ -219,6 +219,8 @@ struct JobConfig {
     model_snapshot_id: Option<String>,
     #[serde(default)]
     custom_settings: Option<Value>,
+    #[serde(default)]
+    datafeed_config: Option<Value>,
 }
 
 #[derive(Deserialize)]
@@ -297,7 +299,23 @@ pub fn job(job_id: &str, config_body: &[u8], stats_body: &[u8]) -> Result<JobDec
             .and_then(|c| c.pointer("/jobreset_k8s_io/protected"))
             .and_then(Value::as_bool)
             .unwrap_or(false),
+        datafeed_id: config
+            .datafeed_config
+            .as_ref()
+            .and_then(|d| d.get("datafeed_id"))
+            .and_then(Value::as_str)
+            .map(str::to_owned),
     }))
+}
+
+/// `POST .../_open`: `{"opened": true}`; `POST _ml/datafeeds/<id>/_start`:
+/// `{"started": true}`. `key` names the field.
+pub fn acknowledged(body: &[u8], key: &str) -> Result<(), DecodeError> {
+    let v: Value = json(body)?;
+    match v.get(key).and_then(Value::as_bool) {
+        Some(true) => Ok(()),
+        _ => Err(format!("the answer did not say \"{key}\": true")),
+    }
 }
 
 /// `POST .../_close`: `{"closed": true}`.

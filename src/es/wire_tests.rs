@@ -226,6 +226,7 @@ fn job_merge() {
             processed_record_count: 42,
             latest_record_time_ms: Some(1_700_000_000_123),
             protected: false,
+            datafeed_id: None,
         })
     );
 }

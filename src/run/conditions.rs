@@ -65,7 +65,9 @@ pub fn conditions(
     let (ready, reconciling, stalled) = match new.phase {
         Phase::Completed => ("True", "False", "False"),
         Phase::Failed => ("False", "False", "True"),
-        Phase::Pending | Phase::Closing | Phase::Resetting => ("False", "True", "False"),
+        Phase::Pending | Phase::Closing | Phase::Resetting | Phase::Restoring => {
+            ("False", "True", "False")
+        }
     };
     [
         (READY, ready),

@@ -8,7 +8,8 @@
 //! - `mid-follow`: a `GET _tasks/<id>` long-poll returned, its answer not yet processed;
 //! - `after-completion-before-status`: the run decided Completed, the status not yet written;
 //! - `after-targets-frozen`: a fan-out's targets were written, no child created yet;
-//! - `after-run-created`: a schedule created the run of a slot, the slot not yet recorded.
+//! - `after-run-created`: a schedule created the run of a slot, the slot not yet recorded;
+//! - `after-reopen`: a restore opened the job again, not yet recorded.
 //!
 //! Only in builds with the `crash-points` feature (`make test` turns it on; release builds
 //! and the image do not): elsewhere `at` does nothing and the variable is ignored. Reads the
@@ -30,6 +31,7 @@ pub enum CrashPoint {
     AfterCompletionBeforeStatus,
     AfterTargetsFrozen,
     AfterRunCreated,
+    AfterReopen,
 }
 
 impl CrashPoint {
@@ -42,6 +44,7 @@ impl CrashPoint {
             CrashPoint::AfterCompletionBeforeStatus => "after-completion-before-status",
             CrashPoint::AfterTargetsFrozen => "after-targets-frozen",
             CrashPoint::AfterRunCreated => "after-run-created",
+            CrashPoint::AfterReopen => "after-reopen",
         }
     }
 }

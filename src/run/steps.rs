@@ -209,6 +209,37 @@ async fn act<E: Elasticsearch, F: Follow<E> + Sync>(
                 error,
             },
         },
+        Action::ReadDatafeed { datafeed_id } => match es.datafeed_state(&datafeed_id).await {
+            Ok(state) => Observation::DatafeedState(state),
+            Err(error) => Observation::EsFailed {
+                op: Op::ReadDatafeed,
+                error,
+            },
+        },
+        Action::OpenJob => match es.open_job(job_id).await {
+            Ok(()) => {
+                crash::at(CrashPoint::AfterReopen);
+                Observation::Opened
+            }
+            Err(error) => Observation::EsFailed {
+                op: Op::OpenJob,
+                error,
+            },
+        },
+        Action::StartDatafeed {
+            datafeed_id,
+            start,
+            end,
+        } => match es
+            .start_datafeed(&datafeed_id, &start, end.as_deref())
+            .await
+        {
+            Ok(()) => Observation::DatafeedStarted,
+            Err(error) => Observation::EsFailed {
+                op: Op::StartDatafeed,
+                error,
+            },
+        },
         Action::CheckUpgradeMode => match es.info().await {
             Ok(info) => Observation::UpgradeMode(info.upgrade_mode),
             Err(error) => Observation::EsFailed {
@@ -301,6 +332,7 @@ mod tests {
             dry_run: false,
             ttl_seconds_after_finished: None,
             not_after: None,
+            restore: Default::default(),
             elasticsearch: ElasticsearchSpec::default(),
             close_job: CloseJobSpec::default(),
             delete_user_annotations: false,

@@ -33,6 +33,8 @@ pub enum EventReason {
     Adopted,
     /// A transient fault; the step will be retried.
     Retrying,
+    /// The reset succeeded; the job is being opened, or its datafeed started, again.
+    Restoring,
     /// The reset completed.
     Completed,
     /// The run failed.
@@ -47,7 +49,7 @@ pub enum EventReason {
 
 impl EventReason {
     /// Every reason, for documentation and tests.
-    pub const ALL: [EventReason; 14] = [
+    pub const ALL: [EventReason; 15] = [
         EventReason::Accepted,
         EventReason::Waiting,
         EventReason::WaitingForConnection,
@@ -57,6 +59,7 @@ impl EventReason {
         EventReason::ResetStarted,
         EventReason::Adopted,
         EventReason::Retrying,
+        EventReason::Restoring,
         EventReason::Completed,
         EventReason::Failed,
         EventReason::ChildNameTaken,
@@ -75,6 +78,7 @@ impl EventReason {
             EventReason::ResetStarted => "ResetStarted",
             EventReason::Adopted => "Adopted",
             EventReason::Retrying => "Retrying",
+            EventReason::Restoring => "Restoring",
             EventReason::Completed => "Completed",
             EventReason::Failed => "Failed",
             EventReason::ChildNameTaken => "ChildNameTaken",
@@ -106,6 +110,7 @@ pub fn for_transition(old: &JobResetStatus, new: &JobResetStatus) -> Option<(Eve
         (p, Phase::Closing) if p != Phase::Closing => EventReason::Closing,
         (p, Phase::Resetting) if p != Phase::Resetting && new.adopted => EventReason::Adopted,
         (p, Phase::Resetting) if p != Phase::Resetting => EventReason::Resetting,
+        (_, Phase::Restoring) if reason_changed => EventReason::Restoring,
         _ if old.task_id.is_none() && new.task_id.is_some() && !new.adopted => {
             EventReason::ResetStarted
         }

@@ -16,6 +16,7 @@ fn jr(name: &str, es: ElasticsearchSpec, phase: Phase) -> JobReset {
             dry_run: false,
             ttl_seconds_after_finished: None,
             not_after: None,
+            restore: Default::default(),
             elasticsearch: es,
             close_job: CloseJobSpec::default(),
             delete_user_annotations: false,

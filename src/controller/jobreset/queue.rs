@@ -41,7 +41,7 @@ pub fn goes_first(me: &JobReset, other: &JobReset) -> bool {
     match status.map(|s| s.phase).unwrap_or_default() {
         Phase::Completed | Phase::Failed => false,
         // Under way: nobody overtakes it, whatever the order.
-        Phase::Closing | Phase::Resetting => true,
+        Phase::Closing | Phase::Resetting | Phase::Restoring => true,
         Phase::Pending => {
             let stuck = status
                 .and_then(|s| s.reason.as_deref())

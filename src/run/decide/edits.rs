@@ -82,6 +82,11 @@ pub(super) fn completed_message(input: &Input, s: &JobResetStatus) -> String {
 
 pub(super) fn fail_deadline(input: &Input, s: &mut JobResetStatus) {
     let secs = input.spec.deadline_seconds;
+    if s.phase == Phase::Restoring {
+        let why = format!("the deadline of {secs}s passed before it was back");
+        restore::restore_failed(input, s, why);
+        return;
+    }
     let running =
         s.phase == Phase::Resetting && (s.task_id.is_some() || s.adopted || s.reset_requests > 0);
     let msg = if running {

@@ -5,6 +5,9 @@
 use super::*;
 
 pub(super) fn on_error(input: &Input, s: &mut JobResetStatus, op: Op, error: EsError) -> Action {
+    if let Some(action) = restore::on_restore_error(input, s, op, &error) {
+        return action;
+    }
     let may_be_running = s.phase == Phase::Resetting && op != Op::PostReset;
     let action = classify_error(input, s, op, error);
     if may_be_running && s.phase == Phase::Failed {

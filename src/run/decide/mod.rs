@@ -27,6 +27,7 @@ mod edits;
 mod errors;
 mod recovery;
 mod refusal;
+mod restore;
 mod task;
 
 use edits::*;
@@ -53,6 +54,9 @@ pub mod reason {
     pub const UNAUTHORIZED: &str = "Unauthorized";
     pub const MISSING_PRIVILEGE: &str = "MissingPrivilege";
     pub const JOB_PROTECTED: &str = "JobProtected";
+    pub const RESTORING: &str = "Restoring";
+    pub const STARTING_DATAFEED: &str = "StartingDatafeed";
+    pub const RESTORE_FAILED: &str = "RestoreFailed";
     pub const EXPIRED: &str = "Expired";
     pub const UNSUPPORTED_VERSION: &str = "UnsupportedVersion";
     pub const CANCELLED: &str = "Cancelled";
@@ -106,6 +110,8 @@ pub enum JobRead {
     ResetRefused,
     /// The reset task ended with `resource_not_found_exception`.
     AfterTaskNotFound,
+    /// Opening the job again was refused: an opened job counts as done.
+    RestoreCheck,
 }
 
 /// An Elasticsearch call, named in error handling.
@@ -119,6 +125,9 @@ pub enum Op {
     FollowTask,
     FindOwnTask,
     CheckUpgradeMode,
+    ReadDatafeed,
+    OpenJob,
+    StartDatafeed,
 }
 
 impl Op {
@@ -132,6 +141,9 @@ impl Op {
             Op::FollowTask => "following the reset task",
             Op::FindOwnTask => "looking for this run's reset task (GET _tasks)",
             Op::CheckUpgradeMode => "reading ML's upgrade mode (GET _ml/info)",
+            Op::ReadDatafeed => "reading the datafeed's state",
+            Op::OpenJob => "opening the job again",
+            Op::StartDatafeed => "starting the datafeed again",
         }
     }
 
@@ -145,6 +157,8 @@ impl Op {
             Op::FollowTask => "cluster:monitor/task/get (or monitor)",
             Op::FindOwnTask => "cluster:monitor/tasks/lists (or monitor)",
             Op::CheckUpgradeMode => "manage_ml (or monitor_ml)",
+            Op::ReadDatafeed => "monitor_ml (or manage_ml)",
+            Op::OpenJob | Op::StartDatafeed => "manage_ml",
         }
     }
 }
@@ -187,6 +201,12 @@ pub enum Observation {
     ResetTasks(Vec<TaskInfo>),
     /// Whether ML is in upgrade mode.
     UpgradeMode(bool),
+    /// The datafeed's state (`None`: it does not exist).
+    DatafeedState(Option<String>),
+    /// The job was opened again.
+    Opened,
+    /// The datafeed was started again.
+    DatafeedStarted,
     EsFailed {
         op: Op,
         error: EsError,
@@ -211,6 +231,18 @@ pub enum Action {
     FindOwnTask,
     /// Read whether ML is in upgrade mode (after a refused reset).
     CheckUpgradeMode,
+    /// Read the datafeed's state (before the close, or after a refused start).
+    ReadDatafeed {
+        datafeed_id: String,
+    },
+    /// Open the job again (restore).
+    OpenJob,
+    /// Start the datafeed again (restore), from `start` (Elasticsearch's parameter).
+    StartDatafeed {
+        datafeed_id: String,
+        start: String,
+        end: Option<String>,
+    },
     /// Stop this reconcile and come back after the delay (watch events may come sooner).
     Requeue(Duration),
     /// Nothing left to do.
@@ -330,12 +362,15 @@ fn apply(input: &Input, s: &mut JobResetStatus, obs: Observation) -> Action {
         Observation::Task(poll) => on_task(input, s, poll),
         Observation::ResetTasks(tasks) => on_reset_tasks(input, s, &tasks),
         Observation::UpgradeMode(on) => refusal::on_upgrade_mode(input, s, on),
+        Observation::DatafeedState(state) => restore::on_datafeed_state(input, s, state),
+        Observation::Opened => restore::on_opened(input, s),
+        Observation::DatafeedStarted => restore::on_started(input, s),
         Observation::EsFailed { op, error } => on_error(input, s, op, error),
     }
 }
 
 /// Where a run continues from its status alone (start of a reconcile).
-fn start_action(input: &Input, s: &JobResetStatus) -> Action {
+fn start_action(input: &Input, s: &mut JobResetStatus) -> Action {
     if s.elasticsearch_version.is_none() {
         return Action::ReadInfo;
     }
@@ -356,6 +391,7 @@ fn start_action(input: &Input, s: &JobResetStatus) -> Action {
             (None, false) if s.reset_requests > 0 && answer_may_be_lost(s) => Action::FindOwnTask,
             (None, false) => Action::ReadJob(JobRead::Recover),
         },
+        Phase::Restoring => restore::next_step(input, s),
         Phase::Completed | Phase::Failed => Action::Done,
     }
 }
@@ -437,6 +473,12 @@ fn on_job(input: &Input, s: &mut JobResetStatus, job: Job, read: JobRead) -> Act
             fail(s, reason::JOB_PROTECTED, msg)
         }
         JobRead::Initial => {
+            if restore::wants_job(input, s) {
+                s.datafeed_id = job.datafeed_id.clone();
+            }
+            if let Some(read) = restore::read_datafeed_first(input, s, &job) {
+                return read;
+            }
             let force = close_force(input, s, Some(job.state));
             let msg = format!(
                 "closing job {jid} (state {}, force {force})",
@@ -464,7 +506,7 @@ fn on_job(input: &Input, s: &mut JobResetStatus, job: Job, read: JobRead) -> Act
             intend_reset(input, s, &job)
         }
         JobRead::ConfirmAck => match reset_block {
-            None => complete(s, completed_message(input, s)),
+            None => restore::reset_done(input, s, completed_message(input, s)),
             Some(_) => {
                 let msg = format!(
                     "reset task reported success but job {jid} is still blocked on reset; waiting"
@@ -481,6 +523,7 @@ fn on_job(input: &Input, s: &mut JobResetStatus, job: Job, read: JobRead) -> Act
         JobRead::CloseRefused => refusal::after_close_refused(input, s, &job),
         JobRead::ResetRefused => refusal::after_reset_refused(input, s, &job),
         JobRead::AfterTaskNotFound => refusal::after_task_not_found(input, s, &job),
+        JobRead::RestoreCheck => restore::after_open_refused(input, s, &job),
     }
 }
 

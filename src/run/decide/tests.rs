@@ -22,6 +22,7 @@ fn spec() -> JobResetSpec {
         dry_run: false,
         ttl_seconds_after_finished: None,
         not_after: None,
+        restore: Default::default(),
         elasticsearch: ElasticsearchSpec {
             url: Some("https://es.example:9200".into()),
             ..Default::default()
@@ -87,6 +88,7 @@ fn job(state: JobState, block: Option<(BlockReason, Option<&str>)>, data: bool) 
         processed_record_count: if data { 1000 } else { 0 },
         latest_record_time_ms: data.then_some(1_699_999_000_000),
         protected: false,
+        datafeed_id: None,
     }
 }
 
@@ -1544,7 +1546,11 @@ fn happy_run_issues_one_reset() {
                 task: task(true),
                 outcome: TaskOutcome::Acknowledged,
             }),
-            Action::Requeue(_) | Action::Done => break,
+            Action::Requeue(_)
+            | Action::Done
+            | Action::ReadDatafeed { .. }
+            | Action::OpenJob
+            | Action::StartDatafeed { .. } => break,
         };
     }
     assert_eq!(s.phase, Phase::Completed, "{:?}", s.message);
@@ -1961,7 +1967,10 @@ fn upgrade_mode_is_waited_out() {
     assert_eq!(s.reason.as_deref(), Some(reason::UPGRADE_IN_PROGRESS));
     assert_eq!((s.task_id.as_deref(), s.attempts), (None, 1));
     // The next reconcile finds no task: it looks at the job, which still holds its data.
-    assert_eq!(start_action(&inp, &s), Action::ReadJob(JobRead::Recover));
+    assert_eq!(
+        start_action(&inp, &mut s.clone()),
+        Action::ReadJob(JobRead::Recover)
+    );
     let (action, s) = decide(
         &inp,
         &s,

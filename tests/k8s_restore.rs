@@ -1,0 +1,139 @@
+//! `spec.restore` end to end on the shared test bed: an opened job with a started datafeed
+//! is reset and put back (the simulator's log shows the datafeed's start parameter), a
+//! SIGKILL right after the reopen restores it exactly once, and a failed reset restores
+//! nothing. Does I/O (Kubernetes, loopback HTTP, processes).
+
+mod common;
+
+use common::{Operator, World};
+use es_ml_sim::{Endpoint, SimConfig};
+use jobreset_operator::api::Phase;
+use serde_json::json;
+
+/// The successful calls of `endpoint` the simulator logged, with their query strings.
+fn calls(w: &World, endpoint: Endpoint) -> Vec<String> {
+    w.ctl()
+        .requests()
+        .iter()
+        .filter(|r| r.endpoint == endpoint && r.status == 200)
+        .map(|r| r.query.clone())
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_opened_job_and_its_datafeed_are_put_back_after_the_reset() {
+    let w = World::new("restore", SimConfig::default()).await;
+    w.job_with_running_datafeed("live-job").await;
+    w.create(
+        "reset-live",
+        json!({"jobId": "live-job", "restore": {"state": "Previous"}}),
+    )
+    .await;
+    let s = w.completed("reset-live").await;
+    assert_eq!(
+        (
+            s.job_state_before.as_deref(),
+            s.datafeed_state_before.as_deref()
+        ),
+        (Some("opened"), Some("started")),
+        "{s:#?}"
+    );
+    assert_eq!(
+        (
+            s.job_state_after.as_deref(),
+            s.datafeed_state_after.as_deref()
+        ),
+        (Some("opened"), Some("started")),
+        "{s:#?}"
+    );
+    assert_eq!(w.accepted_resets("live-job"), 1);
+    let job = w.ctl().job("live-job").expect("job");
+    assert_eq!(job.state, "opened");
+    // From the earliest data, the default: a reset job analyses its data again.
+    assert_eq!(
+        calls(&w, Endpoint::DatafeedStart)
+            .last()
+            .map(String::as_str),
+        Some("start=0")
+    );
+    w.wait_event("reset-live", "Restoring").await;
+
+    // `Now`, and by default nothing is restored.
+    w.job_with_running_datafeed("now-job").await;
+    w.job_with_running_datafeed("left-job").await;
+    w.create(
+        "reset-now",
+        json!({"jobId": "now-job", "restore": {"state": "Previous", "datafeedStart": "Now"}}),
+    )
+    .await;
+    w.create("reset-left", json!({"jobId": "left-job"})).await;
+    w.completed("reset-now").await;
+    let s = w.completed("reset-left").await;
+    assert_eq!(s.job_state_after, None);
+    assert_eq!(
+        w.ctl().job("left-job").map(|j| j.state).as_deref(),
+        Some("closed")
+    );
+    let starts = calls(&w, Endpoint::DatafeedStart);
+    assert!(starts.iter().any(|q| q == "start=now"), "{starts:?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_failed_reset_restores_nothing() {
+    let w = World::new("restore-failed", SimConfig::default()).await;
+    w.job_with_running_datafeed("refused-job").await;
+    // Elasticsearch refuses the reset for good, after the close.
+    let refused = json!({"error": {"type": "illegal_argument_exception",
+        "reason": "request [/_ml/anomaly_detectors/refused-job/_reset] contains unrecognized parameter"},
+        "status": 400});
+    w.ctl().fail_next(Endpoint::JobReset, 1000, 400, refused);
+    w.create(
+        "reset-refused",
+        json!({"jobId": "refused-job", "restore": {"state": "Previous"}}),
+    )
+    .await;
+    let s = w.terminal("reset-refused").await;
+    assert_eq!(s.phase, Phase::Failed, "{s:#?}");
+    assert_eq!(s.job_state_after, None);
+    assert!(calls(&w, Endpoint::JobOpen).is_empty());
+    assert!(calls(&w, Endpoint::DatafeedStart).is_empty());
+    assert_eq!(
+        w.ctl().job("refused-job").map(|j| j.state).as_deref(),
+        Some("closed")
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[cfg_attr(
+    not(feature = "crash-points"),
+    ignore = "needs --features crash-points"
+)]
+async fn a_sigkill_right_after_the_reopen_restores_exactly_once() {
+    let w = World::bare("restore-crash", SimConfig::default()).await;
+    w.job_with_running_datafeed("kill-job").await;
+    w.create(
+        "reset-kill",
+        json!({"jobId": "kill-job", "restore": {"state": "Previous"}}),
+    )
+    .await;
+    let mut first = Operator::spawn(w.bed, &w.ns, Some("after-reopen"), "first").await;
+    let exit = first.exited().await;
+    assert!(!exit.success(), "log:\n{}", first.log_text());
+    let before = w
+        .api
+        .get("reset-kill")
+        .await
+        .expect("get")
+        .status
+        .unwrap_or_default();
+    assert_eq!(before.phase, Phase::Restoring, "{before:#?}");
+    assert_eq!(before.job_state_after, None, "the reopen was not recorded");
+
+    let mut second = Operator::spawn(w.bed, &w.ns, None, "second").await;
+    let s = w.completed("reset-kill").await;
+    second.kill().await;
+    assert_eq!(s.datafeed_state_after.as_deref(), Some("started"), "{s:#?}");
+    assert_eq!(w.accepted_resets("kill-job"), 1);
+    assert_eq!(calls(&w, Endpoint::JobOpen).len(), 1, "opened once");
+    assert_eq!(calls(&w, Endpoint::DatafeedStart).len(), 1, "started once");
+}
