@@ -37,6 +37,9 @@ stats() {
 j = json.load(sys.stdin)["jobs"][0]
 print("%-16s state=%-8s processed_record_count=%s" % (j["job_id"], j["state"], j["data_counts"]["processed_record_count"]))'
   done
+  curl -sS "$ES_URL/_ml/datafeeds/datafeed-total-requests/_stats" | python3 -c 'import json, sys
+d = json.load(sys.stdin)["datafeeds"][0]
+print("%-16s state=%s" % (d["datafeed_id"], d["state"]))'
 }
 for job in total-requests error-rate; do
   es -X PUT "$ES_URL/_ml/anomaly_detectors/$job" -d '{
