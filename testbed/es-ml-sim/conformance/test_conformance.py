@@ -171,3 +171,31 @@ def test_request_log_counts_resets():
     counts = sim("GET", "counts")
     assert counts["job_reset"] >= 5
     assert counts["task_get"] >= 5
+
+
+def test_restore_calls_after_a_reset(es):
+    # What the operator's restore sends: open again, start again from a point, and the
+    # idempotence it relies on (409 for an opened job and a started datafeed).
+    job_id = new_job(es)
+    feed = "datafeed-" + job_id
+    es.ml.put_datafeed(datafeed_id=feed, job_id=job_id, indices=["logs-*"])
+    job = es.ml.get_jobs(job_id=job_id)["jobs"][0]
+    assert job["datafeed_config"]["datafeed_id"] == feed
+    assert es.ml.reset_job(job_id=job_id)["acknowledged"] is True
+    assert es.ml.open_job(job_id=job_id)["opened"] is True
+    with pytest.raises(ConflictError):
+        es.ml.open_job(job_id=job_id)
+    assert es.ml.start_datafeed(datafeed_id=feed, start="0")["started"] is True
+    with pytest.raises(ConflictError):
+        es.ml.start_datafeed(datafeed_id=feed, start="now")
+    assert es.ml.get_datafeed_stats(datafeed_id=feed)["datafeeds"][0]["state"] == "started"
+
+
+def test_privilege_check_with_security_off(es):
+    # Security off: the security API answers 500 `exception`, and _xpack says why.
+    with pytest.raises(ApiError) as e:
+        es.security.has_privileges(cluster=["manage_ml", "cluster:monitor/task/get"])
+    assert e.value.meta.status == 500
+    assert e.value.body["error"]["type"] == "exception"
+    features = es.xpack.info(categories="features")["features"]
+    assert features["security"]["enabled"] is False
