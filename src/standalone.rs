@@ -138,6 +138,8 @@ pub async fn run(args: &ResetArgs) -> Result<ResetResult, StandaloneError> {
         dry_run: false,
         ttl_seconds_after_finished: None,
         not_after: None,
+        run_key: None,
+        ledger: Default::default(),
         restore: Default::default(),
         elasticsearch: ElasticsearchSpec {
             url: Some(url.clone()),

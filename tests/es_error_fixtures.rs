@@ -91,6 +91,7 @@ fn job_of(case: &Value) -> Option<Job> {
         latest_record_time_ms: Some(1_699_999_000_000),
         protected: false,
         datafeed_id: None,
+        custom_settings: None,
     })
 }
 
@@ -127,6 +128,8 @@ async fn every_recorded_answer_ends_where_it_should() {
             dry_run: false,
             ttl_seconds_after_finished: None,
             not_after: None,
+            run_key: None,
+            ledger: Default::default(),
             restore: Default::default(),
             elasticsearch: ElasticsearchSpec::default(),
             close_job: CloseJobSpec::default(),

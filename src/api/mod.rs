@@ -5,6 +5,7 @@
 pub mod fanout;
 pub mod grant;
 mod jobreset;
+pub mod ledger;
 pub mod names;
 pub mod restore;
 pub mod schedule;
@@ -12,6 +13,7 @@ pub mod schedule;
 pub use fanout::{DryRunJob, FailurePolicy, FanOutStatus, JobConditions, JobSelector, SkippedJob};
 pub use grant::{GrantFrom, GrantTo, JobResetGrant, JobResetGrantSpec};
 pub use jobreset::*;
+pub use ledger::LedgerMode;
 pub use restore::{RestoreSpec, RestoreState};
 pub use schedule::{
     ConcurrencyPolicy, JobResetSchedule, JobResetScheduleSpec, JobResetScheduleStatus,

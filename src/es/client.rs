@@ -263,6 +263,22 @@ impl EsClient {
         wire::closed(&body).map_err(|detail| call.decode(detail))
     }
 
+    /// `POST _ml/anomaly_detectors/<id>/_update` with the whole `custom_settings` object
+    /// (Elasticsearch replaces it, it does not merge).
+    pub async fn update_custom_settings(
+        &self,
+        job_id: &str,
+        settings: &serde_json::Value,
+    ) -> Result<(), EsError> {
+        let mut call = self.call(
+            Method::POST,
+            &["_ml", "anomaly_detectors", job_id, "_update"],
+            &[],
+        );
+        call.body = serde_json::to_vec(&serde_json::json!({ "custom_settings": settings })).ok();
+        self.send_ok(&call, None).await.map(|_| ())
+    }
+
     /// `POST _ml/anomaly_detectors/<id>/_open`.
     pub async fn open_job(&self, job_id: &str) -> Result<(), EsError> {
         let call = self.call(

@@ -58,6 +58,11 @@ pub trait Elasticsearch: Sync {
     fn task(&self, task_id: &str) -> impl Future<Output = Result<TaskPoll, EsError>> + Send;
     fn reset_tasks(&self) -> impl Future<Output = Result<Vec<TaskInfo>, EsError>> + Send;
     fn open_job(&self, job_id: &str) -> impl Future<Output = Result<(), EsError>> + Send;
+    fn update_custom_settings(
+        &self,
+        job_id: &str,
+        settings: &serde_json::Value,
+    ) -> impl Future<Output = Result<(), EsError>> + Send;
     fn start_datafeed(
         &self,
         datafeed_id: &str,
@@ -88,6 +93,13 @@ impl Elasticsearch for EsClient {
     }
     fn open_job(&self, job_id: &str) -> impl Future<Output = Result<(), EsError>> + Send {
         EsClient::open_job(self, job_id)
+    }
+    fn update_custom_settings(
+        &self,
+        job_id: &str,
+        settings: &serde_json::Value,
+    ) -> impl Future<Output = Result<(), EsError>> + Send {
+        EsClient::update_custom_settings(self, job_id, settings)
     }
     fn start_datafeed(
         &self,

@@ -91,6 +91,9 @@ pub struct Job {
     pub protected: bool,
     /// The job's datafeed, as GET embeds it from 8.0 (`datafeed_config.datafeed_id`).
     pub datafeed_id: Option<String>,
+    /// `custom_settings` as the job holds it (every key: `_update` replaces the object
+    /// whole, so a write must carry the others back).
+    pub custom_settings: Option<serde_json::Value>,
 }
 
 /// One job of a list, with what conditions over many jobs look at.

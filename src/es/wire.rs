@@ -305,6 +305,7 @@ pub fn job(job_id: &str, config_body: &[u8], stats_body: &[u8]) -> Result<JobDec
             .and_then(|d| d.get("datafeed_id"))
             .and_then(Value::as_str)
             .map(str::to_owned),
+        custom_settings: config.custom_settings,
     }))
 }
 

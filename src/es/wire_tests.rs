@@ -227,6 +227,7 @@ fn job_merge() {
             latest_record_time_ms: Some(1_700_000_000_123),
             protected: false,
             datafeed_id: None,
+            custom_settings: None,
         })
     );
 }

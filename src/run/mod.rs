@@ -9,4 +9,5 @@ pub mod decide;
 pub mod evidence;
 pub mod follow;
 pub mod gate;
+pub mod ledger;
 pub mod steps;

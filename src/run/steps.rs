@@ -216,6 +216,15 @@ async fn act<E: Elasticsearch, F: Follow<E> + Sync>(
                 error,
             },
         },
+        Action::WriteLedger { custom_settings } => {
+            match es.update_custom_settings(job_id, &custom_settings).await {
+                Ok(()) => Observation::LedgerWritten,
+                Err(error) => Observation::EsFailed {
+                    op: Op::WriteLedger,
+                    error,
+                },
+            }
+        }
         Action::OpenJob => match es.open_job(job_id).await {
             Ok(()) => {
                 crash::at(CrashPoint::AfterReopen);
@@ -332,6 +341,8 @@ mod tests {
             dry_run: false,
             ttl_seconds_after_finished: None,
             not_after: None,
+            run_key: None,
+            ledger: Default::default(),
             restore: Default::default(),
             elasticsearch: ElasticsearchSpec::default(),
             close_job: CloseJobSpec::default(),

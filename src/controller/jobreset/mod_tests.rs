@@ -16,6 +16,8 @@ fn jr(name: &str, es: ElasticsearchSpec, phase: Phase) -> JobReset {
             dry_run: false,
             ttl_seconds_after_finished: None,
             not_after: None,
+            run_key: None,
+            ledger: Default::default(),
             restore: Default::default(),
             elasticsearch: es,
             close_job: CloseJobSpec::default(),

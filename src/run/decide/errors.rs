@@ -5,6 +5,11 @@
 use super::*;
 
 pub(super) fn on_error(input: &Input, s: &mut JobResetStatus, op: Op, error: EsError) -> Action {
+    if op == Op::WriteLedger
+        && let Some(action) = ledger::on_write_error(input, s, &error)
+    {
+        return action;
+    }
     if let Some(action) = restore::on_restore_error(input, s, op, &error) {
         return action;
     }

@@ -25,6 +25,7 @@ pub use refusal::task_error_reason;
 // The steps, by what they decide on; each is pure.
 mod edits;
 mod errors;
+mod ledger;
 mod recovery;
 mod refusal;
 mod restore;
@@ -55,6 +56,9 @@ pub mod reason {
     pub const MISSING_PRIVILEGE: &str = "MissingPrivilege";
     pub const JOB_PROTECTED: &str = "JobProtected";
     pub const RESTORING: &str = "Restoring";
+    pub const ALREADY_APPLIED: &str = "AlreadyApplied";
+    pub const LEDGER_WRITE_FAILED: &str = "LedgerWriteFailed";
+    pub const RECORDING_OUTCOME: &str = "RecordingOutcome";
     pub const STARTING_DATAFEED: &str = "StartingDatafeed";
     pub const RESTORE_FAILED: &str = "RestoreFailed";
     pub const EXPIRED: &str = "Expired";
@@ -112,6 +116,8 @@ pub enum JobRead {
     AfterTaskNotFound,
     /// Opening the job again was refused: an opened job counts as done.
     RestoreCheck,
+    /// The reset is done: its outcome goes into the job's ledger.
+    LedgerDone,
 }
 
 /// An Elasticsearch call, named in error handling.
@@ -128,6 +134,7 @@ pub enum Op {
     ReadDatafeed,
     OpenJob,
     StartDatafeed,
+    WriteLedger,
 }
 
 impl Op {
@@ -144,6 +151,7 @@ impl Op {
             Op::ReadDatafeed => "reading the datafeed's state",
             Op::OpenJob => "opening the job again",
             Op::StartDatafeed => "starting the datafeed again",
+            Op::WriteLedger => "writing the job's ledger (custom_settings)",
         }
     }
 
@@ -158,7 +166,7 @@ impl Op {
             Op::FindOwnTask => "cluster:monitor/tasks/lists (or monitor)",
             Op::CheckUpgradeMode => "manage_ml (or monitor_ml)",
             Op::ReadDatafeed => "monitor_ml (or manage_ml)",
-            Op::OpenJob | Op::StartDatafeed => "manage_ml",
+            Op::OpenJob | Op::StartDatafeed | Op::WriteLedger => "manage_ml",
         }
     }
 }
@@ -207,6 +215,8 @@ pub enum Observation {
     Opened,
     /// The datafeed was started again.
     DatafeedStarted,
+    /// The ledger write was accepted.
+    LedgerWritten,
     EsFailed {
         op: Op,
         error: EsError,
@@ -237,6 +247,10 @@ pub enum Action {
     },
     /// Open the job again (restore).
     OpenJob,
+    /// Write the job's `custom_settings` (the ledger, every other key as it was).
+    WriteLedger {
+        custom_settings: serde_json::Value,
+    },
     /// Start the datafeed again (restore), from `start` (Elasticsearch's parameter).
     StartDatafeed {
         datafeed_id: String,
@@ -365,6 +379,7 @@ fn apply(input: &Input, s: &mut JobResetStatus, obs: Observation) -> Action {
         Observation::DatafeedState(state) => restore::on_datafeed_state(input, s, state),
         Observation::Opened => restore::on_opened(input, s),
         Observation::DatafeedStarted => restore::on_started(input, s),
+        Observation::LedgerWritten => ledger::on_written(s),
         Observation::EsFailed { op, error } => on_error(input, s, op, error),
     }
 }
@@ -473,6 +488,9 @@ fn on_job(input: &Input, s: &mut JobResetStatus, job: Job, read: JobRead) -> Act
             fail(s, reason::JOB_PROTECTED, msg)
         }
         JobRead::Initial => {
+            if let Some(done) = ledger::already_applied(input, s, &job) {
+                return done;
+            }
             if restore::wants_job(input, s) {
                 s.datafeed_id = job.datafeed_id.clone();
             }
@@ -503,6 +521,11 @@ fn on_job(input: &Input, s: &mut JobResetStatus, job: Job, read: JobRead) -> Act
             if let Some(close) = close_first(input, s, &job) {
                 return close;
             }
+            if read == JobRead::PreReset
+                && let Some(write) = ledger::before_post(input, s, &job)
+            {
+                return write;
+            }
             intend_reset(input, s, &job)
         }
         JobRead::ConfirmAck => match reset_block {
@@ -524,6 +547,7 @@ fn on_job(input: &Input, s: &mut JobResetStatus, job: Job, read: JobRead) -> Act
         JobRead::ResetRefused => refusal::after_reset_refused(input, s, &job),
         JobRead::AfterTaskNotFound => refusal::after_task_not_found(input, s, &job),
         JobRead::RestoreCheck => restore::after_open_refused(input, s, &job),
+        JobRead::LedgerDone => ledger::on_ledger_read(input, s, &job),
     }
 }
 

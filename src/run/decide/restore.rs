@@ -37,6 +37,11 @@ pub(super) fn read_datafeed_first(input: &Input, s: &JobResetStatus, job: &Job) 
 
 /// The reset is done: complete, or put the job back first.
 pub(super) fn reset_done(input: &Input, s: &mut JobResetStatus, msg: String) -> Action {
+    if s.phase != Phase::Restoring
+        && let Some(record) = ledger::record_outcome(input, s, &msg)
+    {
+        return record;
+    }
     if s.phase != Phase::Restoring && wants_job(input, s) {
         let m = format!("{msg}; opening job {} again", input.spec.job_id);
         set(s, Phase::Restoring, reason::RESTORING, m);

@@ -18,6 +18,8 @@ fn spec(state: RestoreState, start: Option<&str>) -> JobResetSpec {
         dry_run: false,
         ttl_seconds_after_finished: None,
         not_after: None,
+        run_key: None,
+        ledger: crate::api::LedgerMode::Disabled,
         restore: RestoreSpec {
             state,
             datafeed_start: start.map(str::to_owned),
@@ -58,6 +60,7 @@ fn job(state: JobState, blocked: bool, data: bool) -> Job {
         latest_record_time_ms: data.then_some(1_699_999_000_000),
         protected: false,
         datafeed_id: Some("datafeed-total-requests".into()),
+        custom_settings: None,
     }
 }
 

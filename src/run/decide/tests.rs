@@ -22,6 +22,9 @@ fn spec() -> JobResetSpec {
         dry_run: false,
         ttl_seconds_after_finished: None,
         not_after: None,
+        run_key: None,
+        // The ledger has its own tests (ledger_tests.rs); these tables are about the reset.
+        ledger: crate::api::LedgerMode::Disabled,
         restore: Default::default(),
         elasticsearch: ElasticsearchSpec {
             url: Some("https://es.example:9200".into()),
@@ -89,6 +92,7 @@ fn job(state: JobState, block: Option<(BlockReason, Option<&str>)>, data: bool) 
         latest_record_time_ms: data.then_some(1_699_999_000_000),
         protected: false,
         datafeed_id: None,
+        custom_settings: None,
     }
 }
 
@@ -1548,6 +1552,7 @@ fn happy_run_issues_one_reset() {
             }),
             Action::Requeue(_)
             | Action::Done
+            | Action::WriteLedger { .. }
             | Action::ReadDatafeed { .. }
             | Action::OpenJob
             | Action::StartDatafeed { .. } => break,

@@ -1,0 +1,157 @@
+//! The job's ledger in the run: a key recorded `succeeded` ends the run at once
+//! (AlreadyApplied, nothing touched); a `started` entry is written and read back before the
+//! reset request, and the outcome after it. `BestEffort` turns a failed write into a
+//! Warning (`ledgerState: unrecorded`); `Required` sends no reset without the `started`
+//! entry. Pure.
+
+use super::*;
+use crate::api::LedgerMode;
+use crate::run::ledger::{self as book, Entry};
+
+const STARTED: &str = "started";
+const SUCCEEDED: &str = "succeeded";
+/// A write was sent and is not yet read back.
+const RECORDING: &str = "recording";
+const UNRECORDED: &str = "unrecorded";
+
+fn identity(input: &Input) -> Option<(String, String)> {
+    if input.spec.ledger == LedgerMode::Disabled {
+        return None;
+    }
+    book::identity(input.opaque_id, input.spec.run_key.as_deref())
+}
+
+fn entry(input: &Input, s: &JobResetStatus, key: String, uid: String, state: &str) -> Entry {
+    Entry {
+        key,
+        uid,
+        attempt: s.reset_requests.max(1),
+        task: s.task_id.clone(),
+        state: state.to_owned(),
+        at: conditions::format_time(input.now),
+    }
+}
+
+/// At the first read: this key already recorded `succeeded` means the reset was done.
+pub(super) fn already_applied(input: &Input, s: &mut JobResetStatus, job: &Job) -> Option<Action> {
+    let (key, _) = identity(input)?;
+    s.ledger_key = Some(key.clone());
+    let runs = book::entries(job.custom_settings.as_ref());
+    let done = book::latest(&runs, &key).filter(|e| e.state == SUCCEEDED)?;
+    s.ledger_state = Some(SUCCEEDED.to_owned());
+    let msg = format!(
+        "job {} already records run {key} as succeeded ({}{}): nothing was done; to reset it again, use a new name or spec.runKey",
+        input.spec.job_id,
+        done.at,
+        done.task
+            .as_deref()
+            .map(|t| format!(", task {t}"))
+            .unwrap_or_default()
+    );
+    set(s, Phase::Completed, reason::ALREADY_APPLIED, msg);
+    Some(Action::Done)
+}
+
+/// Before the reset request: write `started`, then read it back (the next PreReset read).
+pub(super) fn before_post(input: &Input, s: &mut JobResetStatus, job: &Job) -> Option<Action> {
+    let (key, uid) = identity(input)?;
+    if let Some(STARTED | UNRECORDED) = s.ledger_state.as_deref() {
+        return None;
+    }
+    let runs = book::entries(job.custom_settings.as_ref());
+    if book::latest(&runs, &key).is_some_and(|e| e.uid == uid && e.state == STARTED) {
+        s.ledger_state = Some(STARTED.to_owned());
+        return None;
+    }
+    if s.ledger_state.as_deref() == Some(RECORDING) {
+        // Written, and gone on the read back: someone else's write replaced it.
+        return Some(unrecorded(
+            input,
+            s,
+            "the entry was overwritten before it could be read back",
+        ));
+    }
+    s.ledger_state = Some(RECORDING.to_owned());
+    let e = entry(input, s, key, uid, STARTED);
+    Some(Action::WriteLedger {
+        custom_settings: book::with_entry(job.custom_settings.as_ref(), &e),
+    })
+}
+
+/// The reset is done: record it before completing (or restoring).
+pub(super) fn record_outcome(input: &Input, s: &mut JobResetStatus, msg: &str) -> Option<Action> {
+    identity(input)?;
+    if let Some(SUCCEEDED | UNRECORDED) = s.ledger_state.as_deref() {
+        return None;
+    }
+    let phase = s.phase;
+    set(s, phase, reason::RECORDING_OUTCOME, msg.to_owned());
+    Some(Action::ReadJob(JobRead::LedgerDone))
+}
+
+/// The read after the reset: write `succeeded` unless it is there.
+pub(super) fn on_ledger_read(input: &Input, s: &mut JobResetStatus, job: &Job) -> Action {
+    let msg = s.message.clone().unwrap_or_default();
+    let Some((key, uid)) = identity(input) else {
+        return restore::reset_done(input, s, msg);
+    };
+    let runs = book::entries(job.custom_settings.as_ref());
+    if book::latest(&runs, &key).is_some_and(|e| e.uid == uid && e.state == SUCCEEDED) {
+        s.ledger_state = Some(SUCCEEDED.to_owned());
+        return restore::reset_done(input, s, msg);
+    }
+    if s.ledger_state.as_deref() == Some(RECORDING) {
+        // Written, and gone on the read back.
+        s.ledger_state = Some(UNRECORDED.to_owned());
+        return restore::reset_done(input, s, msg);
+    }
+    s.ledger_state = Some(RECORDING.to_owned());
+    let e = entry(input, s, key, uid, SUCCEEDED);
+    Action::WriteLedger {
+        custom_settings: book::with_entry(job.custom_settings.as_ref(), &e),
+    }
+}
+
+/// A write landed: read it back.
+pub(super) fn on_written(s: &mut JobResetStatus) -> Action {
+    match s.phase {
+        Phase::Closing | Phase::Pending => Action::ReadJob(JobRead::PreReset),
+        _ => Action::ReadJob(JobRead::LedgerDone),
+    }
+}
+
+/// A write failed for good: `Required` stops before the reset; otherwise the run goes on.
+pub(super) fn on_write_error(
+    input: &Input,
+    s: &mut JobResetStatus,
+    error: &EsError,
+) -> Option<Action> {
+    if error.is_transient() {
+        // Retried from the start of the step: the write is made again, not taken as lost.
+        if s.ledger_state.as_deref() == Some(RECORDING) {
+            s.ledger_state = None;
+        }
+        return None;
+    }
+    let why = format!("writing the job's ledger failed: {error}");
+    Some(unrecorded(input, s, &why))
+}
+
+fn unrecorded(input: &Input, s: &mut JobResetStatus, why: &str) -> Action {
+    let before_reset = matches!(s.phase, Phase::Closing | Phase::Pending);
+    if before_reset && input.spec.ledger == LedgerMode::Required {
+        let msg = format!("{why}; nothing was reset (spec.ledger is Required)");
+        return fail(s, reason::LEDGER_WRITE_FAILED, msg);
+    }
+    s.ledger_state = Some(UNRECORDED.to_owned());
+    if before_reset {
+        Action::ReadJob(JobRead::PreReset)
+    } else {
+        let msg = s.message.clone().unwrap_or_default();
+        restore::reset_done(input, s, msg)
+    }
+}
+
+#[cfg(test)]
+#[path = "ledger_tests.rs"]
+mod tests;

@@ -1,0 +1,231 @@
+//! Tests of the ledger in the run: a whole walk against a cluster that keeps the job's
+//! `custom_settings`, a re-created JobReset, a lost write, and `Required`. Pure, no I/O.
+
+use std::time::Duration;
+
+use jiff::Timestamp;
+use serde_json::{Value, json};
+
+use super::*;
+use crate::api::{ElasticsearchSpec, JobResetSpec, LedgerMode};
+use crate::run::ledger as book;
+
+const JOB: &str = "total-requests";
+
+fn spec(mode: LedgerMode) -> JobResetSpec {
+    JobResetSpec {
+        job_id: JOB.into(),
+        jobs: None,
+        dry_run: false,
+        ttl_seconds_after_finished: None,
+        not_after: None,
+        run_key: None,
+        ledger: mode,
+        restore: Default::default(),
+        elasticsearch: ElasticsearchSpec {
+            url: Some("https://es.example:9200".into()),
+            ..Default::default()
+        },
+        close_job: Default::default(),
+        delete_user_annotations: false,
+        deadline_seconds: 3600,
+    }
+}
+
+fn input<'a>(spec: &'a JobResetSpec, opaque: &'a str) -> Input<'a> {
+    Input {
+        spec,
+        generation: Some(1),
+        now: Timestamp::from_second(1_700_000_010).unwrap_or(Timestamp::UNIX_EPOCH),
+        backoff_base: Duration::from_secs(1),
+        backoff_cap: Duration::from_secs(60),
+        opaque_id: opaque,
+        known_unsent: false,
+    }
+}
+
+/// A closed job with data whose `custom_settings` the cluster keeps; `lose_writes` drops
+/// them silently (another writer), `refuse_writes` answers 400.
+struct Cluster {
+    settings: Value,
+    reset: bool,
+    lose_writes: bool,
+    refuse_writes: bool,
+    log: Vec<&'static str>,
+}
+
+impl Cluster {
+    fn new() -> Cluster {
+        Cluster {
+            settings: json!({"custom_urls": [{"url_name": "dash"}], "created_by": "ml-module"}),
+            reset: false,
+            lose_writes: false,
+            refuse_writes: false,
+            log: vec![],
+        }
+    }
+
+    fn job(&self) -> Job {
+        Job {
+            id: JOB.into(),
+            state: JobState::Closed,
+            blocked: None,
+            model_snapshot_id: (!self.reset).then(|| "1700".into()),
+            processed_record_count: if self.reset { 0 } else { 1000 },
+            latest_record_time_ms: (!self.reset).then_some(1_699_999_000_000),
+            protected: false,
+            datafeed_id: None,
+            custom_settings: Some(self.settings.clone()),
+        }
+    }
+
+    fn answer(&mut self, action: Action) -> Option<Observation> {
+        Some(match action {
+            Action::ReadInfo => Observation::Info(ClusterInfo {
+                version: "8.15.0".into(),
+                upgrade_mode: false,
+            }),
+            Action::CheckPrivileges => Observation::Privileges(Privileges::SecurityOff),
+            Action::ReadJob(read) => Observation::Job {
+                job: self.job(),
+                read,
+            },
+            Action::Close { .. } => {
+                self.log.push("close");
+                Observation::Closed
+            }
+            Action::WriteLedger { custom_settings } => {
+                self.log.push("update");
+                if self.refuse_writes {
+                    return Some(Observation::EsFailed {
+                        op: Op::WriteLedger,
+                        error: EsError::Api {
+                            what: "POST _update".into(),
+                            status: 400,
+                            kind: "illegal_argument_exception".into(),
+                            reason: "no".into(),
+                        },
+                    });
+                }
+                if !self.lose_writes {
+                    self.settings = custom_settings;
+                }
+                Observation::LedgerWritten
+            }
+            Action::PostReset => {
+                self.log.push("reset");
+                Observation::ResetPosted {
+                    task_id: "n1:39".into(),
+                }
+            }
+            Action::FollowTask { .. } => {
+                self.reset = true;
+                Observation::Task(TaskPoll::Completed {
+                    task: TaskInfo {
+                        node: "n1".into(),
+                        id: 39,
+                        action: RESET_ACTION.into(),
+                        description: format!("job-{JOB}"),
+                        start_time_ms: 1_700_000_000_000,
+                        opaque_id: Some("jobreset/obs/reset-x/uid-1/1".into()),
+                        parent: None,
+                    },
+                    outcome: TaskOutcome::Acknowledged,
+                })
+            }
+            _ => return None,
+        })
+    }
+}
+
+fn walk(spec: &JobResetSpec, opaque: &str, c: &mut Cluster) -> JobResetStatus {
+    let inp = input(spec, opaque);
+    let mut s = JobResetStatus::default();
+    let mut obs = Observation::Start;
+    for _ in 0..40 {
+        let (action, next) = decide(&inp, &s, obs);
+        s = next;
+        match c.answer(action) {
+            Some(o) => obs = o,
+            None => break,
+        }
+    }
+    s
+}
+
+#[test]
+fn the_reset_is_recorded_and_a_re_created_jobreset_does_nothing() {
+    let spec = spec(LedgerMode::BestEffort);
+    let mut c = Cluster::new();
+    let s = walk(&spec, "jobreset/obs/reset-x/uid-1", &mut c);
+    assert_eq!(s.phase, Phase::Completed, "{:?}", s.message);
+    assert_eq!(s.ledger_state.as_deref(), Some("succeeded"));
+    assert_eq!(s.ledger_key.as_deref(), Some("obs/reset-x"));
+    // started before the reset, the outcome after; Kibana's keys untouched.
+    assert_eq!(c.log, vec!["close", "update", "reset", "update"]);
+    assert_eq!(c.settings["created_by"], "ml-module");
+    assert_eq!(c.settings["custom_urls"][0]["url_name"], "dash");
+    let runs = book::entries(Some(&c.settings));
+    assert_eq!(runs.len(), 1);
+    assert_eq!(
+        (runs[0].state.as_str(), runs[0].task.as_deref()),
+        ("succeeded", Some("n1:39"))
+    );
+
+    // The same manifest applied again (new uid, same name): nothing is touched.
+    c.log.clear();
+    c.reset = false;
+    let s = walk(&spec, "jobreset/obs/reset-x/uid-2", &mut c);
+    assert_eq!(s.phase, Phase::Completed);
+    assert_eq!(s.reason.as_deref(), Some(reason::ALREADY_APPLIED));
+    assert!(c.log.is_empty(), "{:?}", c.log);
+    // A new runKey resets again on purpose.
+    let mut again = spec.clone();
+    again.run_key = Some("obs/reset-x@2".into());
+    let s = walk(&again, "jobreset/obs/reset-x/uid-3", &mut c);
+    assert_eq!(s.reason.as_deref(), Some(reason::RESET_COMPLETED));
+    assert!(c.log.contains(&"reset"));
+}
+
+#[test]
+fn a_lost_or_refused_write_is_a_warning_unless_required() {
+    for (lose, refuse) in [(true, false), (false, true)] {
+        let mut c = Cluster::new();
+        c.lose_writes = lose;
+        c.refuse_writes = refuse;
+        let s = walk(&spec(LedgerMode::BestEffort), "jobreset/obs/r/u1", &mut c);
+        assert_eq!(
+            s.phase,
+            Phase::Completed,
+            "{lose} {refuse}: {:?}",
+            s.message
+        );
+        assert_eq!(s.ledger_state.as_deref(), Some("unrecorded"));
+        assert_eq!(c.log.iter().filter(|l| **l == "reset").count(), 1);
+
+        let mut c = Cluster::new();
+        c.lose_writes = lose;
+        c.refuse_writes = refuse;
+        let s = walk(&spec(LedgerMode::Required), "jobreset/obs/r/u1", &mut c);
+        assert_eq!(s.phase, Phase::Failed);
+        assert_eq!(s.reason.as_deref(), Some(reason::LEDGER_WRITE_FAILED));
+        assert!(!c.log.contains(&"reset"), "{:?}", c.log);
+    }
+}
+
+#[test]
+fn disabled_neither_reads_nor_writes() {
+    let mut c = Cluster::new();
+    let done = book::Entry {
+        key: "obs/r".into(),
+        uid: "old".into(),
+        attempt: 1,
+        task: None,
+        state: "succeeded".into(),
+        at: "2026-01-01T00:00:00Z".into(),
+    };
+    c.settings = book::with_entry(Some(&c.settings), &done);
+    let s = walk(&spec(LedgerMode::Disabled), "jobreset/obs/r/u1", &mut c);
+    assert_eq!(s.reason.as_deref(), Some(reason::RESET_COMPLETED));
+    assert!(!c.log.contains(&"update"), "{:?}", c.log);
+}
