@@ -9,6 +9,8 @@ pub const READY: &str = "Ready";
 pub const RECONCILING: &str = "Reconciling";
 /// Condition type: the run failed and will not progress without a new JobReset.
 pub const STALLED: &str = "Stalled";
+/// Whether the job's ledger holds this run (only while the ledger is in use).
+pub const RECORDED: &str = "Recorded";
 
 /// A timestamp as written in status: RFC 3339, whole seconds, UTC.
 pub fn format_time(t: jiff::Timestamp) -> String {
@@ -69,27 +71,50 @@ pub fn conditions(
             ("False", "True", "False")
         }
     };
-    [
+    let since = |type_: &str, status: &str| match old.condition(type_) {
+        Some(c) if c.status == status => c.last_transition_time.clone(),
+        _ => now.to_string(),
+    };
+    let mut out: Vec<Condition> = [
         (READY, ready),
         (RECONCILING, reconciling),
         (STALLED, stalled),
     ]
     .into_iter()
-    .map(|(type_, status)| {
-        let since = match old.condition(type_) {
-            Some(c) if c.status == status => c.last_transition_time.clone(),
-            _ => now.to_string(),
+    .map(|(type_, status)| Condition {
+        type_: type_.to_string(),
+        status: status.to_string(),
+        observed_generation: generation,
+        last_transition_time: since(type_, status),
+        reason: reason.clone(),
+        message: message.clone(),
+    })
+    .collect();
+    // Only while the job's ledger is in use: whether it holds this run.
+    if let Some(state) = new.ledger_state.as_deref() {
+        let (status, why, msg) = match state {
+            "started" | "succeeded" => (
+                "True",
+                "Recorded",
+                format!("the job's ledger records this run as {state}"),
+            ),
+            "unrecorded" => (
+                "False",
+                "LedgerWriteFailed",
+                "a write to the job's ledger failed (see the Events): a JobReset created again under this key could reset the job again".to_owned(),
+            ),
+            _ => ("Unknown", "Recording", "writing the job's ledger".to_owned()),
         };
-        Condition {
-            type_: type_.to_string(),
+        out.push(Condition {
+            type_: RECORDED.to_string(),
             status: status.to_string(),
             observed_generation: generation,
-            last_transition_time: since,
-            reason: reason.clone(),
-            message: message.clone(),
-        }
-    })
-    .collect()
+            last_transition_time: since(RECORDED, status),
+            reason: why.to_string(),
+            message: msg,
+        });
+    }
+    out
 }
 
 #[cfg(test)]

@@ -9,7 +9,8 @@
 //! - `after-completion-before-status`: the run decided Completed, the status not yet written;
 //! - `after-targets-frozen`: a fan-out's targets were written, no child created yet;
 //! - `after-run-created`: a schedule created the run of a slot, the slot not yet recorded;
-//! - `after-reopen`: a restore opened the job again, not yet recorded.
+//! - `after-reopen`: a restore opened the job again, not yet recorded;
+//! - `after-ledger-write`: a ledger write (the first: `started`) landed, not yet read back.
 //!
 //! Only in builds with the `crash-points` feature (`make test` turns it on; release builds
 //! and the image do not): elsewhere `at` does nothing and the variable is ignored. Reads the
@@ -32,6 +33,7 @@ pub enum CrashPoint {
     AfterTargetsFrozen,
     AfterRunCreated,
     AfterReopen,
+    AfterLedgerWrite,
 }
 
 impl CrashPoint {
@@ -45,6 +47,7 @@ impl CrashPoint {
             CrashPoint::AfterTargetsFrozen => "after-targets-frozen",
             CrashPoint::AfterRunCreated => "after-run-created",
             CrashPoint::AfterReopen => "after-reopen",
+            CrashPoint::AfterLedgerWrite => "after-ledger-write",
         }
     }
 }

@@ -218,7 +218,10 @@ async fn act<E: Elasticsearch, F: Follow<E> + Sync>(
         },
         Action::WriteLedger { custom_settings } => {
             match es.update_custom_settings(job_id, &custom_settings).await {
-                Ok(()) => Observation::LedgerWritten,
+                Ok(()) => {
+                    crash::at(CrashPoint::AfterLedgerWrite);
+                    Observation::LedgerWritten
+                }
                 Err(error) => Observation::EsFailed {
                     op: Op::WriteLedger,
                     error,

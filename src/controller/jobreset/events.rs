@@ -45,11 +45,13 @@ pub enum EventReason {
     Expired,
     /// Its TTL passed, but Argo CD or Flux manages it (and would create it again): kept.
     ExpiredButManaged,
+    /// A write to the job's ledger failed; the run goes on without it (BestEffort).
+    LedgerWriteFailed,
 }
 
 impl EventReason {
     /// Every reason, for documentation and tests.
-    pub const ALL: [EventReason; 15] = [
+    pub const ALL: [EventReason; 16] = [
         EventReason::Accepted,
         EventReason::Waiting,
         EventReason::WaitingForConnection,
@@ -65,6 +67,7 @@ impl EventReason {
         EventReason::ChildNameTaken,
         EventReason::Expired,
         EventReason::ExpiredButManaged,
+        EventReason::LedgerWriteFailed,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -84,6 +87,7 @@ impl EventReason {
             EventReason::ChildNameTaken => "ChildNameTaken",
             EventReason::Expired => "Expired",
             EventReason::ExpiredButManaged => "ExpiredButManaged",
+            EventReason::LedgerWriteFailed => "LedgerWriteFailed",
         }
     }
 
@@ -93,6 +97,7 @@ impl EventReason {
             EventReason::Failed
                 | EventReason::ChildNameTaken
                 | EventReason::ExpiredButManaged
+                | EventReason::LedgerWriteFailed
                 | EventReason::Retrying
                 | EventReason::WaitingForConnection
                 | EventReason::CrossNamespaceRefDenied
@@ -111,6 +116,9 @@ pub fn for_transition(old: &JobResetStatus, new: &JobResetStatus) -> Option<(Eve
         (p, Phase::Resetting) if p != Phase::Resetting && new.adopted => EventReason::Adopted,
         (p, Phase::Resetting) if p != Phase::Resetting => EventReason::Resetting,
         (_, Phase::Restoring) if reason_changed => EventReason::Restoring,
+        _ if reason_changed && new.reason.as_deref() == Some(reason::LEDGER_WRITE_FAILED) => {
+            EventReason::LedgerWriteFailed
+        }
         _ if old.task_id.is_none() && new.task_id.is_some() && !new.adopted => {
             EventReason::ResetStarted
         }

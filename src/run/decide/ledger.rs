@@ -145,6 +145,11 @@ fn unrecorded(input: &Input, s: &mut JobResetStatus, why: &str) -> Action {
     }
     s.ledger_state = Some(UNRECORDED.to_owned());
     if before_reset {
+        // Said once (an Event names it), then the reset goes on.
+        let phase = s.phase;
+        let msg =
+            format!("{why}; the reset goes on without the ledger (spec.ledger is BestEffort)");
+        set(s, phase, reason::LEDGER_WRITE_FAILED, msg);
         Action::ReadJob(JobRead::PreReset)
     } else {
         let msg = s.message.clone().unwrap_or_default();

@@ -1,0 +1,156 @@
+//! The job's ledger end to end on the shared test bed: a JobReset deleted after it finished
+//! and created again from the same manifest ends AlreadyApplied with no write to the job,
+//! Kibana's keys in `custom_settings` survive every write, and a SIGKILL between the
+//! `started` entry and the reset request ends with exactly one reset. Does I/O (Kubernetes,
+//! loopback HTTP, processes).
+
+mod common;
+
+use common::{DEADLINE, Operator, World, job_body};
+use es_ml_sim::{Endpoint, SimConfig};
+use jobreset_operator::api::Phase;
+use kube::api::DeleteParams;
+use kube::runtime::wait::{await_condition, conditions::is_deleted};
+use serde_json::{Value, json};
+
+fn kibana_keys() -> Value {
+    json!({"custom_urls": [{"url_name": "Dashboard", "url_value": "dashboards#/view/x"}],
+           "created_by": "ml-module-sample", "job_tags": {"team": "web"}})
+}
+
+/// The job's `custom_settings`, read through the Elasticsearch API as any client would.
+async fn custom_settings(w: &World, job: &str) -> Value {
+    let url = format!("{}/_ml/anomaly_detectors/{job}", w.sim.url());
+    let body: Value = reqwest::get(url)
+        .await
+        .expect("GET job")
+        .json()
+        .await
+        .expect("JSON");
+    body["jobs"][0]["custom_settings"].clone()
+}
+
+fn writes_to(w: &World, job: &str) -> Vec<String> {
+    w.ctl()
+        .requests()
+        .iter()
+        .filter(|r| r.method == "POST" && r.path.contains(&format!("/{job}/")))
+        .filter(|r| r.endpoint != Endpoint::Control)
+        .map(|r| format!("{} {}", r.method, r.path))
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_jobreset_created_again_finds_its_reset_in_the_ledger() {
+    let w = World::new("ledger", SimConfig::default()).await;
+    let mut body = job_body();
+    body["custom_settings"] = kibana_keys();
+    w.ctl().put_job("book-job", body).expect("put job");
+    let first = w.create("reset-book", json!({"jobId": "book-job"})).await;
+    let s = w.completed("reset-book").await;
+    assert_eq!(s.ledger_state.as_deref(), Some("succeeded"), "{s:#?}");
+    let settings = custom_settings(&w, "book-job").await;
+    for key in ["custom_urls", "created_by", "job_tags"] {
+        assert_eq!(
+            settings[key],
+            kibana_keys()[key],
+            "{key} survived: {settings}"
+        );
+    }
+    let runs = &settings["jobreset_k8s_io"]["runs"];
+    assert_eq!(runs[0]["key"], format!("{}/reset-book", w.ns), "{settings}");
+    assert_eq!(runs[0]["state"], "succeeded", "{settings}");
+    assert_eq!(runs[0]["task"].as_str(), s.task_id.as_deref());
+
+    // Deleted (a prune, a namespace restored without status) and applied again.
+    let uid = first.metadata.uid.clone().unwrap_or_default();
+    w.api
+        .delete("reset-book", &DeleteParams::default())
+        .await
+        .expect("delete");
+    let gone = tokio::time::timeout(
+        DEADLINE,
+        await_condition(w.api.clone(), "reset-book", is_deleted(&uid)),
+    )
+    .await;
+    assert!(matches!(gone, Ok(Ok(_))), "{gone:?}");
+    let before = writes_to(&w, "book-job").len();
+    w.create("reset-book", json!({"jobId": "book-job"})).await;
+    let s = w.terminal("reset-book").await;
+    assert_eq!(s.phase, Phase::Completed, "{s:#?}");
+    assert_eq!(s.reason.as_deref(), Some("AlreadyApplied"), "{s:#?}");
+    let after = writes_to(&w, "book-job");
+    assert_eq!(
+        after.len(),
+        before,
+        "writes to the job: {:?}",
+        &after[before..]
+    );
+    assert_eq!(w.accepted_resets("book-job"), 1);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[cfg_attr(
+    not(feature = "crash-points"),
+    ignore = "needs --features crash-points"
+)]
+async fn a_sigkill_between_the_started_entry_and_the_reset_resets_once() {
+    let w = World::bare("ledger-crash", SimConfig::default()).await;
+    w.job_with_data("crash-book", "closed");
+    w.create("reset-crash-book", json!({"jobId": "crash-book"}))
+        .await;
+    let mut first = Operator::spawn(w.bed, &w.ns, Some("after-ledger-write"), "first").await;
+    let exit = first.exited().await;
+    assert!(!exit.success(), "log:\n{}", first.log_text());
+    assert_eq!(
+        w.accepted_resets("crash-book"),
+        0,
+        "it died before the reset"
+    );
+    let settings = custom_settings(&w, "crash-book").await;
+    assert_eq!(
+        settings["jobreset_k8s_io"]["runs"][0]["state"], "started",
+        "{settings}"
+    );
+
+    let mut second = Operator::spawn(w.bed, &w.ns, None, "second").await;
+    let s = w.completed("reset-crash-book").await;
+    second.kill().await;
+    assert_eq!(s.ledger_state.as_deref(), Some("succeeded"), "{s:#?}");
+    assert_eq!(w.accepted_resets("crash-book"), 1);
+    let settings = custom_settings(&w, "crash-book").await;
+    let runs = settings["jobreset_k8s_io"]["runs"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default();
+    assert_eq!(runs.len(), 1, "{settings}");
+    assert_eq!(runs[0]["state"], "succeeded");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_refused_ledger_write_warns_or_with_required_stops_before_the_reset() {
+    let w = World::new("ledger-refused", SimConfig::default()).await;
+    w.job_with_data("warn-book", "closed");
+    w.job_with_data("strict-book", "closed");
+    let refused = json!({"error": {"type": "illegal_argument_exception", "reason": "custom_settings rejected"}, "status": 400});
+    w.ctl().fail_next(Endpoint::JobUpdate, 1000, 400, refused);
+    w.create("reset-warn", json!({"jobId": "warn-book"})).await;
+    let s = w.completed("reset-warn").await;
+    assert_eq!(s.ledger_state.as_deref(), Some("unrecorded"), "{s:#?}");
+    let recorded = s.condition("Recorded").expect("Recorded condition");
+    assert_eq!(
+        (recorded.status.as_str(), recorded.reason.as_str()),
+        ("False", "LedgerWriteFailed")
+    );
+    w.wait_event("reset-warn", "LedgerWriteFailed").await;
+    assert_eq!(w.accepted_resets("warn-book"), 1);
+
+    w.create(
+        "reset-strict",
+        json!({"jobId": "strict-book", "ledger": "Required"}),
+    )
+    .await;
+    let s = w.failed("reset-strict", "LedgerWriteFailed").await;
+    assert!(s.message.unwrap_or_default().contains("nothing was reset"));
+    assert_eq!(w.accepted_resets("strict-book"), 0);
+}
