@@ -147,10 +147,15 @@ async fn a_protected_job_and_an_expired_jobreset_touch_nothing() {
 async fn upgrade_mode_is_waited_out() {
     // ML upgrade mode refuses resets only while a cluster upgrade runs: the run keeps asking
     // (with backoff) and resets the job once the upgrade is over.
+    // Without the ledger, the reset request is what upgrade mode refuses.
     let w = World::new("fault-upgrade", SimConfig::default()).await;
     w.job_with_data("upg-job", "closed");
     w.ctl().set_upgrade_mode(true);
-    w.create("reset-upg", json!({"jobId": "upg-job"})).await;
+    w.create(
+        "reset-upg",
+        json!({"jobId": "upg-job", "ledger": "Disabled"}),
+    )
+    .await;
     let s = w
         .wait("reset-upg", "a refusal in upgrade mode", |s| {
             s.reason.as_deref() == Some("UpgradeInProgress") && s.attempts >= 1
@@ -168,6 +173,23 @@ async fn upgrade_mode_is_waited_out() {
         "only one reset did any work"
     );
     w.assert_job_reset("upg-job");
+
+    // With it (the default), the first job write is the ledger's `started` entry: refused
+    // while the upgrade runs, written once it is over, and the job reset once.
+    w.job_with_data("upg-book", "closed");
+    w.ctl().set_upgrade_mode(true);
+    w.create("reset-upg-book", json!({"jobId": "upg-book"}))
+        .await;
+    let s = w
+        .wait("reset-upg-book", "a refused ledger write", |s| {
+            s.reason.as_deref() == Some("UpgradeInProgress") && s.attempts >= 1
+        })
+        .await;
+    assert_eq!((s.phase, s.reset_requests), (Phase::Closing, 0), "{s:#?}");
+    w.ctl().set_upgrade_mode(false);
+    let s = w.completed("reset-upg-book").await;
+    assert_eq!(s.ledger_state.as_deref(), Some("succeeded"));
+    assert_eq!(w.ctl().resets_started("upg-book"), 1);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

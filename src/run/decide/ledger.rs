@@ -126,11 +126,23 @@ pub(super) fn on_write_error(
     s: &mut JobResetStatus,
     error: &EsError,
 ) -> Option<Action> {
+    // Not written: the next attempt writes again rather than take the entry as lost.
+    if s.ledger_state.as_deref() == Some(RECORDING) {
+        s.ledger_state = None;
+    }
+    // ML's upgrade-mode filter refuses every job write with 429 `status_exception`: wait it
+    // out in this phase, as a refused reset waits, and write again after.
+    if error.status_code() == Some(429) && error.kind() == Some("status_exception") {
+        s.attempts = s.attempts.saturating_add(1);
+        let phase = s.phase;
+        let msg = format!(
+            "Elasticsearch ML is in upgrade mode (a cluster upgrade is running) and refused writing the ledger of job {}; it will be written again",
+            input.spec.job_id
+        );
+        set(s, phase, reason::UPGRADE_IN_PROGRESS, msg);
+        return Some(Action::Requeue(backoff(input, s.attempts)));
+    }
     if error.is_transient() {
-        // Retried from the start of the step: the write is made again, not taken as lost.
-        if s.ledger_state.as_deref() == Some(RECORDING) {
-            s.ledger_state = None;
-        }
         return None;
     }
     let why = format!("writing the job's ledger failed: {error}");

@@ -229,3 +229,40 @@ fn disabled_neither_reads_nor_writes() {
     assert_eq!(s.reason.as_deref(), Some(reason::RESET_COMPLETED));
     assert!(!c.log.contains(&"update"), "{:?}", c.log);
 }
+
+#[test]
+fn upgrade_mode_refusing_the_write_is_waited_out_in_place() {
+    let spec = spec(LedgerMode::Required);
+    let inp = input(&spec, "jobreset/obs/r/u1");
+    let s = JobResetStatus {
+        phase: Phase::Closing,
+        elasticsearch_version: Some("8.15.0".into()),
+        ledger_state: Some("recording".into()),
+        ..Default::default()
+    };
+    let refused = EsError::Api {
+        what: "POST _update".into(),
+        status: 429,
+        kind: "status_exception".into(),
+        reason:
+            "Cannot perform cluster:admin/xpack/ml/job/update action while upgrade mode is enabled"
+                .into(),
+    };
+    let (action, s) = decide(
+        &inp,
+        &s,
+        Observation::EsFailed {
+            op: Op::WriteLedger,
+            error: refused,
+        },
+    );
+    assert!(matches!(action, Action::Requeue(_)), "{action:?}");
+    assert_eq!(
+        (s.phase, s.reason.as_deref()),
+        (Phase::Closing, Some(reason::UPGRADE_IN_PROGRESS))
+    );
+    assert_eq!(
+        s.ledger_state, None,
+        "written again next time, not taken as lost"
+    );
+}

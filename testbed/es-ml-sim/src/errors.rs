@@ -60,6 +60,16 @@ impl EsError {
     }
 
     /// `ExceptionsHelper.badRequestException`.
+    /// An action ML's upgrade-mode filter refuses (open, update, datafeed start, ...):
+    /// `status_exception`, 429 (`MlUpgradeModeActionFilter`).
+    pub fn upgrade_mode(action: &str) -> Self {
+        Self::new(
+            429,
+            "status_exception",
+            format!("Cannot perform {action} action while upgrade mode is enabled"),
+        )
+    }
+
     pub fn bad_request(reason: impl Into<String>) -> Self {
         Self::new(400, "status_exception", reason)
     }

@@ -705,6 +705,9 @@ impl State {
     }
 
     pub fn update_job(&mut self, id: &str, body: &Value, raw: &str) -> Result<Value, EsError> {
+        if self.upgrade_mode {
+            return Err(EsError::upgrade_mode("cluster:admin/xpack/ml/job/update"));
+        }
         let obj = object_body(body, UPDATE_FIELDS, "job_update", raw)?;
         let mut obj = obj.clone();
         let groups = obj
@@ -749,9 +752,7 @@ impl State {
 
     pub fn open_job(&mut self, id: &str, now: Now) -> Result<(), EsError> {
         if self.upgrade_mode {
-            return Err(EsError::bad_request(
-                "Cannot open jobs when upgrade mode is enabled",
-            ));
+            return Err(EsError::upgrade_mode("cluster:admin/xpack/ml/job/open"));
         }
         let Some(job) = self.jobs.get_mut(id) else {
             return Err(EsError::missing_job(id));
