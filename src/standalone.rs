@@ -132,19 +132,11 @@ pub async fn run(args: &ResetArgs) -> Result<ResetResult, StandaloneError> {
     if args.insecure {
         tracing::warn!("TLS verification is disabled (--insecure)");
     }
+    let target = ElasticsearchSpec {
+        url: Some(url.clone()),
+        ..Default::default()
+    };
     let spec = JobResetSpec {
-        job_id: args.job.clone(),
-        jobs: None,
-        dry_run: false,
-        ttl_seconds_after_finished: None,
-        not_after: None,
-        run_key: None,
-        ledger: Default::default(),
-        restore: Default::default(),
-        elasticsearch: ElasticsearchSpec {
-            url: Some(url.clone()),
-            ..Default::default()
-        },
         close_job: CloseJobSpec {
             force: args.force,
             ..Default::default()
@@ -153,6 +145,7 @@ pub async fn run(args: &ResetArgs) -> Result<ResetResult, StandaloneError> {
         deadline_seconds: i64::try_from(args.deadline.as_secs())
             .unwrap_or(i64::MAX)
             .max(1),
+        ..JobResetSpec::for_job(args.job.clone(), target)
     };
     let cfg = StepConfig {
         task_poll_timeout: args.task_poll_timeout,

@@ -7,7 +7,7 @@
 use std::time::Duration;
 
 use jobreset_operator::api::{
-    CloseJobSpec, ElasticsearchSpec, JobFingerprint, JobResetSpec, JobResetStatus, Phase,
+    ElasticsearchSpec, JobFingerprint, JobResetSpec, JobResetStatus, Phase,
 };
 use jobreset_operator::es::{
     BlockReason, Blocked, EsClient, EsConfig, EsError, Job, JobState, TaskPoll,
@@ -123,18 +123,8 @@ async fn every_recorded_answer_ends_where_it_should() {
         })
         .unwrap();
         let spec = JobResetSpec {
-            job_id: "j".into(),
-            jobs: None,
-            dry_run: false,
-            ttl_seconds_after_finished: None,
-            not_after: None,
-            run_key: None,
-            ledger: Default::default(),
-            restore: Default::default(),
-            elasticsearch: ElasticsearchSpec::default(),
-            close_job: CloseJobSpec::default(),
             delete_user_annotations: call == "reset_dua",
-            deadline_seconds: 3600,
+            ..JobResetSpec::for_job("j", ElasticsearchSpec::default())
         };
         let now = jiff::Timestamp::from_second(1_700_000_010).unwrap();
         let inp = Input {

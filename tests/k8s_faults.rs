@@ -39,6 +39,21 @@ fn es(w: &World) -> EsClient {
     .expect("client")
 }
 
+/// The calls the simulator logged that change a job (close, reset, datafeed stop).
+fn touching_calls(w: &World) -> Vec<String> {
+    w.ctl()
+        .requests()
+        .iter()
+        .filter(|r| {
+            matches!(
+                r.endpoint,
+                Endpoint::JobClose | Endpoint::JobReset | Endpoint::DatafeedStop
+            )
+        })
+        .map(|r| format!("{} {}", r.method, r.path))
+        .collect()
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_missing_privilege_fails_the_run_before_the_job_is_touched() {
     // `closer` may close and read but not reset; `mladmin` (machine_learning_admin) may reset
@@ -74,18 +89,7 @@ async fn a_missing_privilege_fails_the_run_before_the_job_is_touched() {
         );
         assert_eq!(s.task_id, None, "{user}");
     }
-    let writes: Vec<String> = w
-        .ctl()
-        .requests()
-        .iter()
-        .filter(|r| {
-            matches!(
-                r.endpoint,
-                Endpoint::JobClose | Endpoint::JobReset | Endpoint::DatafeedStop
-            )
-        })
-        .map(|r| format!("{} {}", r.method, r.path))
-        .collect();
+    let writes = touching_calls(&w);
     assert!(writes.is_empty(), "the jobs were touched: {writes:?}");
     assert_eq!(
         w.ctl().job("priv-mladmin").map(|j| j.state).as_deref(),
@@ -121,18 +125,7 @@ async fn a_protected_job_and_an_expired_jobreset_touch_nothing() {
             .unwrap_or_default()
             .contains("2020-01-01T00:00:00Z")
     );
-    let touched: Vec<String> = w
-        .ctl()
-        .requests()
-        .iter()
-        .filter(|r| {
-            matches!(
-                r.endpoint,
-                Endpoint::JobClose | Endpoint::JobReset | Endpoint::DatafeedStop
-            )
-        })
-        .map(|r| format!("{} {}", r.method, r.path))
-        .collect();
+    let touched = touching_calls(&w);
     assert!(touched.is_empty(), "the jobs were touched: {touched:?}");
     let old_job_calls = w
         .ctl()

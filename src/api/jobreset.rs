@@ -144,6 +144,26 @@ fn default_deadline() -> i64 {
     DEFAULT_DEADLINE_SECONDS
 }
 
+impl JobResetSpec {
+    /// A reset of one job on this cluster, every other field at its default.
+    pub fn for_job(job_id: impl Into<String>, elasticsearch: ElasticsearchSpec) -> JobResetSpec {
+        JobResetSpec {
+            job_id: job_id.into(),
+            jobs: None,
+            dry_run: false,
+            ttl_seconds_after_finished: None,
+            not_after: None,
+            run_key: None,
+            ledger: LedgerMode::default(),
+            restore: RestoreSpec::default(),
+            elasticsearch,
+            close_job: CloseJobSpec::default(),
+            delete_user_annotations: false,
+            deadline_seconds: DEFAULT_DEADLINE_SECONDS,
+        }
+    }
+}
+
 /// ECK's `elastic` superuser only ever talks to the cluster ECK's own CA vouches for: with
 /// `elasticsearchRef` and no `credentialsSecret`, `tls` may set neither a CA nor
 /// `insecureSkipVerify` (either would let the JobReset's author choose what the superuser's

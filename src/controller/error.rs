@@ -57,6 +57,22 @@ pub enum Error {
 }
 
 impl Error {
+    /// A failed status write: a 409 (the object changed since it was read) is a Conflict,
+    /// read again and decided again; anything else is WriteStatus.
+    pub fn status_write(namespace: &str, name: &str, source: kube::Error) -> Error {
+        match &source {
+            kube::Error::Api(e) if e.code == 409 => Error::Conflict {
+                namespace: namespace.to_owned(),
+                name: name.to_owned(),
+            },
+            _ => Error::WriteStatus {
+                namespace: namespace.to_owned(),
+                name: name.to_owned(),
+                source,
+            },
+        }
+    }
+
     /// Stable reason for logs and metrics.
     pub fn reason(&self) -> &'static str {
         match self {

@@ -333,24 +333,14 @@ pub fn follow_wait(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::api::{CloseJobSpec, ElasticsearchSpec};
+    use crate::api::ElasticsearchSpec;
 
     /// A spec with this deadline, a status that started at 1_700_000_000, and `at(s)`: that
     /// start plus `s` seconds.
     fn run_of(deadline_seconds: i64) -> (JobResetSpec, JobResetStatus, impl Fn(i64) -> Timestamp) {
         let spec = JobResetSpec {
-            job_id: "j".into(),
-            jobs: None,
-            dry_run: false,
-            ttl_seconds_after_finished: None,
-            not_after: None,
-            run_key: None,
-            ledger: Default::default(),
-            restore: Default::default(),
-            elasticsearch: ElasticsearchSpec::default(),
-            close_job: CloseJobSpec::default(),
-            delete_user_annotations: false,
             deadline_seconds,
+            ..JobResetSpec::for_job("j", ElasticsearchSpec::default())
         };
         let at =
             |s: i64| Timestamp::from_second(1_700_000_000 + s).unwrap_or(Timestamp::UNIX_EPOCH);

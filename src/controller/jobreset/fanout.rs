@@ -460,17 +460,7 @@ async fn record(
     let namespace = parent.namespace().unwrap_or_default();
     let written = status::apply(api, &name, &ctx.opts.field_manager, new, version)
         .await
-        .map_err(|source| match &source {
-            kube::Error::Api(e) if e.code == 409 => Error::Conflict {
-                namespace: namespace.clone(),
-                name: name.clone(),
-            },
-            _ => Error::WriteStatus {
-                namespace: namespace.clone(),
-                name: name.clone(),
-                source,
-            },
-        })?;
+        .map_err(|source| Error::status_write(&namespace, &name, source))?;
     info!(namespace = %namespace, name = %name, phase = new.phase.as_str(),
           reason = new.reason.as_deref().unwrap_or(""), detail = new.message.as_deref().unwrap_or(""), "status");
     if new.phase.is_terminal() && !old.phase.is_terminal() {

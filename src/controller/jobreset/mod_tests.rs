@@ -2,8 +2,7 @@
 
 use super::*;
 use crate::api::{
-    CloseJobSpec, ElasticsearchRef, ElasticsearchSpec, JobResetSpec, JobResetStatus, Phase,
-    SecretName,
+    ElasticsearchRef, ElasticsearchSpec, JobResetSpec, JobResetStatus, Phase, SecretName,
 };
 use kube::runtime::reflector::store;
 
@@ -11,18 +10,8 @@ fn jr(name: &str, es: ElasticsearchSpec, phase: Phase) -> JobReset {
     let mut o = JobReset::new(
         name,
         JobResetSpec {
-            job_id: "j".into(),
-            jobs: None,
-            dry_run: false,
-            ttl_seconds_after_finished: None,
-            not_after: None,
-            run_key: None,
-            ledger: Default::default(),
-            restore: Default::default(),
-            elasticsearch: es,
-            close_job: CloseJobSpec::default(),
-            delete_user_annotations: false,
             deadline_seconds: 60,
+            ..JobResetSpec::for_job("j", es)
         },
     );
     o.metadata.namespace = Some("obs".into());

@@ -71,14 +71,7 @@ impl Sink for KubeSink<'_> {
                     // Never lost: the next reconcile writes it (and follows it meanwhile).
                     self.ctx.memory.task_unwritten(&self.key, task);
                 }
-                return Err(match &source {
-                    kube::Error::Api(e) if e.code == 409 => Error::Conflict { namespace, name },
-                    _ => Error::WriteStatus {
-                        namespace,
-                        name,
-                        source,
-                    },
-                });
+                return Err(Error::status_write(&namespace, &name, source));
             }
         }
         info!(

@@ -154,17 +154,7 @@ pub async fn reconcile(obj: Arc<JobResetSchedule>, ctx: Arc<Context>) -> Result<
         let schedules: Api<JobResetSchedule> = Api::namespaced(ctx.client.clone(), &namespace);
         status::apply(&schedules, &name, &ctx.field_manager, &next, &version)
             .await
-            .map_err(|source| match &source {
-                kube::Error::Api(e) if e.code == 409 => Error::Conflict {
-                    namespace: namespace.clone(),
-                    name: name.clone(),
-                },
-                _ => Error::WriteStatus {
-                    namespace: namespace.clone(),
-                    name: name.clone(),
-                    source,
-                },
-            })?;
+            .map_err(|source| Error::status_write(&namespace, &name, source))?;
     }
     Ok(wake_at(&d, now, ctx.clock.as_ref()))
 }

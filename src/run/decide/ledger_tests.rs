@@ -13,22 +13,13 @@ use crate::run::ledger as book;
 const JOB: &str = "total-requests";
 
 fn spec(mode: LedgerMode) -> JobResetSpec {
+    let es = ElasticsearchSpec {
+        url: Some("https://es.example:9200".into()),
+        ..Default::default()
+    };
     JobResetSpec {
-        job_id: JOB.into(),
-        jobs: None,
-        dry_run: false,
-        ttl_seconds_after_finished: None,
-        not_after: None,
-        run_key: None,
         ledger: mode,
-        restore: Default::default(),
-        elasticsearch: ElasticsearchSpec {
-            url: Some("https://es.example:9200".into()),
-            ..Default::default()
-        },
-        close_job: Default::default(),
-        delete_user_annotations: false,
-        deadline_seconds: 3600,
+        ..JobResetSpec::for_job(JOB, es)
     }
 }
 

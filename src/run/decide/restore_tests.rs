@@ -12,26 +12,18 @@ const JOB: &str = "total-requests";
 const OPAQUE: &str = "jobreset/ns/r/uid-1";
 
 fn spec(state: RestoreState, start: Option<&str>) -> JobResetSpec {
+    let es = ElasticsearchSpec {
+        url: Some("https://es.example:9200".into()),
+        ..Default::default()
+    };
     JobResetSpec {
-        job_id: JOB.into(),
-        jobs: None,
-        dry_run: false,
-        ttl_seconds_after_finished: None,
-        not_after: None,
-        run_key: None,
         ledger: crate::api::LedgerMode::Disabled,
         restore: RestoreSpec {
             state,
             datafeed_start: start.map(str::to_owned),
             datafeed_end: None,
         },
-        elasticsearch: ElasticsearchSpec {
-            url: Some("https://es.example:9200".into()),
-            ..Default::default()
-        },
-        close_job: Default::default(),
-        delete_user_annotations: false,
-        deadline_seconds: 3600,
+        ..JobResetSpec::for_job(JOB, es)
     }
 }
 

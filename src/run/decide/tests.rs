@@ -7,7 +7,7 @@ use jiff::Timestamp;
 
 use super::*;
 use crate::{
-    api::{CloseJobSpec, ElasticsearchSpec, JobFingerprint, JobResetSpec, JobResetStatus, Phase},
+    api::{ElasticsearchSpec, JobFingerprint, JobResetSpec, JobResetStatus, Phase},
     es::{Blocked, ErrorCause},
     run::conditions::{READY, RECONCILING, STALLED},
 };
@@ -16,23 +16,14 @@ const JOB: &str = "total-requests";
 const T0: i64 = 1_700_000_000;
 
 fn spec() -> JobResetSpec {
+    let es = ElasticsearchSpec {
+        url: Some("https://es.example:9200".into()),
+        ..Default::default()
+    };
     JobResetSpec {
-        job_id: JOB.into(),
-        jobs: None,
-        dry_run: false,
-        ttl_seconds_after_finished: None,
-        not_after: None,
-        run_key: None,
         // The ledger has its own tests (ledger_tests.rs); these tables are about the reset.
         ledger: crate::api::LedgerMode::Disabled,
-        restore: Default::default(),
-        elasticsearch: ElasticsearchSpec {
-            url: Some("https://es.example:9200".into()),
-            ..Default::default()
-        },
-        close_job: CloseJobSpec::default(),
-        delete_user_annotations: false,
-        deadline_seconds: 3600,
+        ..JobResetSpec::for_job(JOB, es)
     }
 }
 
