@@ -32,12 +32,27 @@ fn entry(input: &Input, s: &JobResetStatus, key: String, uid: String, state: &st
     }
 }
 
-/// At the first read: this key already recorded `succeeded` means the reset was done.
+/// At the first read: this key already recorded `succeeded` means the reset was done; a
+/// `started` entry of an earlier JobReset of this key (deleted and created again before its
+/// outcome was written) may have reset the job: with no reset running, that cannot be told,
+/// and the run refuses rather than risk a second reset.
 pub(super) fn already_applied(input: &Input, s: &mut JobResetStatus, job: &Job) -> Option<Action> {
-    let (key, _) = identity(input)?;
+    let (key, uid) = identity(input)?;
     s.ledger_key = Some(key.clone());
     let runs = book::entries(job.custom_settings.as_ref());
-    let done = book::latest(&runs, &key).filter(|e| e.state == SUCCEEDED)?;
+    let latest = book::latest(&runs, &key)?;
+    let reset_running = job
+        .blocked
+        .as_ref()
+        .is_some_and(|b| b.reason == BlockReason::Reset);
+    if latest.state == STARTED && latest.uid != uid && !reset_running {
+        let msg = format!(
+            "job {} records a reset under key {key} started at {} by an earlier JobReset (uid {}) whose outcome was never written; whether it ran cannot be told, so nothing was done: check the job, then use a new name or spec.runKey to reset it",
+            input.spec.job_id, latest.at, latest.uid
+        );
+        return Some(fail(s, reason::AMBIGUOUS, msg));
+    }
+    let done = Some(latest).filter(|e| e.state == SUCCEEDED)?;
     s.ledger_state = Some(SUCCEEDED.to_owned());
     let msg = format!(
         "job {} already records run {key} as succeeded ({}{}): nothing was done; to reset it again, use a new name or spec.runKey",

@@ -257,3 +257,34 @@ fn upgrade_mode_refusing_the_write_is_waited_out_in_place() {
         "written again next time, not taken as lost"
     );
 }
+
+#[test]
+fn an_earlier_jobreset_whose_outcome_was_never_written_is_not_guessed_at() {
+    // reset-x (uid u1) wrote `started`, then was deleted and created again as uid u2.
+    let mut c = Cluster::new();
+    let started = book::Entry {
+        key: "obs/reset-x".into(),
+        uid: "u1".into(),
+        attempt: 1,
+        task: None,
+        state: "started".into(),
+        at: "2026-05-01T10:00:00Z".into(),
+    };
+    c.settings = book::with_entry(Some(&c.settings), &started);
+    let s = walk(
+        &spec(LedgerMode::BestEffort),
+        "jobreset/obs/reset-x/u2",
+        &mut c,
+    );
+    assert_eq!(s.phase, Phase::Failed);
+    assert_eq!(s.reason.as_deref(), Some(reason::AMBIGUOUS));
+    assert!(c.log.is_empty(), "nothing touched: {:?}", c.log);
+    // Its own entry (a crash of this very JobReset) goes on.
+    let s = walk(
+        &spec(LedgerMode::BestEffort),
+        "jobreset/obs/reset-x/u1",
+        &mut c,
+    );
+    assert_eq!(s.phase, Phase::Completed, "{:?}", s.message);
+    assert_eq!(c.log.iter().filter(|l| **l == "reset").count(), 1);
+}
