@@ -34,8 +34,9 @@ fn entry(input: &Input, s: &JobResetStatus, key: String, uid: String, state: &st
 
 /// At the first read: this key already recorded `succeeded` means the reset was done; a
 /// `started` entry of an earlier JobReset of this key (deleted and created again before its
-/// outcome was written) may have reset the job: with no reset running, that cannot be told,
-/// and the run refuses rather than risk a second reset.
+/// outcome was written) may have reset the job: with no reset running and data on the job,
+/// that cannot be told, and the run refuses rather than risk a second reset (a job that
+/// holds nothing is reset again: harmless).
 pub(super) fn already_applied(input: &Input, s: &mut JobResetStatus, job: &Job) -> Option<Action> {
     let (key, uid) = identity(input)?;
     s.ledger_key = Some(key.clone());
@@ -45,7 +46,11 @@ pub(super) fn already_applied(input: &Input, s: &mut JobResetStatus, job: &Job) 
         .blocked
         .as_ref()
         .is_some_and(|b| b.reason == BlockReason::Reset);
-    if latest.state == STARTED && latest.uid != uid && !reset_running {
+    // A closed job that holds nothing a reset would clear: resetting it again is harmless.
+    let empty = job.state == JobState::Closed
+        && job.processed_record_count == 0
+        && job.model_snapshot_id.is_none();
+    if latest.state == STARTED && latest.uid != uid && !reset_running && !empty {
         let msg = format!(
             "job {} records a reset under key {key} started at {} by an earlier JobReset (uid {}) whose outcome was never written; whether it ran cannot be told, so nothing was done: check the job, then use a new name or spec.runKey to reset it",
             input.spec.job_id, latest.at, latest.uid

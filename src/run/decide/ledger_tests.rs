@@ -279,6 +279,18 @@ fn an_earlier_jobreset_whose_outcome_was_never_written_is_not_guessed_at() {
     assert_eq!(s.phase, Phase::Failed);
     assert_eq!(s.reason.as_deref(), Some(reason::AMBIGUOUS));
     assert!(c.log.is_empty(), "nothing touched: {:?}", c.log);
+    // The job holds nothing a reset would clear (the earlier reset ran): a repeat is
+    // harmless, and the run goes on.
+    c.reset = true;
+    let s = walk(
+        &spec(LedgerMode::BestEffort),
+        "jobreset/obs/reset-x/u3",
+        &mut c,
+    );
+    assert_eq!(s.phase, Phase::Completed, "{:?}", s.message);
+    c.reset = false;
+    c.log.clear();
+    c.settings = book::with_entry(Some(&c.settings), &started);
     // Its own entry (a crash of this very JobReset) goes on.
     let s = walk(
         &spec(LedgerMode::BestEffort),

@@ -199,3 +199,13 @@ def test_privilege_check_with_security_off(es):
     assert e.value.body["error"]["type"] == "exception"
     features = es.xpack.info(categories="features")["features"]
     assert features["security"]["enabled"] is False
+
+
+def test_update_replaces_custom_settings_whole(es):
+    # The ledger's write: `_update` replaces `custom_settings`, so a writer carries every
+    # other key back itself.
+    job_id = new_job(es)
+    es.ml.update_job(job_id=job_id, custom_settings={"created_by": "ml-module", "job_tags": {"a": "b"}})
+    es.ml.update_job(job_id=job_id, custom_settings={"jobreset_k8s_io": {"v": 1, "runs": []}})
+    settings = es.ml.get_jobs(job_id=job_id)["jobs"][0]["custom_settings"]
+    assert settings == {"jobreset_k8s_io": {"v": 1, "runs": []}}
