@@ -90,7 +90,15 @@ pub fn with_entry(custom_settings: Option<&Value>, entry: &Entry) -> Value {
     runs.push(entry.clone());
     let skip = runs.len().saturating_sub(KEEP);
     let runs: Vec<Value> = runs.iter().skip(skip).map(Entry::to_json).collect();
-    settings.insert(SETTINGS_KEY.to_owned(), json!({"v": 1, "runs": runs}));
+    // Other keys of the operator's own object (the owner's `protected`) stay as well.
+    let mut own: Map<String, Value> = settings
+        .get(SETTINGS_KEY)
+        .and_then(Value::as_object)
+        .cloned()
+        .unwrap_or_default();
+    own.insert("v".to_owned(), json!(1));
+    own.insert("runs".to_owned(), Value::Array(runs));
+    settings.insert(SETTINGS_KEY.to_owned(), Value::Object(own));
     Value::Object(settings)
 }
 
@@ -135,6 +143,14 @@ mod tests {
             latest(&runs, "ns/r").map(|e| e.state.as_str()),
             Some("succeeded")
         );
+    }
+
+    #[test]
+    fn the_owners_protected_flag_survives() {
+        let s = json!({SETTINGS_KEY: {"protected": true}});
+        let s = with_entry(Some(&s), &entry("ns/r", "u1", "started"));
+        assert_eq!(s[SETTINGS_KEY]["protected"], true, "{s}");
+        assert_eq!(entries(Some(&s)).len(), 1);
     }
 
     #[test]

@@ -35,6 +35,10 @@ pub(super) fn adopt(
 /// Records the intent (phase, fingerprint, time, count) that must be in status before the
 /// reset request is sent.
 pub(super) fn intend_reset(input: &Input, s: &mut JobResetStatus, job: &Job) -> Action {
+    // Every reset request of this run is preceded by its `started` entry (spec.ledger).
+    if let Some(write) = ledger::before_post(input, s, job) {
+        return write;
+    }
     s.job_fingerprint = Some(fingerprint(job));
     s.reset_requested_time = Some(conditions::format_time(input.now));
     s.reset_requests = s.reset_requests.saturating_add(1);

@@ -10,6 +10,9 @@ pub(super) fn on_error(input: &Input, s: &mut JobResetStatus, op: Op, error: EsE
     {
         return action;
     }
+    if op == Op::ReadJob(JobRead::LedgerDone) && !error.is_transient() {
+        return ledger::on_outcome_read_error(input, s);
+    }
     if let Some(action) = restore::on_restore_error(input, s, op, &error) {
         return action;
     }

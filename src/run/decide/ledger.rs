@@ -10,8 +10,10 @@ use crate::run::ledger::{self as book, Entry};
 
 const STARTED: &str = "started";
 const SUCCEEDED: &str = "succeeded";
-/// A write was sent and is not yet read back.
+/// A write was announced and is not yet read back.
 const RECORDING: &str = "recording";
+/// The same, for the second (and last) attempt.
+const RETRYING: &str = "recording-again";
 const UNRECORDED: &str = "unrecorded";
 
 fn identity(input: &Input) -> Option<(String, String)> {
@@ -72,7 +74,32 @@ pub(super) fn already_applied(input: &Input, s: &mut JobResetStatus, job: &Job) 
     Some(Action::Done)
 }
 
-/// Before the reset request: write `started`, then read it back (the next PreReset read).
+/// The write after a read back that did not find the entry: one more (a crash can come
+/// between the status write that announces a write and the write itself), then give up.
+fn next_attempt(s: &JobResetStatus) -> Option<&'static str> {
+    match s.ledger_state.as_deref() {
+        Some(RECORDING) => Some(RETRYING),
+        Some(RETRYING) => None,
+        _ => Some(RECORDING),
+    }
+}
+
+/// A write that did not land counts for nothing: step the attempt back.
+fn step_back(s: &mut JobResetStatus) {
+    s.ledger_state = match s.ledger_state.as_deref() {
+        Some(RETRYING) => Some(RECORDING.to_owned()),
+        Some(RECORDING) if outcome_known(s) => Some(STARTED.to_owned()),
+        Some(RECORDING) => None,
+        _ => s.ledger_state.take(),
+    };
+}
+
+/// The reset's outcome is known and being recorded: nothing may send a reset now.
+pub(super) fn outcome_known(s: &JobResetStatus) -> bool {
+    s.reason.as_deref() == Some(reason::RECORDING_OUTCOME)
+}
+
+/// Before any reset request of this run: write `started`, then read it back (PreReset).
 pub(super) fn before_post(input: &Input, s: &mut JobResetStatus, job: &Job) -> Option<Action> {
     let (key, uid) = identity(input)?;
     if let Some(STARTED | UNRECORDED) = s.ledger_state.as_deref() {
@@ -83,15 +110,11 @@ pub(super) fn before_post(input: &Input, s: &mut JobResetStatus, job: &Job) -> O
         s.ledger_state = Some(STARTED.to_owned());
         return None;
     }
-    if s.ledger_state.as_deref() == Some(RECORDING) {
-        // Written, and gone on the read back: someone else's write replaced it.
-        return Some(unrecorded(
-            input,
-            s,
-            "the entry was overwritten before it could be read back",
-        ));
-    }
-    s.ledger_state = Some(RECORDING.to_owned());
+    let Some(attempt) = next_attempt(s) else {
+        let why = "the entry was not on the job when read back, twice (another writer replaced custom_settings)";
+        return Some(unrecorded(input, s, why));
+    };
+    s.ledger_state = Some(attempt.to_owned());
     let e = entry(input, s, key, uid, STARTED);
     Some(Action::WriteLedger {
         custom_settings: book::with_entry(job.custom_settings.as_ref(), &e),
@@ -104,8 +127,10 @@ pub(super) fn record_outcome(input: &Input, s: &mut JobResetStatus, msg: &str) -
     if let Some(SUCCEEDED | UNRECORDED) = s.ledger_state.as_deref() {
         return None;
     }
-    let phase = s.phase;
-    set(s, phase, reason::RECORDING_OUTCOME, msg.to_owned());
+    if !outcome_known(s) {
+        let phase = s.phase;
+        set(s, phase, reason::RECORDING_OUTCOME, msg.to_owned());
+    }
     Some(Action::ReadJob(JobRead::LedgerDone))
 }
 
@@ -120,12 +145,11 @@ pub(super) fn on_ledger_read(input: &Input, s: &mut JobResetStatus, job: &Job) -
         s.ledger_state = Some(SUCCEEDED.to_owned());
         return restore::reset_done(input, s, msg);
     }
-    if s.ledger_state.as_deref() == Some(RECORDING) {
-        // Written, and gone on the read back.
+    let Some(attempt) = next_attempt(s) else {
         s.ledger_state = Some(UNRECORDED.to_owned());
         return restore::reset_done(input, s, msg);
-    }
-    s.ledger_state = Some(RECORDING.to_owned());
+    };
+    s.ledger_state = Some(attempt.to_owned());
     let e = entry(input, s, key, uid, SUCCEEDED);
     Action::WriteLedger {
         custom_settings: book::with_entry(job.custom_settings.as_ref(), &e),
@@ -134,32 +158,35 @@ pub(super) fn on_ledger_read(input: &Input, s: &mut JobResetStatus, job: &Job) -
 
 /// A write landed: read it back.
 pub(super) fn on_written(s: &mut JobResetStatus) -> Action {
-    match s.phase {
-        Phase::Closing | Phase::Pending => Action::ReadJob(JobRead::PreReset),
-        _ => Action::ReadJob(JobRead::LedgerDone),
+    if outcome_known(s) {
+        Action::ReadJob(JobRead::LedgerDone)
+    } else {
+        Action::ReadJob(JobRead::PreReset)
     }
 }
 
-/// A write failed for good: `Required` stops before the reset; otherwise the run goes on.
+/// A write failed. ML's upgrade mode (429 `status_exception`) is waited out in place, as a
+/// refused reset is; other transient faults are retried; `Required` stops before the reset.
 pub(super) fn on_write_error(
     input: &Input,
     s: &mut JobResetStatus,
     error: &EsError,
 ) -> Option<Action> {
-    // Not written: the next attempt writes again rather than take the entry as lost.
-    if s.ledger_state.as_deref() == Some(RECORDING) {
-        s.ledger_state = None;
-    }
-    // ML's upgrade-mode filter refuses every job write with 429 `status_exception`: wait it
-    // out in this phase, as a refused reset waits, and write again after.
+    step_back(s);
     if error.status_code() == Some(429) && error.kind() == Some("status_exception") {
         s.attempts = s.attempts.saturating_add(1);
         let phase = s.phase;
-        let msg = format!(
+        let upgrade = format!(
             "Elasticsearch ML is in upgrade mode (a cluster upgrade is running) and refused writing the ledger of job {}; it will be written again",
             input.spec.job_id
         );
-        set(s, phase, reason::UPGRADE_IN_PROGRESS, msg);
+        if outcome_known(s) {
+            // The reason stays: the outcome is known, only its record waits.
+            let msg = format!("{}; {upgrade}", s.message.clone().unwrap_or_default());
+            set(s, phase, reason::RECORDING_OUTCOME, msg);
+        } else {
+            set(s, phase, reason::UPGRADE_IN_PROGRESS, upgrade);
+        }
         return Some(Action::Requeue(backoff(input, s.attempts)));
     }
     if error.is_transient() {
@@ -169,24 +196,30 @@ pub(super) fn on_write_error(
     Some(unrecorded(input, s, &why))
 }
 
+/// The read back after the reset failed for good (the job deleted, a privilege taken away):
+/// the reset is done all the same.
+pub(super) fn on_outcome_read_error(input: &Input, s: &mut JobResetStatus) -> Action {
+    s.ledger_state = Some(UNRECORDED.to_owned());
+    let msg = s.message.clone().unwrap_or_default();
+    restore::reset_done(input, s, msg)
+}
+
 fn unrecorded(input: &Input, s: &mut JobResetStatus, why: &str) -> Action {
-    let before_reset = matches!(s.phase, Phase::Closing | Phase::Pending);
-    if before_reset && input.spec.ledger == LedgerMode::Required {
+    let after_reset = outcome_known(s);
+    if !after_reset && input.spec.ledger == LedgerMode::Required {
         let msg = format!("{why}; nothing was reset (spec.ledger is Required)");
         return fail(s, reason::LEDGER_WRITE_FAILED, msg);
     }
     s.ledger_state = Some(UNRECORDED.to_owned());
-    if before_reset {
-        // Said once (an Event names it), then the reset goes on.
-        let phase = s.phase;
-        let msg =
-            format!("{why}; the reset goes on without the ledger (spec.ledger is BestEffort)");
-        set(s, phase, reason::LEDGER_WRITE_FAILED, msg);
-        Action::ReadJob(JobRead::PreReset)
-    } else {
+    if after_reset {
         let msg = s.message.clone().unwrap_or_default();
-        restore::reset_done(input, s, msg)
+        return restore::reset_done(input, s, msg);
     }
+    // Said once (an Event names it), then the reset goes on.
+    let phase = s.phase;
+    let msg = format!("{why}; the reset goes on without the ledger (spec.ledger is BestEffort)");
+    set(s, phase, reason::LEDGER_WRITE_FAILED, msg);
+    Action::ReadJob(JobRead::PreReset)
 }
 
 #[cfg(test)]

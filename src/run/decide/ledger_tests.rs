@@ -300,3 +300,103 @@ fn an_earlier_jobreset_whose_outcome_was_never_written_is_not_guessed_at() {
     assert_eq!(s.phase, Phase::Completed, "{:?}", s.message);
     assert_eq!(c.log.iter().filter(|l| **l == "reset").count(), 1);
 }
+
+fn at_deadline<'a>(spec: &'a JobResetSpec, opaque: &'a str) -> Input<'a> {
+    Input {
+        now: Timestamp::from_second(1_700_000_000 + 7200).unwrap_or(Timestamp::UNIX_EPOCH),
+        ..input(spec, opaque)
+    }
+}
+
+#[test]
+fn a_known_outcome_is_recorded_and_completed_past_the_deadline() {
+    let spec = spec(LedgerMode::BestEffort);
+    let opaque = "jobreset/obs/r/u1";
+    let inp = at_deadline(&spec, opaque);
+    let c = Cluster::new();
+    let s = JobResetStatus {
+        phase: Phase::Resetting,
+        start_time: Some("2023-11-14T22:13:20Z".into()),
+        elasticsearch_version: Some("8.15.0".into()),
+        task_id: Some("n1:39".into()),
+        reset_requests: 1,
+        ledger_state: Some("started".into()),
+        ..Default::default()
+    };
+    let confirmed = Observation::Job {
+        job: Job {
+            model_snapshot_id: None,
+            processed_record_count: 0,
+            latest_record_time_ms: None,
+            ..c.job()
+        },
+        read: JobRead::ConfirmAck,
+    };
+    let (action, s) = decide(&inp, &s, confirmed);
+    assert_eq!(action, Action::ReadJob(JobRead::LedgerDone));
+    assert_eq!(s.reason.as_deref(), Some(reason::RECORDING_OUTCOME));
+    // A restart, still past the deadline: it goes on recording, never "deadline exceeded".
+    let (action, s) = decide(&inp, &s, Observation::Start);
+    assert_eq!(action, Action::ReadJob(JobRead::LedgerDone));
+    let (action, s) = decide(
+        &inp,
+        &s,
+        Observation::Job {
+            job: c.job(),
+            read: JobRead::LedgerDone,
+        },
+    );
+    assert!(matches!(action, Action::WriteLedger { .. }), "{action:?}");
+    let (_, s) = decide(&inp, &s, Observation::LedgerWritten);
+    assert_ne!(s.phase, Phase::Failed, "{:?}", s.message);
+}
+
+#[test]
+fn a_write_announced_but_never_sent_is_written_again_not_taken_as_lost() {
+    // The status said `recording`, then the process died before the `_update` went out.
+    let spec = spec(LedgerMode::Required);
+    let opaque = "jobreset/obs/r/u1";
+    let inp = input(&spec, opaque);
+    let c = Cluster::new();
+    let s = JobResetStatus {
+        phase: Phase::Closing,
+        elasticsearch_version: Some("8.15.0".into()),
+        ledger_state: Some("recording".into()),
+        ..Default::default()
+    };
+    let (action, s) = decide(
+        &inp,
+        &s,
+        Observation::Job {
+            job: c.job(),
+            read: JobRead::PreReset,
+        },
+    );
+    assert!(matches!(action, Action::WriteLedger { .. }), "{action:?}");
+    assert_ne!(s.phase, Phase::Failed);
+}
+
+#[test]
+fn a_reset_requested_after_an_adopted_one_aborted_is_recorded_first() {
+    // The adopted reset went away without clearing the data: this run asks for its own,
+    // and under Required only after its `started` entry.
+    let spec = spec(LedgerMode::Required);
+    let inp = input(&spec, "jobreset/obs/r/u1");
+    let c = Cluster::new();
+    let s = JobResetStatus {
+        phase: Phase::Resetting,
+        elasticsearch_version: Some("8.15.0".into()),
+        adopted: true,
+        job_fingerprint: Some(crate::run::decide::fingerprint(&c.job())),
+        ..Default::default()
+    };
+    let (action, _) = decide(
+        &inp,
+        &s,
+        Observation::Job {
+            job: c.job(),
+            read: JobRead::AdoptWait,
+        },
+    );
+    assert!(matches!(action, Action::WriteLedger { .. }), "{action:?}");
+}

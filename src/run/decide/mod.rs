@@ -280,7 +280,9 @@ pub fn decide(input: &Input, old: &JobResetStatus, obs: Observation) -> (Action,
                 ..
             }
     );
-    let late = deadline_passed(input, old);
+    // Recording a known outcome finishes past the deadline too: the reset is done.
+    let recording = ledger::outcome_known(old);
+    let late = deadline_passed(input, old) && !recording;
     let mut action = if late && !carries_answer {
         Action::Done
     } else {
@@ -291,7 +293,7 @@ pub fn decide(input: &Input, old: &JobResetStatus, obs: Observation) -> (Action,
         action,
         Action::ReadJob(JobRead::ConfirmAck | JobRead::TaskGone)
     );
-    if late && !s.phase.is_terminal() && !settling {
+    if late && !s.phase.is_terminal() && !settling && !ledger::outcome_known(&s) {
         if action == Action::PostReset {
             // The reset is not sent after all: keep the bookkeeping of the last real request.
             s.reset_requests = old.reset_requests;
@@ -395,6 +397,8 @@ fn start_action(input: &Input, s: &mut JobResetStatus) -> Action {
         Phase::Closing => Action::Close {
             force: close_force(input, s, None),
         },
+        // The outcome is known; only its record in the job's ledger is left.
+        Phase::Resetting if ledger::outcome_known(s) => Action::ReadJob(JobRead::LedgerDone),
         Phase::Resetting => match (&s.task_id, s.adopted) {
             (Some(task_id), _) => Action::FollowTask {
                 task_id: task_id.clone(),
@@ -505,6 +509,13 @@ fn on_job(input: &Input, s: &mut JobResetStatus, job: Job, read: JobRead) -> Act
             set(s, Phase::Closing, reason::CLOSING_JOB, msg);
             Action::Close { force }
         }
+        // Protected while it was being closed: still nothing reset.
+        JobRead::PreReset if job.protected => {
+            let msg = format!(
+                "job {jid} was protected by its owner (custom_settings.jobreset_k8s_io.protected: true) before the reset; it was closed, nothing was reset"
+            );
+            fail(s, reason::JOB_PROTECTED, msg)
+        }
         JobRead::PreReset | JobRead::Recover => {
             if let Some(b) = reset_block {
                 // A block naming the task we just saw finish is stale: after a node restart
@@ -520,11 +531,6 @@ fn on_job(input: &Input, s: &mut JobResetStatus, job: Job, read: JobRead) -> Act
             }
             if let Some(close) = close_first(input, s, &job) {
                 return close;
-            }
-            if read == JobRead::PreReset
-                && let Some(write) = ledger::before_post(input, s, &job)
-            {
-                return write;
             }
             intend_reset(input, s, &job)
         }
