@@ -2,8 +2,10 @@
 # `make demo`: the whole product on this machine, in about a minute.
 # Test bed up (real apiextensions-apiserver + etcd, core/v1 front, Elasticsearch ML simulator),
 # sample jobs seeded through the ordinary Elasticsearch API, the operator running, the
-# manifests in deploy/examples/ applied with kubectl, the resets followed to Completed, and
-# everything torn down again.
+# manifests in deploy/examples/ applied with kubectl, the resets followed to Completed (the
+# opened job put back as it was), the same manifest applied again finding its reset in the
+# job's ledger, a group fan-out, a dry run, a schedule firing once, and everything torn
+# down again.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 state=${DEMO_STATE_DIR:-$PWD/.state/demo}
@@ -85,6 +87,14 @@ say "result"
 kubectl get jobresets -n observability -o wide
 kubectl describe jobreset -n observability reset-total-requests | sed -n '/^Status:/,$p'
 stats total-requests error-rate
+
+say "the job remembers its reset: delete the JobReset and apply the same manifest again"
+curl -sS "$ES_URL/_ml/anomaly_detectors/total-requests" | python3 -c 'import json, sys
+print(json.dumps(json.load(sys.stdin)["jobs"][0]["custom_settings"]["jobreset_k8s_io"]["runs"][-1]))'
+kubectl delete jobreset -n observability reset-total-requests --wait=true
+sed "s|https://es.example:9200|$ES_URL|" deploy/examples/reset-total-requests.yaml | kubectl apply -f -
+kubectl wait -n observability --for=condition=Ready jobreset/reset-total-requests --timeout=60s >/dev/null || true
+kubectl get jobreset -n observability reset-total-requests -o jsonpath='{.status.reason}: {.status.message}{"\n"}'
 
 say "the group fan-out: web-canary-* excluded, web-requests skipped by its condition"
 kubectl get jobresets -n observability -l ml.jobreset.io/parent=reset-web-anomalies
