@@ -1,7 +1,8 @@
 //! The Kubernetes side of the process runtime: the API client, the leader-election Lease,
-//! the probes and metrics server, the status writer. Never calls Elasticsearch.
+//! the probes and metrics server, the status writer, Events. Never calls Elasticsearch.
 
 pub mod client;
+pub mod events;
 pub mod leader;
 pub mod metrics;
 pub mod status;

@@ -3,7 +3,7 @@
 
 use kube::{
     Resource,
-    runtime::events::{Event, EventType, Recorder},
+    runtime::events::{EventType, Recorder},
 };
 
 use super::{access::CROSS_NAMESPACE_REF_DENIED, connect::UNAVAILABLE_REASONS};
@@ -154,22 +154,12 @@ pub fn for_transition(old: &JobResetStatus, new: &JobResetStatus) -> Option<(Eve
 
 /// Publishes the Event; a failure is logged, never fatal (the status is the record).
 pub async fn publish(recorder: &Recorder, obj: &JobReset, reason: EventReason, note: String) {
-    // Event notes are limited to 1 kB.
-    let note: String = note.chars().take(1000).collect();
-    let ev = Event {
-        type_: if reason.is_warning() {
-            EventType::Warning
-        } else {
-            EventType::Normal
-        },
-        reason: reason.as_str().to_string(),
-        note: Some(note),
-        action: reason.as_str().to_string(),
-        secondary: None,
+    let type_ = if reason.is_warning() {
+        EventType::Warning
+    } else {
+        EventType::Normal
     };
-    if let Err(e) = recorder.publish(&ev, &obj.object_ref(&())).await {
-        tracing::warn!(reason = reason.as_str(), error = %e, "could not publish Event");
-    }
+    crate::k8s::events::publish(recorder, &obj.object_ref(&()), reason.as_str(), type_, note).await;
 }
 
 #[cfg(test)]

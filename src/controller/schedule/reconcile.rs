@@ -12,7 +12,7 @@ use kube::{
     api::{DeleteParams, ObjectMeta, PostParams, Preconditions, PropagationPolicy},
     runtime::{
         controller::Action,
-        events::{Event, EventType, Recorder},
+        events::{EventType, Recorder},
         reflector::Store,
     },
 };
@@ -334,16 +334,7 @@ async fn publish(
     type_: EventType,
     note: String,
 ) {
-    let ev = Event {
-        type_,
-        reason: reason.to_owned(),
-        note: Some(note.chars().take(1000).collect()),
-        action: reason.to_owned(),
-        secondary: None,
-    };
-    if let Err(e) = recorder.publish(&ev, &obj.object_ref(&())).await {
-        warn!(reason, error = %e, "could not publish Event");
-    }
+    crate::k8s::events::publish(recorder, &obj.object_ref(&()), reason, type_, note).await;
 }
 
 /// Retries with backoff; a failed run or an API error never stops later slots.
