@@ -154,3 +154,41 @@ async fn a_refused_ledger_write_warns_or_with_required_stops_before_the_reset() 
     assert!(s.message.unwrap_or_default().contains("nothing was reset"));
     assert_eq!(w.accepted_resets("strict-book"), 0);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_refused_reset_is_recorded_failed_and_the_same_manifest_then_resets() {
+    let w = World::new("ledger-failed", SimConfig::default()).await;
+    w.job_with_data("refused-job", "closed");
+    let refused = json!({"error": {"type": "illegal_argument_exception",
+        "reason": "request [/_ml/anomaly_detectors/refused-job/_reset] contains unrecognized parameter"},
+        "status": 400});
+    w.ctl().fail_next(Endpoint::JobReset, 1000, 400, refused);
+    let first = w.create("reset-refused", json!({"jobId": "refused-job"})).await;
+    let s = w.terminal("reset-refused").await;
+    assert_eq!(s.phase, Phase::Failed, "{s:#?}");
+    assert_eq!(s.ledger_state.as_deref(), Some("failed"), "{s:#?}");
+    let settings = custom_settings(&w, "refused-job").await;
+    let runs = &settings["jobreset_k8s_io"]["runs"];
+    assert_eq!(runs[0]["state"], "failed", "{settings}");
+    assert_eq!(runs[0]["reason"].as_str(), s.reason.as_deref(), "{settings}");
+
+    // The cause fixed, the JobReset deleted and applied again: the failed run is no reason
+    // to refuse (a `started` entry left behind would have made it Ambiguous).
+    w.ctl().clear_faults();
+    let uid = first.metadata.uid.clone().unwrap_or_default();
+    w.api
+        .delete("reset-refused", &DeleteParams::default())
+        .await
+        .expect("delete");
+    let gone = tokio::time::timeout(
+        DEADLINE,
+        await_condition(w.api.clone(), "reset-refused", is_deleted(&uid)),
+    )
+    .await;
+    assert!(matches!(gone, Ok(Ok(_))), "{gone:?}");
+    w.create("reset-refused", json!({"jobId": "refused-job"})).await;
+    let s = w.completed("reset-refused").await;
+    assert_eq!(s.reason.as_deref(), Some("ResetCompleted"), "{s:#?}");
+    assert_eq!(w.accepted_resets("refused-job"), 1);
+    w.assert_job_reset("refused-job");
+}

@@ -411,10 +411,16 @@ pub struct JobResetStatus {
     pub ledger_key: Option<String>,
 
     /// What the job's ledger holds for this run, as last read back: `started`,
-    /// `succeeded`, `unrecorded` (a write failed; see the Events), or `recording` while a
-    /// write is under way. A cache of the job's record, never the only one.
+    /// `succeeded`, `failed`, `unrecorded` (a write failed; see the Events), or `recording`
+    /// while a write is under way. A cache of the job's record, never the only one.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub ledger_state: Option<String>,
+
+    /// The reason a failed run ends with, held while its `failed` outcome is written into
+    /// the job's ledger (so that a JobReset created again under the same key can tell the
+    /// reset did not happen).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub outcome_reason: Option<String>,
 
     /// The datafeed's state the restore left, as Elasticsearch confirmed it (`started`).
     #[serde(default, skip_serializing_if = "Option::is_none")]

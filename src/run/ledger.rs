@@ -1,5 +1,5 @@
 //! The job's own record of the resets done to it, in `custom_settings.jobreset_k8s_io`:
-//! `{"v": 1, "runs": [{"key", "uid", "attempt", "task", "state", "at"}, …]}`, the last 10
+//! `{"v": 1, "runs": [{"key", "uid", "attempt", "task", "state", "reason", "at"}, …]}`, the last 10
 //! runs. Reading it and computing the object to write back (every other key kept: Kibana's
 //! `custom_urls`, `created_by`, `job_tags` live there too) is pure; no I/O.
 
@@ -19,6 +19,8 @@ pub struct Entry {
     pub task: Option<String>,
     /// `started`, `succeeded` or `failed`.
     pub state: String,
+    /// Why a `failed` run failed (its `status.reason`).
+    pub reason: Option<String>,
     pub at: String,
 }
 
@@ -31,8 +33,13 @@ impl Entry {
             "state": self.state,
             "at": self.at,
         });
-        if let (Some(t), Some(o)) = (&self.task, v.as_object_mut()) {
-            o.insert("task".into(), json!(t));
+        if let Some(o) = v.as_object_mut() {
+            if let Some(t) = &self.task {
+                o.insert("task".into(), json!(t));
+            }
+            if let Some(r) = &self.reason {
+                o.insert("reason".into(), json!(r));
+            }
         }
         v
     }
@@ -51,6 +58,7 @@ impl Entry {
                 .and_then(|n| u32::try_from(n).ok())
                 .unwrap_or(0),
             task: v.get("task").and_then(Value::as_str).map(str::to_owned),
+            reason: v.get("reason").and_then(Value::as_str).map(str::to_owned),
             state: v.get("state")?.as_str()?.to_owned(),
             at: v
                 .get("at")
@@ -125,6 +133,7 @@ mod tests {
             attempt: 1,
             task: Some("n1:39".into()),
             state: state.into(),
+            reason: None,
             at: "2026-05-01T10:00:00Z".into(),
         }
     }

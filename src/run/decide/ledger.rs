@@ -2,7 +2,9 @@
 //! (AlreadyApplied, nothing touched); a `started` entry is written and read back before the
 //! reset request, and the outcome after it. `BestEffort` turns a failed write into a
 //! Warning (`ledgerState: unrecorded`); `Required` sends no reset without the `started`
-//! entry. Pure.
+//! entry. A run that fails after its `started` entry was recorded writes `failed` before it
+//! ends (terminal phases do no I/O), so a JobReset created again under the same key knows no
+//! reset of its own is in doubt. Pure.
 
 use super::*;
 use crate::api::LedgerMode;
@@ -10,6 +12,7 @@ use crate::run::ledger::{self as book, Entry};
 
 const STARTED: &str = "started";
 const SUCCEEDED: &str = "succeeded";
+const FAILED: &str = "failed";
 /// A write was announced and is not yet read back.
 const RECORDING: &str = "recording";
 /// The same, for the second (and last) attempt.
@@ -30,7 +33,49 @@ fn entry(input: &Input, s: &JobResetStatus, key: String, uid: String, state: &st
         attempt: s.reset_requests.max(1),
         task: s.task_id.clone(),
         state: state.to_owned(),
+        reason: (state == FAILED)
+            .then(|| s.outcome_reason.clone())
+            .flatten(),
         at: conditions::format_time(input.now),
+    }
+}
+
+/// The outcome this run records: `failed` while a failure reason is held.
+fn outcome(s: &JobResetStatus) -> &'static str {
+    if s.outcome_reason.is_some() {
+        FAILED
+    } else {
+        SUCCEEDED
+    }
+}
+
+/// A run that just failed with its `started` entry on the job records `failed` first: the
+/// failure is held in `outcomeReason` and the run stays in Resetting until the write is read
+/// back (or given up on), then fails with it.
+pub(super) fn hold_failure(
+    input: &Input,
+    old: &JobResetStatus,
+    s: &mut JobResetStatus,
+) -> Option<Action> {
+    if old.phase.is_terminal()
+        || s.phase != Phase::Failed
+        || s.ledger_state.as_deref() != Some(STARTED)
+        || identity(input).is_none()
+    {
+        return None;
+    }
+    s.outcome_reason = s.reason.take();
+    let msg = s.message.take().unwrap_or_default();
+    set(s, Phase::Resetting, reason::RECORDING_OUTCOME, msg);
+    Some(Action::ReadJob(JobRead::LedgerDone))
+}
+
+/// The outcome is recorded (or given up on): fail with the held reason, or go on as a
+/// successful reset does.
+fn finish(input: &Input, s: &mut JobResetStatus, msg: String) -> Action {
+    match s.outcome_reason.take() {
+        Some(r) => fail(s, &r, msg),
+        None => restore::reset_done(input, s, msg),
     }
 }
 
@@ -124,7 +169,7 @@ pub(super) fn before_post(input: &Input, s: &mut JobResetStatus, job: &Job) -> O
 /// The reset is done: record it before completing (or restoring).
 pub(super) fn record_outcome(input: &Input, s: &mut JobResetStatus, msg: &str) -> Option<Action> {
     identity(input)?;
-    if let Some(SUCCEEDED | UNRECORDED) = s.ledger_state.as_deref() {
+    if let Some(SUCCEEDED | FAILED | UNRECORDED) = s.ledger_state.as_deref() {
         return None;
     }
     if !outcome_known(s) {
@@ -138,19 +183,20 @@ pub(super) fn record_outcome(input: &Input, s: &mut JobResetStatus, msg: &str) -
 pub(super) fn on_ledger_read(input: &Input, s: &mut JobResetStatus, job: &Job) -> Action {
     let msg = s.message.clone().unwrap_or_default();
     let Some((key, uid)) = identity(input) else {
-        return restore::reset_done(input, s, msg);
+        return finish(input, s, msg);
     };
+    let state = outcome(s);
     let runs = book::entries(job.custom_settings.as_ref());
-    if book::latest(&runs, &key).is_some_and(|e| e.uid == uid && e.state == SUCCEEDED) {
-        s.ledger_state = Some(SUCCEEDED.to_owned());
-        return restore::reset_done(input, s, msg);
+    if book::latest(&runs, &key).is_some_and(|e| e.uid == uid && e.state == state) {
+        s.ledger_state = Some(state.to_owned());
+        return finish(input, s, msg);
     }
     let Some(attempt) = next_attempt(s) else {
         s.ledger_state = Some(UNRECORDED.to_owned());
-        return restore::reset_done(input, s, msg);
+        return finish(input, s, msg);
     };
     s.ledger_state = Some(attempt.to_owned());
-    let e = entry(input, s, key, uid, SUCCEEDED);
+    let e = entry(input, s, key, uid, state);
     Action::WriteLedger {
         custom_settings: book::with_entry(job.custom_settings.as_ref(), &e),
     }
@@ -197,11 +243,11 @@ pub(super) fn on_write_error(
 }
 
 /// The read back after the reset failed for good (the job deleted, a privilege taken away):
-/// the reset is done all the same.
+/// the run ends as it would have (a successful reset is done all the same).
 pub(super) fn on_outcome_read_error(input: &Input, s: &mut JobResetStatus) -> Action {
     s.ledger_state = Some(UNRECORDED.to_owned());
     let msg = s.message.clone().unwrap_or_default();
-    restore::reset_done(input, s, msg)
+    finish(input, s, msg)
 }
 
 fn unrecorded(input: &Input, s: &mut JobResetStatus, why: &str) -> Action {
@@ -213,7 +259,7 @@ fn unrecorded(input: &Input, s: &mut JobResetStatus, why: &str) -> Action {
     s.ledger_state = Some(UNRECORDED.to_owned());
     if after_reset {
         let msg = s.message.clone().unwrap_or_default();
-        return restore::reset_done(input, s, msg);
+        return finish(input, s, msg);
     }
     // Said once (an Event names it), then the reset goes on.
     let phase = s.phase;

@@ -8,6 +8,7 @@ use serde_json::{Value, json};
 
 use super::*;
 use crate::api::{ElasticsearchSpec, JobResetSpec, LedgerMode};
+use crate::es::ErrorCause;
 use crate::run::ledger as book;
 
 const JOB: &str = "total-requests";
@@ -42,6 +43,8 @@ struct Cluster {
     reset: bool,
     lose_writes: bool,
     refuse_writes: bool,
+    /// The reset task ends with this error instead of success.
+    task_error: Option<&'static str>,
     log: Vec<&'static str>,
 }
 
@@ -52,6 +55,7 @@ impl Cluster {
             reset: false,
             lose_writes: false,
             refuse_writes: false,
+            task_error: None,
             log: vec![],
         }
     }
@@ -110,7 +114,14 @@ impl Cluster {
                 }
             }
             Action::FollowTask { .. } => {
-                self.reset = true;
+                self.reset = self.task_error.is_none();
+                let outcome = match self.task_error {
+                    Some(kind) => TaskOutcome::Failed(ErrorCause {
+                        kind: kind.into(),
+                        reason: "boom".into(),
+                    }),
+                    None => TaskOutcome::Acknowledged,
+                };
                 Observation::Task(TaskPoll::Completed {
                     task: TaskInfo {
                         node: "n1".into(),
@@ -121,7 +132,7 @@ impl Cluster {
                         opaque_id: Some("jobreset/obs/reset-x/uid-1/1".into()),
                         parent: None,
                     },
-                    outcome: TaskOutcome::Acknowledged,
+                    outcome,
                 })
             }
             _ => return None,
@@ -213,6 +224,7 @@ fn disabled_neither_reads_nor_writes() {
         attempt: 1,
         task: None,
         state: "succeeded".into(),
+        reason: None,
         at: "2026-01-01T00:00:00Z".into(),
     };
     c.settings = book::with_entry(Some(&c.settings), &done);
@@ -268,6 +280,7 @@ fn an_earlier_jobreset_whose_outcome_was_never_written_is_not_guessed_at() {
         attempt: 1,
         task: None,
         state: "started".into(),
+        reason: None,
         at: "2026-05-01T10:00:00Z".into(),
     };
     c.settings = book::with_entry(Some(&c.settings), &started);
@@ -399,4 +412,108 @@ fn a_reset_requested_after_an_adopted_one_aborted_is_recorded_first() {
         },
     );
     assert!(matches!(action, Action::WriteLedger { .. }), "{action:?}");
+}
+
+#[test]
+fn a_failed_reset_is_recorded_failed_and_a_re_created_jobreset_resets() {
+    let spec = spec(LedgerMode::BestEffort);
+    let mut c = Cluster::new();
+    c.task_error = Some("illegal_state_exception");
+    let s = walk(&spec, "jobreset/obs/reset-x/uid-1", &mut c);
+    assert_eq!(s.phase, Phase::Failed, "{:?}", s.message);
+    assert_eq!(s.reason.as_deref(), Some(reason::RESET_FAILED));
+    assert!(
+        s.message.as_deref().is_some_and(|m| m.contains("boom")),
+        "{:?}",
+        s.message
+    );
+    assert_eq!(s.ledger_state.as_deref(), Some("failed"));
+    assert_eq!(s.outcome_reason, None);
+    assert_eq!(c.log, vec!["close", "update", "reset", "update"]);
+    let runs = book::entries(Some(&c.settings));
+    assert_eq!(
+        (runs[0].state.as_str(), runs[0].reason.as_deref()),
+        ("failed", Some(reason::RESET_FAILED))
+    );
+    assert_eq!(c.settings["created_by"], "ml-module");
+
+    // Created again under the same key: the failed run is no reason to refuse, nor Ambiguous.
+    c.task_error = None;
+    c.log.clear();
+    let s = walk(&spec, "jobreset/obs/reset-x/uid-2", &mut c);
+    assert_eq!(
+        s.reason.as_deref(),
+        Some(reason::RESET_COMPLETED),
+        "{:?}",
+        s.message
+    );
+    assert_eq!(c.log.iter().filter(|l| **l == "reset").count(), 1);
+}
+
+#[test]
+fn a_failure_whose_record_cannot_be_written_still_fails_with_its_reason() {
+    let mut c = Cluster::new();
+    c.task_error = Some("illegal_state_exception");
+    c.lose_writes = true;
+    let s = walk(
+        &spec(LedgerMode::BestEffort),
+        "jobreset/obs/reset-x/uid-1",
+        &mut c,
+    );
+    // The started write was lost too, so nothing is held: the reset went on unrecorded.
+    assert_eq!(
+        (s.phase, s.reason.as_deref()),
+        (Phase::Failed, Some(reason::RESET_FAILED))
+    );
+
+    // The started entry landed, the outcome write does not.
+    let spec = spec(LedgerMode::Required);
+    let inp = input(&spec, "jobreset/obs/r/u1");
+    let s = JobResetStatus {
+        phase: Phase::Resetting,
+        elasticsearch_version: Some("8.15.0".into()),
+        ledger_state: Some("started".into()),
+        reset_requests: 1,
+        task_id: Some("n1:39".into()),
+        ..Default::default()
+    };
+    let (action, s) = decide(
+        &inp,
+        &s,
+        Observation::Task(TaskPoll::Completed {
+            task: TaskInfo {
+                node: "n1".into(),
+                id: 39,
+                action: RESET_ACTION.into(),
+                description: format!("job-{JOB}"),
+                start_time_ms: 1_700_000_000_000,
+                opaque_id: Some("jobreset/obs/r/u1/1".into()),
+                parent: None,
+            },
+            outcome: TaskOutcome::NotAcknowledged,
+        }),
+    );
+    assert_eq!(action, Action::ReadJob(JobRead::LedgerDone));
+    assert_eq!(s.phase, Phase::Resetting);
+    assert_eq!(s.outcome_reason.as_deref(), Some(reason::CANCELLED));
+    let gone = EsError::Api {
+        what: "GET job".into(),
+        status: 404,
+        kind: "resource_not_found_exception".into(),
+        reason: "No known job".into(),
+    };
+    let (action, s) = decide(
+        &inp,
+        &s,
+        Observation::EsFailed {
+            op: Op::ReadJob(JobRead::LedgerDone),
+            error: gone,
+        },
+    );
+    assert_eq!(action, Action::Done);
+    assert_eq!(
+        (s.phase, s.reason.as_deref()),
+        (Phase::Failed, Some(reason::CANCELLED))
+    );
+    assert_eq!(s.ledger_state.as_deref(), Some("unrecorded"));
 }

@@ -304,6 +304,9 @@ pub fn decide(input: &Input, old: &JobResetStatus, obs: Observation) -> (Action,
         fail_deadline(input, &mut s);
         action = Action::Done;
     }
+    if let Some(record) = ledger::hold_failure(input, old, &mut s) {
+        action = record;
+    }
     finalize(input, old, &mut s);
     (action, s)
 }
