@@ -163,14 +163,20 @@ async fn a_refused_reset_is_recorded_failed_and_the_same_manifest_then_resets() 
         "reason": "request [/_ml/anomaly_detectors/refused-job/_reset] contains unrecognized parameter"},
         "status": 400});
     w.ctl().fail_next(Endpoint::JobReset, 1000, 400, refused);
-    let first = w.create("reset-refused", json!({"jobId": "refused-job"})).await;
+    let first = w
+        .create("reset-refused", json!({"jobId": "refused-job"}))
+        .await;
     let s = w.terminal("reset-refused").await;
     assert_eq!(s.phase, Phase::Failed, "{s:#?}");
     assert_eq!(s.ledger_state.as_deref(), Some("failed"), "{s:#?}");
     let settings = custom_settings(&w, "refused-job").await;
     let runs = &settings["jobreset_k8s_io"]["runs"];
     assert_eq!(runs[0]["state"], "failed", "{settings}");
-    assert_eq!(runs[0]["reason"].as_str(), s.reason.as_deref(), "{settings}");
+    assert_eq!(
+        runs[0]["reason"].as_str(),
+        s.reason.as_deref(),
+        "{settings}"
+    );
 
     // The cause fixed, the JobReset deleted and applied again: the failed run is no reason
     // to refuse (a `started` entry left behind would have made it Ambiguous).
@@ -186,7 +192,8 @@ async fn a_refused_reset_is_recorded_failed_and_the_same_manifest_then_resets() 
     )
     .await;
     assert!(matches!(gone, Ok(Ok(_))), "{gone:?}");
-    w.create("reset-refused", json!({"jobId": "refused-job"})).await;
+    w.create("reset-refused", json!({"jobId": "refused-job"}))
+        .await;
     let s = w.completed("reset-refused").await;
     assert_eq!(s.reason.as_deref(), Some("ResetCompleted"), "{s:#?}");
     assert_eq!(w.accepted_resets("refused-job"), 1);

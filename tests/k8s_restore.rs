@@ -1,7 +1,7 @@
 //! `spec.restore` end to end on the shared test bed: an opened job with a started datafeed
 //! is reset and put back (the simulator's log shows the datafeed's start parameter), a
-//! SIGKILL right after the reopen restores it exactly once, and a failed reset restores
-//! nothing. Does I/O (Kubernetes, loopback HTTP, processes).
+//! SIGKILL right after the reopen restores it exactly once, a job caught `opening` with its
+//! datafeed `starting` is put back too, and a failed reset restores nothing. Does I/O (Kubernetes, loopback HTTP, processes).
 
 mod common;
 
@@ -9,6 +9,7 @@ use common::{Operator, World};
 use es_ml_sim::{Endpoint, SimConfig};
 use jobreset_operator::api::Phase;
 use serde_json::json;
+use std::time::Duration;
 
 /// The successful calls of `endpoint` the simulator logged, with their query strings.
 fn calls(w: &World, endpoint: Endpoint) -> Vec<String> {
@@ -136,4 +137,90 @@ async fn a_sigkill_right_after_the_reopen_restores_exactly_once() {
     assert_eq!(w.accepted_resets("kill-job"), 1);
     assert_eq!(calls(&w, Endpoint::JobOpen).len(), 1, "opened once");
     assert_eq!(calls(&w, Endpoint::DatafeedStart).len(), 1, "started once");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_job_caught_opening_with_its_datafeed_starting_is_put_back_too() {
+    let w = World::new("restore-opening", SimConfig::default()).await;
+    let ctl = w.ctl();
+    let mut seed = common::seed("rising-job", "closed", true);
+    for d in &mut seed.datafeeds {
+        d.started = false;
+    }
+    ctl.apply_seed(&seed).expect("seed job");
+    // Someone opened the job and started its datafeed a moment ago; both are on their way.
+    ctl.set_open_duration(Duration::from_secs(60));
+    ctl.set_start_duration(Duration::from_secs(60));
+    let es = w.sim.url();
+    let http = reqwest::Client::new();
+    let open = http
+        .post(format!("{es}/_ml/anomaly_detectors/rising-job/_open"))
+        .send();
+    // Left running: it answers when its minute is up, long after the run.
+    tokio::spawn(open);
+    let opening = ctl
+        .wait_for(
+            |c| c.job("rising-job").is_some_and(|j| j.state == "opening"),
+            common::DEADLINE,
+        )
+        .await;
+    assert!(opening, "the job never showed opening");
+    tokio::spawn(
+        http.post(format!("{es}/_ml/datafeeds/datafeed-rising-job/_start"))
+            .send(),
+    );
+    let stats = format!("{es}/_ml/datafeeds/datafeed-rising-job/_stats");
+    let starting = tokio::time::timeout(common::DEADLINE, async {
+        loop {
+            let body: serde_json::Value = match http.get(&stats).send().await {
+                Ok(r) => r.json().await.unwrap_or_default(),
+                Err(_) => serde_json::Value::Null,
+            };
+            if body["datafeeds"][0]["state"] == "starting" {
+                return;
+            }
+            tokio::task::yield_now().await;
+        }
+    })
+    .await;
+    assert!(starting.is_ok(), "the datafeed never showed starting");
+    w.create(
+        "reset-rising",
+        json!({"jobId": "rising-job", "restore": {"state": "Previous"}}),
+    )
+    .await;
+    w.wait("reset-rising", "the state before", |s| {
+        s.datafeed_state_before.is_some()
+    })
+    .await;
+    // The operator's own open and start need not wait the minute.
+    ctl.set_open_duration(Duration::ZERO);
+    ctl.set_start_duration(Duration::ZERO);
+    let s = w.completed("reset-rising").await;
+    assert_eq!(s.job_state_before.as_deref(), Some("opening"), "{s:#?}");
+    assert_eq!(
+        s.datafeed_state_before.as_deref(),
+        Some("starting"),
+        "{s:#?}"
+    );
+    assert_eq!(
+        (
+            s.job_state_after.as_deref(),
+            s.datafeed_state_after.as_deref()
+        ),
+        (Some("opened"), Some("started")),
+        "{s:#?}"
+    );
+    assert_eq!(w.accepted_resets("rising-job"), 1);
+    assert_eq!(
+        ctl.job("rising-job").map(|j| j.state).as_deref(),
+        Some("opened")
+    );
+    // Each ledger write shows in the job's messages, as Kibana would list them.
+    let updates = ctl
+        .job_messages("rising-job")
+        .iter()
+        .filter(|m| *m == "Job updated: [custom_settings]")
+        .count();
+    assert_eq!(updates, 2, "{:?}", ctl.job_messages("rising-job"));
 }

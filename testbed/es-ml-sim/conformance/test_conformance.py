@@ -209,3 +209,36 @@ def test_update_replaces_custom_settings_whole(es):
     es.ml.update_job(job_id=job_id, custom_settings={"jobreset_k8s_io": {"v": 1, "runs": []}})
     settings = es.ml.get_jobs(job_id=job_id)["jobs"][0]["custom_settings"]
     assert settings == {"jobreset_k8s_io": {"v": 1, "runs": []}}
+    messages = sim("GET", "jobs/" + job_id + "/messages")["messages"]
+    assert messages.count("Job updated: [custom_settings]") == 2
+
+
+def test_open_and_start_show_opening_and_starting_while_they_wait(es):
+    import threading
+
+    job_id = new_job(es)
+    feed = "datafeed-" + job_id
+    es.ml.put_datafeed(datafeed_id=feed, job_id=job_id, indices=["logs-*"])
+    sim("POST", "open_duration", {"ms": 500})
+    sim("POST", "start_duration", {"ms": 500})
+    try:
+        answers = {}
+        opener = threading.Thread(target=lambda: answers.update(open=es.ml.open_job(job_id=job_id)))
+        opener.start()
+        seen = set()
+        while opener.is_alive():
+            seen.add(es.ml.get_job_stats(job_id=job_id)["jobs"][0]["state"])
+        opener.join()
+        assert answers["open"]["opened"] is True
+        assert "opening" in seen, seen
+        starter = threading.Thread(target=lambda: answers.update(start=es.ml.start_datafeed(datafeed_id=feed)))
+        starter.start()
+        seen = set()
+        while starter.is_alive():
+            seen.add(es.ml.get_datafeed_stats(datafeed_id=feed)["datafeeds"][0]["state"])
+        starter.join()
+        assert answers["start"]["started"] is True
+        assert "starting" in seen, seen
+    finally:
+        sim("POST", "open_duration", {"ms": 0})
+        sim("POST", "start_duration", {"ms": 0})

@@ -98,6 +98,8 @@ pub async fn start(cfg: SimConfig) -> Result<Sim, SimError> {
             reset: cfg.reset_duration,
             reset_per_job: HashMap::new(),
             close: Duration::ZERO,
+            open: Duration::ZERO,
+            start: Duration::ZERO,
         }),
         rt: tokio::runtime::Handle::current(),
         base: Instant::now(),
@@ -228,7 +230,7 @@ impl Control {
         let r = self
             .shared
             .state()
-            .open_job(id, now)
+            .open_job(id, now, false)
             .map_err(SimError::from);
         self.changed(r)
     }
@@ -269,6 +271,27 @@ impl Control {
     /// than this, close answers 500 `illegal_state_exception` while the job finishes closing.
     pub fn set_close_duration(&self, d: Duration) {
         lock(&self.shared.durations).close = d;
+    }
+
+    /// How long `_open` keeps a job `opening` (default 0). `_open` answers once it is opened.
+    pub fn set_open_duration(&self, d: Duration) {
+        lock(&self.shared.durations).open = d;
+    }
+
+    /// How long `_start` keeps a datafeed `starting` (default 0). `_start` answers once it is
+    /// started.
+    pub fn set_start_duration(&self, d: Duration) {
+        lock(&self.shared.durations).start = d;
+    }
+
+    /// The job's audit messages (what Kibana shows as the job's messages), oldest first.
+    pub fn job_messages(&self, id: &str) -> Vec<String> {
+        self.shared
+            .state()
+            .jobs
+            .get(id)
+            .map(|j| j.messages.clone())
+            .unwrap_or_default()
     }
 
     pub fn set_latency(&self, endpoint: Endpoint, d: Duration) {
@@ -621,6 +644,21 @@ pub fn handle_http(
             }
             None => bad("missing \"ms\""),
         },
+        ("POST", ["open_duration"]) => match ms(&body) {
+            Some(d) => {
+                c.set_open_duration(d);
+                ack()
+            }
+            None => bad("missing \"ms\""),
+        },
+        ("POST", ["start_duration"]) => match ms(&body) {
+            Some(d) => {
+                c.set_start_duration(d);
+                ack()
+            }
+            None => bad("missing \"ms\""),
+        },
+        ("GET", ["jobs", id, "messages"]) => (200, json!({"messages": c.job_messages(id)})),
         ("POST", ["close_duration"]) => match ms(&body) {
             Some(d) => {
                 c.set_close_duration(d);

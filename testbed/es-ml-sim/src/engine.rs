@@ -45,6 +45,10 @@ pub struct Durations {
     pub reset_per_job: HashMap<String, Duration>,
     /// How long a graceful close takes (0: at once).
     pub close: Duration,
+    /// How long a job stays `opening` after `_open` (0: opened at once).
+    pub open: Duration,
+    /// How long a datafeed stays `starting` after `_start` (0: started at once).
+    pub start: Duration,
 }
 
 pub struct Shared {
@@ -569,7 +573,7 @@ impl Shared {
             let started: Vec<(String, bool)> = st
                 .datafeeds
                 .values()
-                .filter(|d| d.state == DatafeedState::Started && ids.contains(&d.job_id))
+                .filter(|d| d.state.is_running() && ids.contains(&d.job_id))
                 .map(|d| (d.id.clone(), d.unstoppable))
                 .collect();
             let stuck: Vec<&String> = started
@@ -655,7 +659,7 @@ impl Shared {
         let now = self.now();
         let run = {
             let mut st = self.state();
-            let run = st.start_datafeed(id)?;
+            let run = st.start_datafeed(id, false)?;
             st.ingest(id, now);
             if has_end {
                 let job = st.datafeeds.get(id).map(|d| d.job_id.clone());

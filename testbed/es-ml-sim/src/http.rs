@@ -729,14 +729,8 @@ impl Req<'_> {
                 } else {
                     p.time("timeout")?;
                 }
-                let now = sh.now();
-                let node = {
-                    let mut st = sh.state();
-                    st.open_job(id, now)?;
-                    st.node_id.clone()
-                };
-                sh.bump();
-                ok(json!({"opened": true, "node": node}))
+                sh.open_job(id).await?;
+                ok(json!({"opened": true, "node": sh.state().node_id.clone()}))
             }
             Route::JobClose(id) => {
                 let (force, timeout, anm) = match self.body_obj(
@@ -833,7 +827,7 @@ impl Req<'_> {
                         p.get("end").is_some()
                     }
                 };
-                sh.start_datafeed(id, end)?;
+                sh.start_datafeed_waiting(id, end).await?;
                 ok(json!({"started": true, "node": sh.state().node_id.clone()}))
             }
             Route::DfStop(expr) => {

@@ -9,6 +9,7 @@ pub mod engine;
 pub mod errors;
 pub mod faults;
 pub mod http;
+pub mod opening;
 pub mod params;
 pub mod security;
 pub mod state;

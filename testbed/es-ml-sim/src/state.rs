@@ -90,6 +90,8 @@ pub struct Job {
     pub user_annotations: usize,
     pub auto_annotations: usize,
     pub open_time_ms: Option<i64>,
+    /// The job's audit messages (`.ml-notifications-*` in Elasticsearch), oldest first.
+    pub messages: Vec<String>,
 }
 
 impl Job {
@@ -109,6 +111,8 @@ impl Job {
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum DatafeedState {
+    /// Between `_start` and the first search (the start's own wait).
+    Starting,
     Started,
     Stopped,
 }
@@ -116,9 +120,15 @@ pub enum DatafeedState {
 impl DatafeedState {
     pub fn as_str(&self) -> &'static str {
         match self {
+            DatafeedState::Starting => "starting",
             DatafeedState::Started => "started",
             DatafeedState::Stopped => "stopped",
         }
+    }
+
+    /// Started or on its way: a close stops it, a second start is refused.
+    pub fn is_running(&self) -> bool {
+        matches!(self, DatafeedState::Starting | DatafeedState::Started)
     }
 }
 
@@ -495,6 +505,7 @@ impl State {
                 user_annotations: 0,
                 auto_annotations: 0,
                 open_time_ms: None,
+                messages: vec!["Job created".to_owned()],
             },
         );
         Ok(self.job_json(id, false).unwrap_or(Value::Null))
@@ -741,6 +752,10 @@ impl State {
         let Some(job) = self.jobs.get_mut(id) else {
             return Err(EsError::missing_job(id));
         };
+        let fields: Vec<&str> = obj.keys().map(String::as_str).collect();
+        // Elasticsearch audits every update with the fields it names (Kibana's job messages).
+        job.messages
+            .push(format!("Job updated: [{}]", fields.join(", ")));
         for (k, v) in obj {
             if k == "detectors" || k == "per_partition_categorization" {
                 continue;
@@ -750,7 +765,8 @@ impl State {
         Ok(self.job_json(id, false).unwrap_or(Value::Null))
     }
 
-    pub fn open_job(&mut self, id: &str, now: Now) -> Result<(), EsError> {
+    /// Opens the job: `opening` until `finish_open` when `wait`, else `opened` at once.
+    pub fn open_job(&mut self, id: &str, now: Now, wait: bool) -> Result<(), EsError> {
         if self.upgrade_mode {
             return Err(EsError::upgrade_mode("cluster:admin/xpack/ml/job/open"));
         }
@@ -768,9 +784,22 @@ impl State {
                 "Cannot open job [{id}] because it has already been opened"
             )));
         }
-        job.state = JobState::Opened;
+        job.state = if wait {
+            JobState::Opening
+        } else {
+            JobState::Opened
+        };
         job.open_time_ms = Some(now.wall_ms);
         Ok(())
+    }
+
+    /// The job's process is up: `opening` becomes `opened` (a close in between wins).
+    pub fn finish_open(&mut self, id: &str) {
+        if let Some(job) = self.jobs.get_mut(id)
+            && job.state == JobState::Opening
+        {
+            job.state = JobState::Opened;
+        }
     }
 
     /// Finish closing: persist a model snapshot if data was seen, stamp `finished_time`.
@@ -953,14 +982,17 @@ impl State {
         Ok(out)
     }
 
-    pub fn start_datafeed(&mut self, id: &str) -> Result<u64, EsError> {
+    /// Starts the datafeed: `starting` when `wait` (then `start_datafeed` again finishes it),
+    /// else `started` at once. Returns the run number (0 while starting).
+    pub fn start_datafeed(&mut self, id: &str, wait: bool) -> Result<u64, EsError> {
         let Some(df) = self.datafeeds.get(id) else {
             return Err(EsError::missing_datafeed(id));
         };
         let job_state = self.jobs.get(&df.job_id).map(|j| j.state);
         match job_state {
             None => return Err(EsError::missing_job(&df.job_id)),
-            Some(JobState::Opened) => {}
+            // Elasticsearch lets a datafeed start while its job is still opening.
+            Some(JobState::Opened | JobState::Opening) => {}
             Some(s) => {
                 return Err(EsError::conflict(format!(
                     "cannot start datafeed [{id}] because job [{}] is {}",
@@ -969,7 +1001,8 @@ impl State {
                 )));
             }
         }
-        if df.state == DatafeedState::Started {
+        // A start that waited out its `starting` time finishes here (`wait` false).
+        if df.state == DatafeedState::Started || (wait && df.state == DatafeedState::Starting) {
             return Err(EsError::conflict(format!(
                 "cannot start datafeed [{id}] because it has already been started"
             )));
@@ -977,6 +1010,10 @@ impl State {
         let Some(df) = self.datafeeds.get_mut(id) else {
             return Err(EsError::missing_datafeed(id));
         };
+        if wait {
+            df.state = DatafeedState::Starting;
+            return Ok(0);
+        }
         df.state = DatafeedState::Started;
         df.run += 1;
         Ok(df.run)
@@ -986,7 +1023,7 @@ impl State {
         let Some(df) = self.datafeeds.get(id) else {
             return Err(EsError::missing_datafeed(id));
         };
-        if df.state == DatafeedState::Started && !force {
+        if df.state.is_running() && !force {
             return Err(EsError::conflict(format!(
                 "Cannot delete datafeed [{id}] while its status is started"
             )));
@@ -1264,7 +1301,7 @@ mod tests {
         let mut s = st();
         assert_eq!(s.reset_check("a").unwrap(), ResetCheck::Proceed);
         assert_eq!(s.reset_check("zz").unwrap_err().status, 404);
-        s.open_job("a", Now::default()).unwrap();
+        s.open_job("a", Now::default(), false).unwrap();
         assert_eq!(
             s.reset_check("a").unwrap_err().reason,
             "Can only reset a job when it is closed."
@@ -1311,7 +1348,7 @@ mod tests {
             ResetCheck::WaitFor(Some(s.task_id(m)))
         );
         assert!(
-            s.open_job("a", Now::default())
+            s.open_job("a", Now::default(), false)
                 .unwrap_err()
                 .reason
                 .contains("executing [reset]")
@@ -1373,9 +1410,9 @@ mod tests {
         let mut s = st();
         s.put_datafeed("df", &json!({"job_id": "a", "indices": ["x"]}), "")
             .unwrap();
-        assert!(s.start_datafeed("df").is_err());
-        s.open_job("a", Now::default()).unwrap();
-        s.start_datafeed("df").unwrap();
+        assert!(s.start_datafeed("df", false).is_err());
+        s.open_job("a", Now::default(), false).unwrap();
+        s.start_datafeed("df", false).unwrap();
         assert!(s.ingest(
             "df",
             Now {

@@ -406,3 +406,110 @@ async fn seed_file_formats_apply() {
     assert_eq!(s.body["jobs"][1]["state"], "failed");
     assert!(sim.control().job("a").unwrap().processed_record_count > 0);
 }
+
+/// Polls `url` until `field` of its first entry under `list` is `want`, within 10 s.
+async fn until_state(c: &reqwest::Client, url: String, list: &str, want: &str) -> bool {
+    let look = async {
+        loop {
+            let s = call(c, "GET", url.clone(), None).await;
+            if s.body[list][0]["state"] == want {
+                return;
+            }
+            tokio::task::yield_now().await;
+        }
+    };
+    tokio::time::timeout(Duration::from_secs(10), look)
+        .await
+        .is_ok()
+}
+
+#[tokio::test]
+async fn open_and_start_answer_once_done_and_show_opening_and_starting_meanwhile() {
+    let (sim, c) = sim().await;
+    let ctl = sim.control();
+    let u = sim.url();
+    put_job(&sim, &c, "j").await;
+    let a = call(
+        &c,
+        "PUT",
+        format!("{u}/_ml/datafeeds/datafeed-j"),
+        Some(json!({"job_id": "j", "indices": ["logs-*"]})),
+    )
+    .await;
+    assert_eq!(a.status, 200, "{}", a.body);
+    ctl.set_open_duration(Duration::from_millis(400));
+    ctl.set_start_duration(Duration::from_millis(400));
+    let open = tokio::spawn({
+        let (c, u) = (c.clone(), u.clone());
+        async move {
+            call(
+                &c,
+                "POST",
+                format!("{u}/_ml/anomaly_detectors/j/_open"),
+                None,
+            )
+            .await
+        }
+    });
+    let stats = format!("{u}/_ml/anomaly_detectors/j/_stats");
+    assert!(until_state(&c, stats.clone(), "jobs", "opening").await);
+    // A datafeed may start while its job opens; a second open is refused meanwhile.
+    let again = call(
+        &c,
+        "POST",
+        format!("{u}/_ml/anomaly_detectors/j/_open"),
+        None,
+    )
+    .await;
+    assert_error(&again, 409, "status_exception");
+    let o = open.await.expect("open task");
+    assert_eq!(o.body["opened"], true, "{}", o.body);
+    assert_eq!(ctl.job("j").map(|j| j.state).as_deref(), Some("opened"));
+
+    let start = tokio::spawn({
+        let (c, u) = (c.clone(), u.clone());
+        async move {
+            call(
+                &c,
+                "POST",
+                format!("{u}/_ml/datafeeds/datafeed-j/_start"),
+                None,
+            )
+            .await
+        }
+    });
+    let dstats = format!("{u}/_ml/datafeeds/datafeed-j/_stats");
+    assert!(until_state(&c, dstats.clone(), "datafeeds", "starting").await);
+    let again = call(
+        &c,
+        "POST",
+        format!("{u}/_ml/datafeeds/datafeed-j/_start"),
+        None,
+    )
+    .await;
+    assert_error(&again, 409, "status_exception");
+    let s = start.await.expect("start task");
+    assert_eq!(s.body["started"], true, "{}", s.body);
+    let now = call(&c, "GET", dstats, None).await;
+    assert_eq!(now.body["datafeeds"][0]["state"], "started");
+}
+
+#[tokio::test]
+async fn every_update_is_audited_in_the_jobs_messages() {
+    let (sim, c) = sim().await;
+    let u = sim.url();
+    put_job(&sim, &c, "j").await;
+    let up = call(
+        &c,
+        "POST",
+        format!("{u}/_ml/anomaly_detectors/j/_update"),
+        Some(json!({"custom_settings": {"a": 1}})),
+    )
+    .await;
+    assert_eq!(up.status, 200, "{}", up.body);
+    let m = call(&c, "GET", format!("{u}/_sim/jobs/j/messages"), None).await;
+    assert_eq!(
+        m.body["messages"],
+        json!(["Job created", "Job updated: [custom_settings]"])
+    );
+}
