@@ -1,19 +1,22 @@
-//! HTTP client for Elasticsearch: one reqwest client per connection setting, auth,
-//! TLS (ring provider), `X-Opaque-Id` on every request. Does network I/O.
+//! HTTP client for Elasticsearch: one reqwest client (connection pool, TLS sessions) per
+//! connection setting, shared by every run that uses it (`for_run` gives each run its own
+//! `X-Opaque-Id`), auth, TLS (ring provider). Does network I/O.
 
-use std::time::Duration;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
 
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD;
 use reqwest::header::{ACCEPT, AUTHORIZATION, CONTENT_TYPE, HeaderMap, HeaderName, HeaderValue};
 use reqwest::{Method, StatusCode, Url};
 
+use super::memo::Memo;
 use super::tls::tls_config;
 use super::wire::{self, JobDecode};
 use super::{ClusterInfo, EsError, Job, JobSummary, Privileges, RESET_ACTION, TaskInfo, TaskPoll};
 
 /// Credentials; `Debug` never prints the secret parts.
-#[derive(Clone, PartialEq, Eq)]
+#[derive(Clone, PartialEq, Eq, Hash)]
 pub enum Auth {
     Basic {
         username: String,
@@ -32,7 +35,7 @@ impl std::fmt::Debug for Auth {
     }
 }
 
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
 pub struct EsConfig {
     /// Base URL, e.g. `https://es.example:9200`.
     pub url: String,
@@ -58,6 +61,8 @@ pub struct EsClient {
     request_timeout: Duration,
     /// `X-Opaque-Id` of every request (empty: none).
     opaque_id: String,
+    /// Answers shared by every run on these connection settings.
+    memo: Arc<Memo>,
 }
 
 /// Secret values, kept only to scrub them from error text; `Debug` prints nothing of them.
@@ -117,12 +122,7 @@ impl EsClient {
         let mut headers = HeaderMap::new();
         headers.insert(ACCEPT, HeaderValue::from_static("application/json"));
         headers.insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
-        if let Some(id) = &cfg.opaque_id {
-            let value = HeaderValue::from_str(id).map_err(|_| {
-                EsError::Config("the X-Opaque-Id value is not a valid header value".to_owned())
-            })?;
-            headers.insert(OPAQUE_ID, value);
-        }
+        let opaque_id = checked_opaque_id(cfg.opaque_id.clone())?;
 
         let tls = tls_config(&cfg)?;
         let http = reqwest::Client::builder()
@@ -150,8 +150,28 @@ impl EsClient {
             auth,
             secrets,
             request_timeout: cfg.request_timeout,
-            opaque_id: cfg.opaque_id.clone().unwrap_or_default(),
+            opaque_id,
+            memo: Arc::default(),
         })
+    }
+
+    /// The same connection (pool, credentials, kept answers) for one run: every request
+    /// carries `opaque_id`.
+    pub fn for_run(&self, opaque_id: Option<String>) -> Result<EsClient, EsError> {
+        Ok(EsClient {
+            opaque_id: checked_opaque_id(opaque_id)?,
+            ..self.clone()
+        })
+    }
+
+    /// `GET _ml/info`, or its answer from the last minute on these connection settings.
+    pub async fn version(&self) -> Result<ClusterInfo, EsError> {
+        if let Some(info) = self.memo.version(Instant::now()) {
+            return Ok(info);
+        }
+        let info = self.info().await?;
+        self.memo.keep_version(Instant::now(), &info);
+        Ok(info)
     }
 
     /// `GET _ml/info`: the cluster's version, readable with `manage_ml` alone.
@@ -165,7 +185,18 @@ impl EsClient {
     /// off answers it with a 500 `exception` (or, without the security plugin, 400 "no
     /// handler"), which a server fault can look like too: then `GET _xpack` decides, on its
     /// structured `features.security.enabled`.
+    /// A granted answer (or security off) is reused for a minute on these connection
+    /// settings; a missing privilege is asked about again every time.
     pub async fn privileges(&self, cluster: &[&str]) -> Result<Privileges, EsError> {
+        if let Some(p) = self.memo.privileges(Instant::now(), cluster) {
+            return Ok(p);
+        }
+        let p = self.ask_privileges(cluster).await?;
+        self.memo.keep_privileges(Instant::now(), cluster, &p);
+        Ok(p)
+    }
+
+    async fn ask_privileges(&self, cluster: &[&str]) -> Result<Privileges, EsError> {
         let mut call = self.call(Method::POST, &["_security", "user", "_has_privileges"], &[]);
         let body = serde_json::json!({ "cluster": cluster });
         call.body = serde_json::to_vec(&body).ok();
@@ -417,7 +448,7 @@ impl EsClient {
             method,
             url,
             what,
-            opaque_id: None,
+            opaque_id: (!self.opaque_id.is_empty()).then(|| self.opaque_id.clone()),
             body: None,
         }
     }
@@ -541,6 +572,17 @@ impl Call {
 
 /// The `X-Opaque-Id` of reset request number `attempt` of the run whose requests carry
 /// `base`.
+/// An `X-Opaque-Id` that is a valid header value (empty: none).
+fn checked_opaque_id(id: Option<String>) -> Result<String, EsError> {
+    let id = id.unwrap_or_default();
+    if HeaderValue::from_str(&id).is_err() {
+        return Err(EsError::Config(
+            "the X-Opaque-Id value is not a valid header value".to_owned(),
+        ));
+    }
+    Ok(id)
+}
+
 pub fn attempt_opaque_id(base: &str, attempt: u32) -> String {
     format!("{base}/{attempt}")
 }

@@ -7,6 +7,7 @@
 mod client;
 mod error;
 mod jobs;
+mod memo;
 mod tls;
 mod types;
 mod wire;
@@ -31,6 +32,9 @@ pub trait Elasticsearch: Sync {
     /// The `X-Opaque-Id` every request carries (empty when none).
     fn opaque_id(&self) -> &str;
     fn info(&self) -> impl Future<Output = Result<ClusterInfo, EsError>> + Send;
+    /// The cluster's version, reused from another run with the same connection settings
+    /// when it asked within the last minute (`info` always asks).
+    fn version(&self) -> impl Future<Output = Result<ClusterInfo, EsError>> + Send;
     /// Whether the caller holds these cluster privileges (`_has_privileges`), or security
     /// is off.
     fn privileges(
@@ -81,6 +85,9 @@ impl Elasticsearch for EsClient {
     }
     fn info(&self) -> impl Future<Output = Result<ClusterInfo, EsError>> + Send {
         EsClient::info(self)
+    }
+    fn version(&self) -> impl Future<Output = Result<ClusterInfo, EsError>> + Send {
+        EsClient::version(self)
     }
     fn privileges(
         &self,

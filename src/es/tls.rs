@@ -1,8 +1,9 @@
 //! TLS for the Elasticsearch client (rustls, ring): the CA bundle a JobReset names, the
 //! system roots through the platform verifier, or no chain check at all for
-//! `insecureSkipVerify`. Builds configuration only; no I/O.
+//! `insecureSkipVerify`. Builds configuration only; the system roots are read once per
+//! process (the first time they are needed), not once per client.
 
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 
 use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
 use rustls::crypto::{CryptoProvider, verify_tls12_signature, verify_tls13_signature};
@@ -42,22 +43,30 @@ pub(super) fn tls_config(cfg: &EsConfig) -> Result<rustls::ClientConfig, EsError
         }
         builder.with_root_certificates(roots).with_no_client_auth()
     } else {
-        match rustls_platform_verifier::Verifier::new(provider.clone()) {
-            Ok(verifier) => builder
-                .dangerous()
-                .with_custom_certificate_verifier(Arc::new(verifier))
-                .with_no_client_auth(),
-            // No system roots (minimal images): plain http still works, https says why it cannot.
-            Err(e) => builder
-                .dangerous()
-                .with_custom_certificate_verifier(Arc::new(UncheckedChain {
-                    provider,
-                    refusal: Some(e.to_string()),
-                }))
-                .with_no_client_auth(),
-        }
+        builder
+            .dangerous()
+            .with_custom_certificate_verifier(system_roots(provider))
+            .with_no_client_auth()
     };
     Ok(config)
+}
+
+/// The verifier of the system's CA roots, built once: loading and parsing the store costs
+/// more than the rest of a client. The ring provider is the same for every client.
+fn system_roots(provider: Arc<CryptoProvider>) -> Arc<dyn ServerCertVerifier> {
+    static VERIFIER: OnceLock<Arc<dyn ServerCertVerifier>> = OnceLock::new();
+    VERIFIER
+        .get_or_init(
+            || match rustls_platform_verifier::Verifier::new(provider.clone()) {
+                Ok(verifier) => Arc::new(verifier),
+                // No system roots (minimal images): plain http still works, https says why it cannot.
+                Err(e) => Arc::new(UncheckedChain {
+                    provider,
+                    refusal: Some(e.to_string()),
+                }),
+            },
+        )
+        .clone()
 }
 
 /// A verifier that does not look at the certificate chain. Without `refusal` it accepts any

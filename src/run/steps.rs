@@ -157,7 +157,7 @@ async fn act<E: Elasticsearch, F: Follow<E> + Sync>(
 ) -> Option<Observation> {
     let job_id = spec.job_id.as_str();
     Some(match action {
-        Action::ReadInfo => match es.info().await {
+        Action::ReadInfo => match es.version().await {
             Ok(info) => Observation::Info(info),
             Err(error) => Observation::EsFailed {
                 op: Op::Info,
