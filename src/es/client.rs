@@ -295,19 +295,21 @@ impl EsClient {
     }
 
     /// `POST _ml/anomaly_detectors/<id>/_update` with the whole `custom_settings` object
-    /// (Elasticsearch replaces it, it does not merge).
+    /// (Elasticsearch replaces it, it does not merge). Returns `custom_settings` as the
+    /// answer (the job's configuration after the update) gives them back.
     pub async fn update_custom_settings(
         &self,
         job_id: &str,
         settings: &serde_json::Value,
-    ) -> Result<(), EsError> {
+    ) -> Result<Option<serde_json::Value>, EsError> {
         let mut call = self.call(
             Method::POST,
             &["_ml", "anomaly_detectors", job_id, "_update"],
             &[],
         );
         call.body = serde_json::to_vec(&serde_json::json!({ "custom_settings": settings })).ok();
-        self.send_ok(&call, None).await.map(|_| ())
+        let body = self.send_ok(&call, None).await?;
+        Ok(wire::updated_custom_settings(&body))
     }
 
     /// `POST _ml/anomaly_detectors/<id>/_open`.

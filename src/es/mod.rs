@@ -66,7 +66,7 @@ pub trait Elasticsearch: Sync {
         &self,
         job_id: &str,
         settings: &serde_json::Value,
-    ) -> impl Future<Output = Result<(), EsError>> + Send;
+    ) -> impl Future<Output = Result<Option<serde_json::Value>, EsError>> + Send;
     fn start_datafeed(
         &self,
         datafeed_id: &str,
@@ -105,7 +105,7 @@ impl Elasticsearch for EsClient {
         &self,
         job_id: &str,
         settings: &serde_json::Value,
-    ) -> impl Future<Output = Result<(), EsError>> + Send {
+    ) -> impl Future<Output = Result<Option<serde_json::Value>, EsError>> + Send {
         EsClient::update_custom_settings(self, job_id, settings)
     }
     fn start_datafeed(

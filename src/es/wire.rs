@@ -167,6 +167,16 @@ pub fn privileges(asked: &[&str], body: &[u8]) -> Result<Privileges, DecodeError
     ))
 }
 
+/// The answer of a job `_update` is the job's configuration after it: its `custom_settings`
+/// (`None` when the answer is not that shape; the caller then reads the job).
+pub fn updated_custom_settings(body: &[u8]) -> Option<Value> {
+    let answer: Value = serde_json::from_slice(body).ok()?;
+    answer
+        .get("custom_settings")
+        .filter(|c| c.is_object())
+        .cloned()
+}
+
 /// `GET _xpack?categories=features`: whether security is enabled (`None` when the answer
 /// does not say).
 pub fn security_enabled(body: &[u8]) -> Result<Option<bool>, DecodeError> {

@@ -218,9 +218,9 @@ async fn act<E: Elasticsearch, F: Follow<E> + Sync>(
         },
         Action::WriteLedger { custom_settings } => {
             match es.update_custom_settings(job_id, &custom_settings).await {
-                Ok(()) => {
+                Ok(custom_settings) => {
                     crash::at(CrashPoint::AfterLedgerWrite);
-                    Observation::LedgerWritten
+                    Observation::LedgerWritten { custom_settings }
                 }
                 Err(error) => Observation::EsFailed {
                     op: Op::WriteLedger,

@@ -9,6 +9,7 @@
 use super::*;
 use crate::api::LedgerMode;
 use crate::run::ledger::{self as book, Entry};
+use serde_json::Value;
 
 const STARTED: &str = "started";
 const SUCCEEDED: &str = "succeeded";
@@ -75,7 +76,7 @@ pub(super) fn hold_failure(
 fn finish(input: &Input, s: &mut JobResetStatus, msg: String) -> Action {
     match s.outcome_reason.take() {
         Some(r) => fail(s, &r, msg),
-        None => restore::reset_done(input, s, msg),
+        None => restore::reset_done(input, s, msg, None),
     }
 }
 
@@ -166,8 +167,14 @@ pub(super) fn before_post(input: &Input, s: &mut JobResetStatus, job: &Job) -> O
     })
 }
 
-/// The reset is done: record it before completing (or restoring).
-pub(super) fn record_outcome(input: &Input, s: &mut JobResetStatus, msg: &str) -> Option<Action> {
+/// The reset is done: record it before completing (or restoring). A job read that just
+/// confirmed the outcome serves as the read the write starts from.
+pub(super) fn record_outcome(
+    input: &Input,
+    s: &mut JobResetStatus,
+    msg: &str,
+    job: Option<&Job>,
+) -> Option<Action> {
     identity(input)?;
     if let Some(SUCCEEDED | FAILED | UNRECORDED) = s.ledger_state.as_deref() {
         return None;
@@ -176,17 +183,24 @@ pub(super) fn record_outcome(input: &Input, s: &mut JobResetStatus, msg: &str) -
         let phase = s.phase;
         set(s, phase, reason::RECORDING_OUTCOME, msg.to_owned());
     }
-    Some(Action::ReadJob(JobRead::LedgerDone))
+    Some(match job {
+        Some(job) => on_ledger_read(input, s, job),
+        None => Action::ReadJob(JobRead::LedgerDone),
+    })
 }
 
-/// The read after the reset: write `succeeded` unless it is there.
+/// The read after the reset: write the outcome unless it is there.
 pub(super) fn on_ledger_read(input: &Input, s: &mut JobResetStatus, job: &Job) -> Action {
+    on_outcome_settings(input, s, job.custom_settings.as_ref())
+}
+
+fn on_outcome_settings(input: &Input, s: &mut JobResetStatus, settings: Option<&Value>) -> Action {
     let msg = s.message.clone().unwrap_or_default();
     let Some((key, uid)) = identity(input) else {
         return finish(input, s, msg);
     };
     let state = outcome(s);
-    let runs = book::entries(job.custom_settings.as_ref());
+    let runs = book::entries(settings);
     if book::latest(&runs, &key).is_some_and(|e| e.uid == uid && e.state == state) {
         s.ledger_state = Some(state.to_owned());
         return finish(input, s, msg);
@@ -198,16 +212,20 @@ pub(super) fn on_ledger_read(input: &Input, s: &mut JobResetStatus, job: &Job) -
     s.ledger_state = Some(attempt.to_owned());
     let e = entry(input, s, key, uid, state);
     Action::WriteLedger {
-        custom_settings: book::with_entry(job.custom_settings.as_ref(), &e),
+        custom_settings: book::with_entry(settings, &e),
     }
 }
 
-/// A write landed: read it back.
-pub(super) fn on_written(s: &mut JobResetStatus) -> Action {
-    if outcome_known(s) {
-        Action::ReadJob(JobRead::LedgerDone)
-    } else {
-        Action::ReadJob(JobRead::PreReset)
+/// A write landed: the outcome is read back from the answer (the job's configuration after
+/// the update) when it carries `custom_settings`, else from the job. The `started` entry is
+/// always read back with the job: that read is also the last look before the reset request.
+pub(super) fn on_written(input: &Input, s: &mut JobResetStatus, written: Option<&Value>) -> Action {
+    if !outcome_known(s) {
+        return Action::ReadJob(JobRead::PreReset);
+    }
+    match written {
+        Some(settings) => on_outcome_settings(input, s, Some(settings)),
+        None => Action::ReadJob(JobRead::LedgerDone),
     }
 }
 

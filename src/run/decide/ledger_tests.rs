@@ -102,10 +102,13 @@ impl Cluster {
                         },
                     });
                 }
+                // A lost write landed and was replaced right after: its answer shows it.
                 if !self.lose_writes {
-                    self.settings = custom_settings;
+                    self.settings = custom_settings.clone();
                 }
-                Observation::LedgerWritten
+                Observation::LedgerWritten {
+                    custom_settings: Some(custom_settings),
+                }
             }
             Action::PostReset => {
                 self.log.push("reset");
@@ -164,7 +167,7 @@ fn the_reset_is_recorded_and_a_re_created_jobreset_does_nothing() {
     assert_eq!(s.ledger_state.as_deref(), Some("succeeded"));
     assert_eq!(s.ledger_key.as_deref(), Some("obs/reset-x"));
     // started before the reset, the outcome after; Kibana's keys untouched.
-    assert_eq!(c.log, vec!["close", "update", "reset", "update"]);
+    assert_eq!(c.log, vec!["update", "reset", "update"], "a closed job is not closed again");
     assert_eq!(c.settings["created_by"], "ml-module");
     assert_eq!(c.settings["custom_urls"][0]["url_name"], "dash");
     let runs = book::entries(Some(&c.settings));
@@ -345,8 +348,9 @@ fn a_known_outcome_is_recorded_and_completed_past_the_deadline() {
         },
         read: JobRead::ConfirmAck,
     };
+    // The confirming read is the one the outcome's write starts from.
     let (action, s) = decide(&inp, &s, confirmed);
-    assert_eq!(action, Action::ReadJob(JobRead::LedgerDone));
+    assert!(matches!(action, Action::WriteLedger { .. }), "{action:?}");
     assert_eq!(s.reason.as_deref(), Some(reason::RECORDING_OUTCOME));
     // A restart, still past the deadline: it goes on recording, never "deadline exceeded".
     let (action, s) = decide(&inp, &s, Observation::Start);
@@ -359,9 +363,30 @@ fn a_known_outcome_is_recorded_and_completed_past_the_deadline() {
             read: JobRead::LedgerDone,
         },
     );
-    assert!(matches!(action, Action::WriteLedger { .. }), "{action:?}");
-    let (_, s) = decide(&inp, &s, Observation::LedgerWritten);
-    assert_ne!(s.phase, Phase::Failed, "{:?}", s.message);
+    let Action::WriteLedger { custom_settings } = action else {
+        panic!("{action:?}");
+    };
+    // The answer (the job's configuration after the update) shows the entry: no read back.
+    let written = Observation::LedgerWritten {
+        custom_settings: Some(custom_settings),
+    };
+    let (action, s) = decide(&inp, &s, written);
+    assert_eq!(action, Action::Done, "{:?}", s.message);
+    assert_eq!(s.phase, Phase::Completed, "{:?}", s.message);
+    assert_eq!(s.ledger_state.as_deref(), Some("succeeded"));
+    // An answer without them: the job is read back.
+    let mut again = s.clone();
+    again.phase = Phase::Resetting;
+    again.reason = Some(reason::RECORDING_OUTCOME.into());
+    again.ledger_state = Some("recording".into());
+    let (action, _) = decide(
+        &inp,
+        &again,
+        Observation::LedgerWritten {
+            custom_settings: None,
+        },
+    );
+    assert_eq!(action, Action::ReadJob(JobRead::LedgerDone));
 }
 
 #[test]
@@ -429,7 +454,7 @@ fn a_failed_reset_is_recorded_failed_and_a_re_created_jobreset_resets() {
     );
     assert_eq!(s.ledger_state.as_deref(), Some("failed"));
     assert_eq!(s.outcome_reason, None);
-    assert_eq!(c.log, vec!["close", "update", "reset", "update"]);
+    assert_eq!(c.log, vec!["update", "reset", "update"], "a closed job is not closed again");
     let runs = book::entries(Some(&c.settings));
     assert_eq!(
         (runs[0].state.as_str(), runs[0].reason.as_deref()),

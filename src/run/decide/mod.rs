@@ -215,8 +215,11 @@ pub enum Observation {
     Opened,
     /// The datafeed was started again.
     DatafeedStarted,
-    /// The ledger write was accepted.
-    LedgerWritten,
+    /// The ledger write was accepted; `custom_settings` as the answer gives them back (the
+    /// job's configuration after the update), when it does.
+    LedgerWritten {
+        custom_settings: Option<serde_json::Value>,
+    },
     EsFailed {
         op: Op,
         error: EsError,
@@ -384,7 +387,9 @@ fn apply(input: &Input, s: &mut JobResetStatus, obs: Observation) -> Action {
         Observation::DatafeedState(state) => restore::on_datafeed_state(input, s, state),
         Observation::Opened => restore::on_opened(input, s),
         Observation::DatafeedStarted => restore::on_started(input, s),
-        Observation::LedgerWritten => ledger::on_written(s),
+        Observation::LedgerWritten { custom_settings } => {
+            ledger::on_written(input, s, custom_settings.as_ref())
+        }
         Observation::EsFailed { op, error } => on_error(input, s, op, error),
     }
 }
@@ -504,6 +509,11 @@ fn on_job(input: &Input, s: &mut JobResetStatus, job: Job, read: JobRead) -> Act
             if let Some(read) = restore::read_datafeed_first(input, s, &job) {
                 return read;
             }
+            // Closed already: this read is the look before the reset a close would be
+            // followed by, and closing a closed job changes nothing.
+            if job.state == JobState::Closed && job.blocked.is_none() {
+                return intend_reset(input, s, &job);
+            }
             let force = close_force(input, s, Some(job.state));
             let msg = format!(
                 "closing job {jid} (state {}, force {force})",
@@ -538,7 +548,7 @@ fn on_job(input: &Input, s: &mut JobResetStatus, job: Job, read: JobRead) -> Act
             intend_reset(input, s, &job)
         }
         JobRead::ConfirmAck => match reset_block {
-            None => restore::reset_done(input, s, completed_message(input, s)),
+            None => restore::reset_done(input, s, completed_message(input, s), Some(&job)),
             Some(_) => {
                 let msg = format!(
                     "reset task reported success but job {jid} is still blocked on reset; waiting"

@@ -292,12 +292,12 @@ fn pending_cells() {
             "ClosingJob",
         ),
         case(
-            "closed job still goes through close",
+            "closed job is not closed again: its first read is the look before the reset",
             pending_v.clone(),
             closed_ok(job(Closed, None, true), JobRead::Initial),
-            Action::Close { force: false },
-            Phase::Closing,
-            "ClosingJob",
+            Action::PostReset,
+            Phase::Resetting,
+            "ResetRequested",
         ),
         case(
             "opening job closes",
