@@ -192,6 +192,38 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         es_requests as f64 / a.resets.max(1) as f64,
         ctl.count(Endpoint::JobReset)
     );
+    let per = |n: usize| n as f64 / a.resets.max(1) as f64;
+    let mut by_call: std::collections::BTreeMap<&str, usize> = Default::default();
+    for r in ctl.requests() {
+        *by_call.entry(r.endpoint.as_str()).or_default() += 1;
+    }
+    let calls: Vec<String> = by_call
+        .iter()
+        .map(|(k, n)| format!("{k} {:.2}", per(*n)))
+        .collect();
+    println!("  per reset by call: {}", calls.join(", "));
+    // The operator's own writes (its user agent), as the test bed's front recorded them.
+    let mut writes: std::collections::BTreeMap<String, usize> = Default::default();
+    for r in bed.requests() {
+        let write = matches!(r.verb.as_str(), "create" | "update" | "patch" | "delete");
+        if write && r.user_agent.starts_with("jobreset-operator") {
+            let what = match &r.subresource {
+                Some(sub) => format!("{} {}/{sub}", r.verb, r.resource),
+                None => format!("{} {}", r.verb, r.resource),
+            };
+            *writes.entry(what).or_default() += 1;
+        }
+    }
+    let total: usize = writes.values().sum();
+    let writes: Vec<String> = writes
+        .iter()
+        .map(|(k, n)| format!("{k} {:.2}", per(*n)))
+        .collect();
+    println!(
+        "Kubernetes writes by the operator: {total} ({:.1} per reset): {}",
+        per(total),
+        writes.join(", ")
+    );
     match rss {
         Some(mib) => println!("operator peak RSS: {mib:.1} MiB"),
         None => println!("operator peak RSS: unavailable"),

@@ -178,7 +178,8 @@ async fn upgrade_mode_is_waited_out() {
             s.reason.as_deref() == Some("UpgradeInProgress") && s.attempts >= 1
         })
         .await;
-    assert_eq!((s.phase, s.reset_requests), (Phase::Closing, 0), "{s:#?}");
+    // A closed job is not closed again: nothing was written to it, the run is still Pending.
+    assert_eq!((s.phase, s.reset_requests), (Phase::Pending, 0), "{s:#?}");
     w.ctl().set_upgrade_mode(false);
     let s = w.completed("reset-upg-book").await;
     assert_eq!(s.ledger_state.as_deref(), Some("succeeded"));
@@ -410,7 +411,8 @@ async fn elasticsearch_down_then_back() {
 async fn bursts_of_429_and_503_are_retried() {
     let w = World::new("fault-burst", SimConfig::default()).await;
     let ctl = w.ctl();
-    w.job_with_data("burst-job", "closed");
+    // Opened, so that the close is sent (a closed job is not closed again).
+    w.job_with_data("burst-job", "opened");
     let busy = |t: &str, r: &str, st: u16| json!({"error": {"root_cause": [{"type": t, "reason": r}], "type": t, "reason": r}, "status": st});
     ctl.fail_next(
         Endpoint::JobClose,

@@ -16,7 +16,7 @@ use crate::{
     api::{JobResetSpec, JobResetStatus, Phase},
     es::{Elasticsearch, TaskPoll},
     run::crash::{self, CrashPoint},
-    run::decide::{Action, Input, NEEDED_PRIVILEGES, Observation, Op, decide},
+    run::decide::{Action, Input, NEEDED_PRIVILEGES, Observation, Op, decide, reason},
     run::follow::{Answer, Call, Follow},
     run::gate::{Inside, ResetGate},
 };
@@ -70,7 +70,8 @@ pub enum Next {
 
 /// Runs decide/act rounds from `first` until the run must wait or is over. `status` is
 /// updated to what was last recorded. `es` is `None` when no connection could be built; the
-/// observation then explains why and `decide` only asks to wait.
+/// observation then explains why and `decide` only asks to wait. Status reaches the sink
+/// before every action that writes to Elasticsearch and before every return.
 #[allow(clippy::too_many_arguments)]
 pub async fn drive<E: Elasticsearch, S: Sink + Send, F: Follow<E> + Sync>(
     es: Option<&E>,
@@ -83,6 +84,8 @@ pub async fn drive<E: Elasticsearch, S: Sink + Send, F: Follow<E> + Sync>(
     follow: &F,
 ) -> Result<Next, S::Error> {
     let mut obs = first;
+    // What the sink last wrote; `status` runs ahead of it only while the run looks.
+    let mut recorded = status.clone();
     // Held from the intent write until the reset's answer is recorded.
     let mut _inside: Option<Inside> = None;
     // The last round only records what the round before saw (a reset's answer is never
@@ -102,22 +105,46 @@ pub async fn drive<E: Elasticsearch, S: Sink + Send, F: Follow<E> + Sync>(
         let (action, new) = decide(&input, status, obs);
         if action == Action::PostReset {
             if last {
+                *status = recorded;
                 return Ok(Next::Requeue(Duration::ZERO));
             }
             match cfg.gate.enter() {
                 Some(entered) => _inside = Some(entered),
                 // Stopping: neither the intent nor the request; whoever leads next starts it.
-                None => return Ok(Next::Requeue(Duration::ZERO)),
+                None => {
+                    *status = recorded;
+                    return Ok(Next::Requeue(Duration::ZERO));
+                }
             }
             sink.request_intended(new.reset_requests);
         }
-        if new != *status {
-            if new.phase == Phase::Completed {
+        // While the run only looks (Pending, nothing written to the job yet), what it learns
+        // goes out with the next status write: a crash before it costs the reads again,
+        // nothing more.
+        let looking = matches!(
+            action,
+            Action::ReadInfo
+                | Action::CheckPrivileges
+                | Action::ReadJob(_)
+                | Action::ReadDatafeed { .. }
+        ) && new.phase == Phase::Pending
+            && recorded.phase == Phase::Pending
+            // A warning (a ledger write given up on) is written at once: it is an Event.
+            && new.reason.as_deref() == Some(reason::ACCEPTED)
+            && !last
+            && es.is_some();
+        *status = new;
+        if *status != recorded && !looking {
+            if status.phase == Phase::Completed {
                 crash::at(CrashPoint::AfterCompletionBeforeStatus);
             }
-            let task_recorded = status.task_id.is_none() && new.task_id.is_some() && !new.adopted;
-            sink.record(status, &new).await?;
-            *status = new;
+            let task_recorded =
+                recorded.task_id.is_none() && status.task_id.is_some() && !status.adopted;
+            if let Err(e) = sink.record(&recorded, status).await {
+                *status = recorded;
+                return Err(e);
+            }
+            recorded = status.clone();
             if task_recorded {
                 crash::at(CrashPoint::AfterTaskIdWritten);
             }

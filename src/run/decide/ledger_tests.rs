@@ -167,7 +167,11 @@ fn the_reset_is_recorded_and_a_re_created_jobreset_does_nothing() {
     assert_eq!(s.ledger_state.as_deref(), Some("succeeded"));
     assert_eq!(s.ledger_key.as_deref(), Some("obs/reset-x"));
     // started before the reset, the outcome after; Kibana's keys untouched.
-    assert_eq!(c.log, vec!["update", "reset", "update"], "a closed job is not closed again");
+    assert_eq!(
+        c.log,
+        vec!["update", "reset", "update"],
+        "a closed job is not closed again"
+    );
     assert_eq!(c.settings["created_by"], "ml-module");
     assert_eq!(c.settings["custom_urls"][0]["url_name"], "dash");
     let runs = book::entries(Some(&c.settings));
@@ -454,7 +458,11 @@ fn a_failed_reset_is_recorded_failed_and_a_re_created_jobreset_resets() {
     );
     assert_eq!(s.ledger_state.as_deref(), Some("failed"));
     assert_eq!(s.outcome_reason, None);
-    assert_eq!(c.log, vec!["update", "reset", "update"], "a closed job is not closed again");
+    assert_eq!(
+        c.log,
+        vec!["update", "reset", "update"],
+        "a closed job is not closed again"
+    );
     let runs = book::entries(Some(&c.settings));
     assert_eq!(
         (runs[0].state.as_str(), runs[0].reason.as_deref()),
