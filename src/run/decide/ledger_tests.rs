@@ -126,20 +126,25 @@ impl Cluster {
                     None => TaskOutcome::Acknowledged,
                 };
                 Observation::Task(TaskPoll::Completed {
-                    task: TaskInfo {
-                        node: "n1".into(),
-                        id: 39,
-                        action: RESET_ACTION.into(),
-                        description: format!("job-{JOB}"),
-                        start_time_ms: 1_700_000_000_000,
-                        opaque_id: Some("jobreset/obs/reset-x/uid-1/1".into()),
-                        parent: None,
-                    },
+                    task: reset_task("jobreset/obs/reset-x/uid-1/1"),
                     outcome,
                 })
             }
             _ => return None,
         })
+    }
+}
+
+/// The reset task of request 1, as `GET _tasks` reports it once done.
+fn reset_task(opaque_id: &str) -> TaskInfo {
+    TaskInfo {
+        node: "n1".into(),
+        id: 39,
+        action: RESET_ACTION.into(),
+        description: format!("job-{JOB}"),
+        start_time_ms: 1_700_000_000_000,
+        opaque_id: Some(opaque_id.into()),
+        parent: None,
     }
 }
 
@@ -514,15 +519,7 @@ fn a_failure_whose_record_cannot_be_written_still_fails_with_its_reason() {
         &inp,
         &s,
         Observation::Task(TaskPoll::Completed {
-            task: TaskInfo {
-                node: "n1".into(),
-                id: 39,
-                action: RESET_ACTION.into(),
-                description: format!("job-{JOB}"),
-                start_time_ms: 1_700_000_000_000,
-                opaque_id: Some("jobreset/obs/r/u1/1".into()),
-                parent: None,
-            },
+            task: reset_task("jobreset/obs/r/u1/1"),
             outcome: TaskOutcome::NotAcknowledged,
         }),
     );

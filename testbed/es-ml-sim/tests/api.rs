@@ -407,6 +407,12 @@ async fn seed_file_formats_apply() {
     assert!(sim.control().job("a").unwrap().processed_record_count > 0);
 }
 
+/// A POST left to answer while the test looks elsewhere.
+fn in_background(c: &reqwest::Client, url: String) -> tokio::task::JoinHandle<Answer> {
+    let c = c.clone();
+    tokio::spawn(async move { call(&c, "POST", url, None).await })
+}
+
 /// Polls `url` until `field` of its first entry under `list` is `want`, within 10 s.
 async fn until_state(c: &reqwest::Client, url: String, list: &str, want: &str) -> bool {
     let look = async {
@@ -439,18 +445,7 @@ async fn open_and_start_answer_once_done_and_show_opening_and_starting_meanwhile
     assert_eq!(a.status, 200, "{}", a.body);
     ctl.set_open_duration(Duration::from_millis(400));
     ctl.set_start_duration(Duration::from_millis(400));
-    let open = tokio::spawn({
-        let (c, u) = (c.clone(), u.clone());
-        async move {
-            call(
-                &c,
-                "POST",
-                format!("{u}/_ml/anomaly_detectors/j/_open"),
-                None,
-            )
-            .await
-        }
-    });
+    let open = in_background(&c, format!("{u}/_ml/anomaly_detectors/j/_open"));
     let stats = format!("{u}/_ml/anomaly_detectors/j/_stats");
     assert!(until_state(&c, stats.clone(), "jobs", "opening").await);
     // A datafeed may start while its job opens; a second open is refused meanwhile.
@@ -466,18 +461,7 @@ async fn open_and_start_answer_once_done_and_show_opening_and_starting_meanwhile
     assert_eq!(o.body["opened"], true, "{}", o.body);
     assert_eq!(ctl.job("j").map(|j| j.state).as_deref(), Some("opened"));
 
-    let start = tokio::spawn({
-        let (c, u) = (c.clone(), u.clone());
-        async move {
-            call(
-                &c,
-                "POST",
-                format!("{u}/_ml/datafeeds/datafeed-j/_start"),
-                None,
-            )
-            .await
-        }
-    });
+    let start = in_background(&c, format!("{u}/_ml/datafeeds/datafeed-j/_start"));
     let dstats = format!("{u}/_ml/datafeeds/datafeed-j/_stats");
     assert!(until_state(&c, dstats.clone(), "datafeeds", "starting").await);
     let again = call(
