@@ -13,7 +13,9 @@ use reqwest::{Method, StatusCode, Url};
 use super::memo::Memo;
 use super::tls::tls_config;
 use super::wire::{self, JobDecode};
-use super::{ClusterInfo, EsError, Job, JobSummary, Privileges, RESET_ACTION, TaskInfo, TaskPoll};
+use super::{
+    ClusterInfo, EsError, Job, JobSummary, Privileges, RESET_ACTION, TaskInfo, TaskPoll, UpdatedJob,
+};
 
 /// Credentials; `Debug` never prints the secret parts.
 #[derive(Clone, PartialEq, Eq, Hash)]
@@ -295,13 +297,13 @@ impl EsClient {
     }
 
     /// `POST _ml/anomaly_detectors/<id>/_update` with the whole `custom_settings` object
-    /// (Elasticsearch replaces it, it does not merge). Returns `custom_settings` as the
-    /// answer (the job's configuration after the update) gives them back.
+    /// (Elasticsearch replaces it, it does not merge). Returns what the answer (the job's
+    /// configuration after the update) shows, when it is that shape.
     pub async fn update_custom_settings(
         &self,
         job_id: &str,
         settings: &serde_json::Value,
-    ) -> Result<Option<serde_json::Value>, EsError> {
+    ) -> Result<Option<UpdatedJob>, EsError> {
         let mut call = self.call(
             Method::POST,
             &["_ml", "anomaly_detectors", job_id, "_update"],
@@ -309,7 +311,7 @@ impl EsClient {
         );
         call.body = serde_json::to_vec(&serde_json::json!({ "custom_settings": settings })).ok();
         let body = self.send_ok(&call, None).await?;
-        Ok(wire::updated_custom_settings(&body))
+        Ok(wire::updated_job(job_id, &body))
     }
 
     /// `POST _ml/anomaly_detectors/<id>/_open`.

@@ -17,7 +17,7 @@ pub use client::{Auth, EsClient, EsConfig, attempt_opaque_id};
 pub use error::{EsError, INVALID_CONNECTION, TIMEOUT, TRANSIENT_REASONS, UNREACHABLE};
 pub use types::{
     BlockReason, Blocked, ClusterInfo, ErrorCause, Job, JobState, JobSummary, Privileges,
-    RESET_ACTION, TaskInfo, TaskOutcome, TaskPoll, UNKNOWN_VERSION,
+    RESET_ACTION, TaskInfo, TaskOutcome, TaskPoll, UNKNOWN_VERSION, UpdatedJob,
 };
 pub use wire::{es_time, parse_es_time};
 
@@ -66,7 +66,7 @@ pub trait Elasticsearch: Sync {
         &self,
         job_id: &str,
         settings: &serde_json::Value,
-    ) -> impl Future<Output = Result<Option<serde_json::Value>, EsError>> + Send;
+    ) -> impl Future<Output = Result<Option<UpdatedJob>, EsError>> + Send;
     fn start_datafeed(
         &self,
         datafeed_id: &str,
@@ -105,7 +105,7 @@ impl Elasticsearch for EsClient {
         &self,
         job_id: &str,
         settings: &serde_json::Value,
-    ) -> impl Future<Output = Result<Option<serde_json::Value>, EsError>> + Send {
+    ) -> impl Future<Output = Result<Option<UpdatedJob>, EsError>> + Send {
         EsClient::update_custom_settings(self, job_id, settings)
     }
     fn start_datafeed(

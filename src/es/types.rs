@@ -186,6 +186,16 @@ mod tests {
     }
 }
 
+/// What a job `_update` answers: the job's configuration after the update.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct UpdatedJob {
+    pub custom_settings: Option<serde_json::Value>,
+    /// The job is blocked (a reset, delete or revert under way).
+    pub blocked: bool,
+    /// Its owner protects it (`custom_settings.jobreset_k8s_io.protected: true`).
+    pub protected: bool,
+}
+
 /// What the cluster says about the caller's cluster privileges (`_has_privileges`).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Privileges {

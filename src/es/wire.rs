@@ -9,7 +9,7 @@ use serde_json::Value;
 
 use super::types::{
     BlockReason, Blocked, ClusterInfo, ErrorCause, Job, JobState, Privileges, TaskInfo,
-    TaskOutcome, TaskPoll, UNKNOWN_VERSION,
+    TaskOutcome, TaskPoll, UNKNOWN_VERSION, UpdatedJob,
 };
 
 /// Longest error reason kept; a proxy's HTML page or a huge `caused_by` chain must not end
@@ -167,14 +167,35 @@ pub fn privileges(asked: &[&str], body: &[u8]) -> Result<Privileges, DecodeError
     ))
 }
 
-/// The answer of a job `_update` is the job's configuration after it: its `custom_settings`
-/// (`None` when the answer is not that shape; the caller then reads the job).
-pub fn updated_custom_settings(body: &[u8]) -> Option<Value> {
+/// The answer of a job `_update` is the job's configuration after it (`None` when it is not
+/// that job's: the caller then reads the job).
+pub fn updated_job(job_id: &str, body: &[u8]) -> Option<UpdatedJob> {
     let answer: Value = serde_json::from_slice(body).ok()?;
-    answer
+    if answer.get("job_id").and_then(Value::as_str) != Some(job_id) {
+        return None;
+    }
+    let custom_settings = answer
         .get("custom_settings")
         .filter(|c| c.is_object())
-        .cloned()
+        .cloned();
+    let blocked = answer
+        .get("blocked")
+        .and_then(|b| b.get("reason"))
+        .and_then(Value::as_str)
+        .is_some_and(|r| r != "none");
+    Some(UpdatedJob {
+        protected: is_protected(custom_settings.as_ref()),
+        custom_settings,
+        blocked,
+    })
+}
+
+/// The owner's `custom_settings.jobreset_k8s_io.protected: true`.
+fn is_protected(custom_settings: Option<&Value>) -> bool {
+    custom_settings
+        .and_then(|c| c.pointer("/jobreset_k8s_io/protected"))
+        .and_then(Value::as_bool)
+        .unwrap_or(false)
 }
 
 /// `GET _xpack?categories=features`: whether security is enabled (`None` when the answer
@@ -303,12 +324,7 @@ pub fn job(job_id: &str, config_body: &[u8], stats_body: &[u8]) -> Result<JobDec
             .filter(|s| !s.is_empty() && s != "empty"),
         processed_record_count: stats.data_counts.processed_record_count,
         latest_record_time_ms,
-        protected: config
-            .custom_settings
-            .as_ref()
-            .and_then(|c| c.pointer("/jobreset_k8s_io/protected"))
-            .and_then(Value::as_bool)
-            .unwrap_or(false),
+        protected: is_protected(config.custom_settings.as_ref()),
         datafeed_id: config
             .datafeed_config
             .as_ref()

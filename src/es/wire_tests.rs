@@ -333,3 +333,17 @@ fn job_protected_by_its_custom_settings() {
         assert_eq!(j.protected, want, "{settings}");
     }
 }
+
+#[test]
+fn an_update_answer_is_the_jobs_configuration_after_it() {
+    let body = br#"{"job_id":"j","custom_settings":{"jobreset_k8s_io":{"protected":true}},"blocked":{"reason":"reset","task_id":"n:1"}}"#;
+    let u = updated_job("j", body).expect("a job's configuration");
+    assert!(u.blocked && u.protected, "{u:?}");
+    assert!(u.custom_settings.is_some());
+    let plain = br#"{"job_id":"j","description":"d"}"#;
+    let u = updated_job("j", plain).expect("a job's configuration");
+    assert!(!u.blocked && !u.protected && u.custom_settings.is_none(), "{u:?}");
+    // Another job's answer, or none at all, is not taken for this one's.
+    assert_eq!(updated_job("other", plain), None);
+    assert_eq!(updated_job("j", b"not json"), None);
+}

@@ -245,9 +245,9 @@ async fn act<E: Elasticsearch, F: Follow<E> + Sync>(
         },
         Action::WriteLedger { custom_settings } => {
             match es.update_custom_settings(job_id, &custom_settings).await {
-                Ok(custom_settings) => {
+                Ok(after) => {
                     crash::at(CrashPoint::AfterLedgerWrite);
-                    Observation::LedgerWritten { custom_settings }
+                    Observation::LedgerWritten { after }
                 }
                 Err(error) => Observation::EsFailed {
                     op: Op::WriteLedger,

@@ -114,7 +114,13 @@ pub fn for_transition(old: &JobResetStatus, new: &JobResetStatus) -> Option<(Eve
         (_, Phase::Failed) if old.phase != Phase::Failed => EventReason::Failed,
         (p, Phase::Closing) if p != Phase::Closing => EventReason::Closing,
         (p, Phase::Resetting) if p != Phase::Resetting && new.adopted => EventReason::Adopted,
-        (p, Phase::Resetting) if p != Phase::Resetting => EventReason::Resetting,
+        // The request itself is told by ResetStarted (its task), milliseconds later, or by
+        // Retrying or Failed: an Event for the intent would only double the writes.
+        (p, Phase::Resetting)
+            if p != Phase::Resetting && new.reason.as_deref() != Some(reason::RESET_REQUESTED) =>
+        {
+            EventReason::Resetting
+        }
         (_, Phase::Restoring) if reason_changed => EventReason::Restoring,
         _ if reason_changed && new.reason.as_deref() == Some(reason::LEDGER_WRITE_FAILED) => {
             EventReason::LedgerWriteFailed
@@ -124,9 +130,6 @@ pub fn for_transition(old: &JobResetStatus, new: &JobResetStatus) -> Option<(Eve
         }
         _ if !old.adopted && new.adopted => EventReason::Adopted,
         _ if new.attempts > old.attempts => EventReason::Retrying,
-        _ if new.reason.as_deref() == Some(reason::RESET_REQUESTED) && reason_changed => {
-            EventReason::Resetting
-        }
         _ if reason_changed
             && new.reason.as_deref().is_some_and(|r| {
                 r.starts_with(reason::WAITING_FOR_PREFIX)
@@ -193,7 +196,13 @@ mod tests {
         let mut adopted = resetting.clone();
         adopted.adopted = true;
         assert_eq!(t(&pending, &closing), Some(EventReason::Closing));
-        assert_eq!(t(&closing, &resetting), Some(EventReason::Resetting));
+        assert_eq!(t(&closing, &resetting), None, "ResetStarted follows");
+        let mut found = resetting.clone();
+        found.reason = Some("ResetRunning".into());
+        assert_eq!(t(&closing, &found), Some(EventReason::Resetting));
+        // A run whose first write is the intent (no ledger) is still announced.
+        let fresh = JobResetStatus::default();
+        assert_eq!(t(&fresh, &resetting), Some(EventReason::Accepted));
         assert_eq!(t(&closing, &adopted), Some(EventReason::Adopted));
         assert_eq!(t(&resetting, &started), Some(EventReason::ResetStarted));
         assert_eq!(

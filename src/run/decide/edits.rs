@@ -40,6 +40,12 @@ pub(super) fn intend_reset(input: &Input, s: &mut JobResetStatus, job: &Job) -> 
         return write;
     }
     s.job_fingerprint = Some(fingerprint(job));
+    request(input, s)
+}
+
+/// The intent, with the fingerprint already in status (taken by the read the ledger's
+/// `started` write started from).
+pub(super) fn request(input: &Input, s: &mut JobResetStatus) -> Action {
     s.reset_requested_time = Some(conditions::format_time(input.now));
     s.reset_requests = s.reset_requests.saturating_add(1);
     s.task_id = None;

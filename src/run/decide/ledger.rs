@@ -8,6 +8,7 @@
 
 use super::*;
 use crate::api::LedgerMode;
+use crate::es::UpdatedJob;
 use crate::run::ledger::{self as book, Entry};
 use serde_json::Value;
 
@@ -161,6 +162,8 @@ pub(super) fn before_post(input: &Input, s: &mut JobResetStatus, job: &Job) -> O
         return Some(unrecorded(input, s, why));
     };
     s.ledger_state = Some(attempt.to_owned());
+    // What the job holds now: the update's answer does not carry it, and the job is closed.
+    s.job_fingerprint = Some(fingerprint(job));
     let e = entry(input, s, key, uid, STARTED);
     Some(Action::WriteLedger {
         custom_settings: book::with_entry(job.custom_settings.as_ref(), &e),
@@ -216,17 +219,33 @@ fn on_outcome_settings(input: &Input, s: &mut JobResetStatus, settings: Option<&
     }
 }
 
-/// A write landed: the outcome is read back from the answer (the job's configuration after
-/// the update) when it carries `custom_settings`, else from the job. The `started` entry is
-/// always read back with the job: that read is also the last look before the reset request.
-pub(super) fn on_written(input: &Input, s: &mut JobResetStatus, written: Option<&Value>) -> Action {
-    if !outcome_known(s) {
-        return Action::ReadJob(JobRead::PreReset);
+/// A write landed: it is read back from its answer (the job's configuration after the
+/// update), else from the job. For the `started` entry that answer is also the last look
+/// before the reset request: it shows no block and no protection, and the job was closed
+/// when the write's read took its data (a job opened since refuses the reset with 409).
+/// Anything else it does not show sends the run to read the job.
+pub(super) fn on_written(
+    input: &Input,
+    s: &mut JobResetStatus,
+    after: Option<&UpdatedJob>,
+) -> Action {
+    let settings = after.and_then(|a| a.custom_settings.as_ref());
+    if outcome_known(s) {
+        return match settings {
+            Some(c) => on_outcome_settings(input, s, Some(c)),
+            None => Action::ReadJob(JobRead::LedgerDone),
+        };
     }
-    match written {
-        Some(settings) => on_outcome_settings(input, s, Some(settings)),
-        None => Action::ReadJob(JobRead::LedgerDone),
+    let clear = after.is_some_and(|a| !a.blocked && !a.protected);
+    let mine = identity(input).is_some_and(|(key, uid)| {
+        let runs = book::entries(settings);
+        book::latest(&runs, &key).is_some_and(|e| e.uid == uid && e.state == STARTED)
+    });
+    if clear && mine && s.job_fingerprint.is_some() && s.reset_requests == 0 {
+        s.ledger_state = Some(STARTED.to_owned());
+        return request(input, s);
     }
+    Action::ReadJob(JobRead::PreReset)
 }
 
 /// A write failed. ML's upgrade mode (429 `status_exception`) is waited out in place, as a

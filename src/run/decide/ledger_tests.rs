@@ -8,7 +8,7 @@ use serde_json::{Value, json};
 
 use super::*;
 use crate::api::{ElasticsearchSpec, JobResetSpec, LedgerMode};
-use crate::es::ErrorCause;
+use crate::es::{ErrorCause, UpdatedJob};
 use crate::run::ledger as book;
 
 const JOB: &str = "total-requests";
@@ -74,6 +74,20 @@ impl Cluster {
         }
     }
 
+    /// What was sent to the job, reads left out.
+    fn writes(&self) -> Vec<&'static str> {
+        self.log.iter().copied().filter(|l| *l != "read").collect()
+    }
+
+    /// What `_update` answers: the job's configuration as it is now.
+    fn updated(&self) -> UpdatedJob {
+        UpdatedJob {
+            custom_settings: Some(self.settings.clone()),
+            blocked: false,
+            protected: false,
+        }
+    }
+
     fn answer(&mut self, action: Action) -> Option<Observation> {
         Some(match action {
             Action::ReadInfo => Observation::Info(ClusterInfo {
@@ -81,10 +95,13 @@ impl Cluster {
                 upgrade_mode: false,
             }),
             Action::CheckPrivileges => Observation::Privileges(Privileges::SecurityOff),
-            Action::ReadJob(read) => Observation::Job {
-                job: self.job(),
-                read,
-            },
+            Action::ReadJob(read) => {
+                self.log.push("read");
+                Observation::Job {
+                    job: self.job(),
+                    read,
+                }
+            }
             Action::Close { .. } => {
                 self.log.push("close");
                 Observation::Closed
@@ -102,12 +119,12 @@ impl Cluster {
                         },
                     });
                 }
-                // A lost write landed and was replaced right after: its answer shows it.
+                // A lost write was replaced by another writer's before it answered.
                 if !self.lose_writes {
-                    self.settings = custom_settings.clone();
+                    self.settings = custom_settings;
                 }
                 Observation::LedgerWritten {
-                    custom_settings: Some(custom_settings),
+                    after: Some(self.updated()),
                 }
             }
             Action::PostReset => {
@@ -171,11 +188,14 @@ fn the_reset_is_recorded_and_a_re_created_jobreset_does_nothing() {
     assert_eq!(s.phase, Phase::Completed, "{:?}", s.message);
     assert_eq!(s.ledger_state.as_deref(), Some("succeeded"));
     assert_eq!(s.ledger_key.as_deref(), Some("obs/reset-x"));
-    // started before the reset, the outcome after; Kibana's keys untouched.
+    // started before the reset, the outcome after; Kibana's keys untouched. Two reads: the
+    // first (a closed job is not closed again) and the one confirming the reset; each
+    // write is read back from its own answer.
     assert_eq!(
         c.log,
-        vec!["update", "reset", "update"],
-        "a closed job is not closed again"
+        vec!["read", "update", "reset", "read", "update"],
+        "{:?}",
+        c.log
     );
     assert_eq!(c.settings["created_by"], "ml-module");
     assert_eq!(c.settings["custom_urls"][0]["url_name"], "dash");
@@ -192,7 +212,7 @@ fn the_reset_is_recorded_and_a_re_created_jobreset_does_nothing() {
     let s = walk(&spec, "jobreset/obs/reset-x/uid-2", &mut c);
     assert_eq!(s.phase, Phase::Completed);
     assert_eq!(s.reason.as_deref(), Some(reason::ALREADY_APPLIED));
-    assert!(c.log.is_empty(), "{:?}", c.log);
+    assert!(c.writes().is_empty(), "{:?}", c.log);
     // A new runKey resets again on purpose.
     let mut again = spec.clone();
     again.run_key = Some("obs/reset-x@2".into());
@@ -303,7 +323,7 @@ fn an_earlier_jobreset_whose_outcome_was_never_written_is_not_guessed_at() {
     );
     assert_eq!(s.phase, Phase::Failed);
     assert_eq!(s.reason.as_deref(), Some(reason::AMBIGUOUS));
-    assert!(c.log.is_empty(), "nothing touched: {:?}", c.log);
+    assert!(c.writes().is_empty(), "nothing touched: {:?}", c.log);
     // The job holds nothing a reset would clear (the earlier reset ran): a repeat is
     // harmless, and the run goes on.
     c.reset = true;
@@ -377,7 +397,11 @@ fn a_known_outcome_is_recorded_and_completed_past_the_deadline() {
     };
     // The answer (the job's configuration after the update) shows the entry: no read back.
     let written = Observation::LedgerWritten {
-        custom_settings: Some(custom_settings),
+        after: Some(UpdatedJob {
+            custom_settings: Some(custom_settings),
+            blocked: false,
+            protected: false,
+        }),
     };
     let (action, s) = decide(&inp, &s, written);
     assert_eq!(action, Action::Done, "{:?}", s.message);
@@ -388,13 +412,7 @@ fn a_known_outcome_is_recorded_and_completed_past_the_deadline() {
     again.phase = Phase::Resetting;
     again.reason = Some(reason::RECORDING_OUTCOME.into());
     again.ledger_state = Some("recording".into());
-    let (action, _) = decide(
-        &inp,
-        &again,
-        Observation::LedgerWritten {
-            custom_settings: None,
-        },
-    );
+    let (action, _) = decide(&inp, &again, Observation::LedgerWritten { after: None });
     assert_eq!(action, Action::ReadJob(JobRead::LedgerDone));
 }
 
@@ -463,11 +481,7 @@ fn a_failed_reset_is_recorded_failed_and_a_re_created_jobreset_resets() {
     );
     assert_eq!(s.ledger_state.as_deref(), Some("failed"));
     assert_eq!(s.outcome_reason, None);
-    assert_eq!(
-        c.log,
-        vec!["update", "reset", "update"],
-        "a closed job is not closed again"
-    );
+    assert_eq!(c.writes(), vec!["update", "reset", "update"], "{:?}", c.log);
     let runs = book::entries(Some(&c.settings));
     assert_eq!(
         (runs[0].state.as_str(), runs[0].reason.as_deref()),
@@ -546,4 +560,51 @@ fn a_failure_whose_record_cannot_be_written_still_fails_with_its_reason() {
         (Phase::Failed, Some(reason::CANCELLED))
     );
     assert_eq!(s.ledger_state.as_deref(), Some("unrecorded"));
+}
+
+#[test]
+fn a_started_write_whose_answer_shows_a_block_or_protection_is_read_back() {
+    let spec = spec(LedgerMode::BestEffort);
+    let opaque = "jobreset/obs/r/u1";
+    let inp = input(&spec, opaque);
+    let c = Cluster::new();
+    let (action, s) = decide(
+        &inp,
+        &JobResetStatus {
+            phase: Phase::Pending,
+            elasticsearch_version: Some("8.15.0".into()),
+            ..Default::default()
+        },
+        Observation::Job {
+            job: c.job(),
+            read: JobRead::Initial,
+        },
+    );
+    let Action::WriteLedger { custom_settings } = action else {
+        panic!("{action:?}");
+    };
+    assert!(
+        s.job_fingerprint.is_some(),
+        "taken by the read the write starts from"
+    );
+    let answer = |blocked, protected| Observation::LedgerWritten {
+        after: Some(UpdatedJob {
+            custom_settings: Some(custom_settings.clone()),
+            blocked,
+            protected,
+        }),
+    };
+    let (action, ok) = decide(&inp, &s, answer(false, false));
+    assert_eq!(action, Action::PostReset);
+    assert_eq!(ok.ledger_state.as_deref(), Some("started"));
+    for (blocked, protected) in [(true, false), (false, true)] {
+        let (action, _) = decide(&inp, &s, answer(blocked, protected));
+        assert_eq!(
+            action,
+            Action::ReadJob(JobRead::PreReset),
+            "{blocked} {protected}"
+        );
+    }
+    let (action, _) = decide(&inp, &s, Observation::LedgerWritten { after: None });
+    assert_eq!(action, Action::ReadJob(JobRead::PreReset));
 }

@@ -13,7 +13,8 @@ use crate::{
     api::{JobFingerprint, JobResetSpec, JobResetStatus, Phase},
     es::{
         BlockReason, ClusterInfo, EsError, Job, JobState, Privileges, TIMEOUT, TRANSIENT_REASONS,
-        TaskInfo, TaskOutcome, TaskPoll, UNKNOWN_VERSION, UNREACHABLE, attempt_opaque_id,
+        TaskInfo, TaskOutcome, TaskPoll, UNKNOWN_VERSION, UNREACHABLE, UpdatedJob,
+        attempt_opaque_id,
     },
     run::conditions,
     run::evidence::{self, Evidence},
@@ -215,10 +216,10 @@ pub enum Observation {
     Opened,
     /// The datafeed was started again.
     DatafeedStarted,
-    /// The ledger write was accepted; `custom_settings` as the answer gives them back (the
-    /// job's configuration after the update), when it does.
+    /// The ledger write was accepted, and what its answer (the job's configuration after
+    /// the update) shows, when it is that shape.
     LedgerWritten {
-        custom_settings: Option<serde_json::Value>,
+        after: Option<UpdatedJob>,
     },
     EsFailed {
         op: Op,
@@ -387,9 +388,7 @@ fn apply(input: &Input, s: &mut JobResetStatus, obs: Observation) -> Action {
         Observation::DatafeedState(state) => restore::on_datafeed_state(input, s, state),
         Observation::Opened => restore::on_opened(input, s),
         Observation::DatafeedStarted => restore::on_started(input, s),
-        Observation::LedgerWritten { custom_settings } => {
-            ledger::on_written(input, s, custom_settings.as_ref())
-        }
+        Observation::LedgerWritten { after } => ledger::on_written(input, s, after.as_ref()),
         Observation::EsFailed { op, error } => on_error(input, s, op, error),
     }
 }
