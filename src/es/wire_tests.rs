@@ -342,7 +342,10 @@ fn an_update_answer_is_the_jobs_configuration_after_it() {
     assert!(u.custom_settings.is_some());
     let plain = br#"{"job_id":"j","description":"d"}"#;
     let u = updated_job("j", plain).expect("a job's configuration");
-    assert!(!u.blocked && !u.protected && u.custom_settings.is_none(), "{u:?}");
+    assert!(
+        !u.blocked && !u.protected && u.custom_settings.is_none(),
+        "{u:?}"
+    );
     // Another job's answer, or none at all, is not taken for this one's.
     assert_eq!(updated_job("other", plain), None);
     assert_eq!(updated_job("j", b"not json"), None);

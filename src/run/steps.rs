@@ -71,7 +71,8 @@ pub enum Next {
 /// Runs decide/act rounds from `first` until the run must wait or is over. `status` is
 /// updated to what was last recorded. `es` is `None` when no connection could be built; the
 /// observation then explains why and `decide` only asks to wait. Status reaches the sink
-/// before every action that writes to Elasticsearch and before every return.
+/// before every action that changes the job (close, reset, open, start), before every
+/// outcome write, and before every return.
 #[allow(clippy::too_many_arguments)]
 pub async fn drive<E: Elasticsearch, S: Sink + Send, F: Follow<E> + Sync>(
     es: Option<&E>,
@@ -118,15 +119,17 @@ pub async fn drive<E: Elasticsearch, S: Sink + Send, F: Follow<E> + Sync>(
             }
             sink.request_intended(new.reset_requests);
         }
-        // While the run only looks (Pending, nothing written to the job yet), what it learns
-        // goes out with the next status write: a crash before it costs the reads again,
-        // nothing more.
+        // While the run only looks and books (Pending: nothing done to the job yet), what it
+        // learns goes out with the next status write: a crash before it costs the reads and
+        // the `started` entry again (the next run finds its own entry on the job), nothing
+        // more.
         let looking = matches!(
             action,
             Action::ReadInfo
                 | Action::CheckPrivileges
                 | Action::ReadJob(_)
                 | Action::ReadDatafeed { .. }
+                | Action::WriteLedger { .. }
         ) && new.phase == Phase::Pending
             && recorded.phase == Phase::Pending
             // A warning (a ledger write given up on) is written at once: it is an Event.

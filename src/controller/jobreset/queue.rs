@@ -60,12 +60,15 @@ pub fn same_target(store: &Store<JobReset>, me: &JobReset, template: &str) -> Ve
     }
     let my_ns = me.namespace().unwrap_or_default();
     let my_id = connect::cluster_identity(&me.spec.elasticsearch, &my_ns, template);
+    let my_uid = me.metadata.uid.as_deref();
+    // Cheapest test first, and nothing cloned but the matches: this runs on every Pending
+    // reconcile, over every JobReset in the cache.
     store
         .state()
         .into_iter()
-        .filter(|o| o.uid() != me.uid() && touches(o))
-        .filter(|o| !o.status.as_ref().is_some_and(|s| s.phase.is_terminal()))
         .filter(|o| o.spec.job_id == me.spec.job_id)
+        .filter(|o| o.metadata.uid.as_deref() != my_uid && touches(o))
+        .filter(|o| !o.status.as_ref().is_some_and(|s| s.phase.is_terminal()))
         .filter(|o| {
             let ns = o.namespace().unwrap_or_default();
             connect::cluster_identity(&o.spec.elasticsearch, &ns, template) == my_id

@@ -1,0 +1,70 @@
+//! What one ordinary reset costs, counted from the simulator's and the test bed front's
+//! request records: the Elasticsearch calls by endpoint and the status writes and Events in
+//! the JobReset's namespace. A closed job is not closed again, each ledger write is read
+//! back from its own answer, and a Pending run's reads go out with its first write. Counts,
+//! never timings. Does I/O (Kubernetes, loopback HTTP).
+
+mod common;
+
+use common::World;
+use es_ml_sim::{Endpoint, SimConfig};
+use serde_json::json;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_closed_job_costs_eight_requests_four_status_writes_and_three_events() {
+    let w = World::new("cost", SimConfig::default()).await;
+    w.job_with_data("cost-job", "closed");
+    w.create("reset-cost", json!({"jobId": "cost-job"})).await;
+    let s = w.completed("reset-cost").await;
+    assert_eq!(s.ledger_state.as_deref(), Some("succeeded"), "{s:#?}");
+    w.wait_event("reset-cost", "Completed").await;
+
+    let ctl = w.ctl();
+    let on_the_job = |e: Endpoint| {
+        ctl.requests()
+            .iter()
+            .filter(|r| r.endpoint == e && r.path.contains("cost-job"))
+            .count()
+    };
+    let calls = [
+        ("job_get", on_the_job(Endpoint::JobGet)),
+        ("job_stats", on_the_job(Endpoint::JobStats)),
+        ("job_close", on_the_job(Endpoint::JobClose)),
+        ("job_update", on_the_job(Endpoint::JobUpdate)),
+        ("job_reset", on_the_job(Endpoint::JobReset)),
+    ];
+    // The first read and the one confirming the reset; the `started` entry and the outcome.
+    assert_eq!(
+        calls,
+        [
+            ("job_get", 2),
+            ("job_stats", 2),
+            ("job_close", 0),
+            ("job_update", 2),
+            ("job_reset", 1)
+        ]
+    );
+    assert_eq!(ctl.count(Endpoint::TaskGet), 1, "one long-poll");
+
+    let writes: Vec<String> = w
+        .bed
+        .requests()
+        .into_iter()
+        .filter(|r| r.namespace.as_deref() == Some(w.ns.as_str()))
+        .filter(|r| matches!(r.verb.as_str(), "create" | "update" | "patch"))
+        .map(|r| {
+            format!(
+                "{} {}{}",
+                r.verb,
+                r.resource,
+                r.subresource.map(|s| format!("/{s}")).unwrap_or_default()
+            )
+        })
+        .filter(|w| w != "create jobresets")
+        .collect();
+    let count = |what: &str| writes.iter().filter(|w| w.as_str() == what).count();
+    // The intent, the task id, the outcome about to be recorded, Completed.
+    assert_eq!(count("patch jobresets/status"), 4, "{writes:?}");
+    // Accepted, ResetStarted, Completed.
+    assert_eq!(count("create events"), 3, "{writes:?}");
+}
