@@ -149,7 +149,13 @@ pub fn for_transition(old: &JobResetStatus, new: &JobResetStatus) -> Option<(Eve
         {
             EventReason::WaitingForConnection
         }
-        _ if old.start_time.is_none() && new.start_time.is_some() => EventReason::Accepted,
+        // A first write that is already the intent is told by ResetStarted, as above.
+        _ if old.start_time.is_none()
+            && new.start_time.is_some()
+            && new.reason.as_deref() != Some(reason::RESET_REQUESTED) =>
+        {
+            EventReason::Accepted
+        }
         _ => return None,
     };
     Some((r, note))
@@ -200,9 +206,10 @@ mod tests {
         let mut found = resetting.clone();
         found.reason = Some("ResetRunning".into());
         assert_eq!(t(&closing, &found), Some(EventReason::Resetting));
-        // A run whose first write is the intent (no ledger) is still announced.
+        // A run whose first write is already the intent is told by ResetStarted.
         let fresh = JobResetStatus::default();
-        assert_eq!(t(&fresh, &resetting), Some(EventReason::Accepted));
+        assert_eq!(t(&fresh, &resetting), None);
+        assert_eq!(t(&fresh, &pending), Some(EventReason::Accepted));
         assert_eq!(t(&closing, &adopted), Some(EventReason::Adopted));
         assert_eq!(t(&resetting, &started), Some(EventReason::ResetStarted));
         assert_eq!(
