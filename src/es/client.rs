@@ -14,7 +14,8 @@ use super::memo::Memo;
 use super::tls::tls_config;
 use super::wire::{self, JobDecode};
 use super::{
-    ClusterInfo, EsError, Job, JobSummary, Privileges, RESET_ACTION, TaskInfo, TaskPoll, UpdatedJob,
+    ClusterInfo, EsError, Job, JobConfigView, JobSummary, Privileges, RESET_ACTION, TaskInfo,
+    TaskPoll, UpdatedJob,
 };
 
 /// Credentials; `Debug` never prints the secret parts.
@@ -238,6 +239,21 @@ impl EsClient {
             JobDecode::Found(job) => Ok(job),
             JobDecode::Missing => Err(EsError::Api {
                 what: config.what.clone(),
+                status: 404,
+                kind: "resource_not_found_exception".to_owned(),
+                reason: format!("No known job with id '{job_id}' (the answer listed no such job)"),
+            }),
+        }
+    }
+
+    /// `GET _ml/anomaly_detectors/<id>` alone.
+    pub async fn job_config(&self, job_id: &str) -> Result<JobConfigView, EsError> {
+        let call = self.call(Method::GET, &["_ml", "anomaly_detectors", job_id], &[]);
+        let body = self.send_ok(&call, None).await?;
+        match wire::job_config(job_id, &body).map_err(|detail| call.decode(detail))? {
+            Some(view) => Ok(view),
+            None => Err(EsError::Api {
+                what: call.what.clone(),
                 status: 404,
                 kind: "resource_not_found_exception".to_owned(),
                 reason: format!("No known job with id '{job_id}' (the answer listed no such job)"),

@@ -16,8 +16,8 @@ pub(crate) use client::base_url;
 pub use client::{Auth, EsClient, EsConfig, attempt_opaque_id};
 pub use error::{EsError, INVALID_CONNECTION, TIMEOUT, TRANSIENT_REASONS, UNREACHABLE};
 pub use types::{
-    BlockReason, Blocked, ClusterInfo, ErrorCause, Job, JobState, JobSummary, Privileges,
-    RESET_ACTION, TaskInfo, TaskOutcome, TaskPoll, UNKNOWN_VERSION, UpdatedJob,
+    BlockReason, Blocked, ClusterInfo, ErrorCause, Job, JobConfigView, JobState, JobSummary,
+    Privileges, RESET_ACTION, TaskInfo, TaskOutcome, TaskPoll, UNKNOWN_VERSION, UpdatedJob,
 };
 pub use wire::{es_time, parse_es_time};
 
@@ -42,6 +42,11 @@ pub trait Elasticsearch: Sync {
         cluster: &[&str],
     ) -> impl Future<Output = Result<Privileges, EsError>> + Send;
     fn job(&self, job_id: &str) -> impl Future<Output = Result<Job, EsError>> + Send;
+    /// The job's configuration only (one request, no stats).
+    fn job_config(
+        &self,
+        job_id: &str,
+    ) -> impl Future<Output = Result<JobConfigView, EsError>> + Send;
     fn close_job(
         &self,
         job_id: &str,
@@ -97,6 +102,12 @@ impl Elasticsearch for EsClient {
     }
     fn job(&self, job_id: &str) -> impl Future<Output = Result<Job, EsError>> + Send {
         EsClient::job(self, job_id)
+    }
+    fn job_config(
+        &self,
+        job_id: &str,
+    ) -> impl Future<Output = Result<JobConfigView, EsError>> + Send {
+        EsClient::job_config(self, job_id)
     }
     fn open_job(&self, job_id: &str) -> impl Future<Output = Result<(), EsError>> + Send {
         EsClient::open_job(self, job_id)

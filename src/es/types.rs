@@ -186,6 +186,14 @@ mod tests {
     }
 }
 
+/// What the job's configuration alone shows (`GET _ml/anomaly_detectors/<id>`, no stats):
+/// enough to confirm a reset ended and to write its outcome.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct JobConfigView {
+    pub blocked: Option<Blocked>,
+    pub custom_settings: Option<serde_json::Value>,
+}
+
 /// What a job `_update` answers: the job's configuration after the update.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct UpdatedJob {

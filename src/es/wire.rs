@@ -8,8 +8,8 @@ use serde::Deserialize;
 use serde_json::Value;
 
 use super::types::{
-    BlockReason, Blocked, ClusterInfo, ErrorCause, Job, JobState, Privileges, TaskInfo,
-    TaskOutcome, TaskPoll, UNKNOWN_VERSION, UpdatedJob,
+    BlockReason, Blocked, ClusterInfo, ErrorCause, Job, JobConfigView, JobState, Privileges,
+    TaskInfo, TaskOutcome, TaskPoll, UNKNOWN_VERSION, UpdatedJob,
 };
 
 /// Longest error reason kept; a proxy's HTML page or a huge `caused_by` chain must not end
@@ -286,6 +286,31 @@ pub enum JobDecode {
     Missing,
 }
 
+fn blocked_of(wire: Option<BlockedWire>) -> Result<Option<Blocked>, DecodeError> {
+    Ok(match wire {
+        // `none` is never serialised, but accept it rather than fail on a future change.
+        Some(b) if b.reason == "none" => None,
+        Some(b) => Some(Blocked {
+            reason: BlockReason::from_es(&b.reason)
+                .ok_or_else(|| format!("unknown blocked.reason {:?}", b.reason))?,
+            task_id: b.task_id.filter(|t| !t.is_empty()),
+        }),
+        None => None,
+    })
+}
+
+/// The config answer alone (`None`: it lists no job with this id).
+pub fn job_config(job_id: &str, body: &[u8]) -> Result<Option<JobConfigView>, DecodeError> {
+    let config: Jobs<JobConfig> = json(body).map_err(|e| format!("job config: {e}"))?;
+    let Some(config) = config.jobs.into_iter().find(|j| j.job_id == job_id) else {
+        return Ok(None);
+    };
+    Ok(Some(JobConfigView {
+        blocked: blocked_of(config.blocked)?,
+        custom_settings: config.custom_settings,
+    }))
+}
+
 /// Merges the config answer (`blocked`, `model_snapshot_id`) with the stats answer (state,
 /// data counts) for `job_id`.
 pub fn job(job_id: &str, config_body: &[u8], stats_body: &[u8]) -> Result<JobDecode, DecodeError> {
@@ -299,16 +324,7 @@ pub fn job(job_id: &str, config_body: &[u8], stats_body: &[u8]) -> Result<JobDec
     };
     let state = JobState::from_es(&stats.state)
         .ok_or_else(|| format!("unknown job state {:?}", stats.state))?;
-    let blocked = match config.blocked {
-        // `none` is never serialised, but accept it rather than fail on a future change.
-        Some(b) if b.reason == "none" => None,
-        Some(b) => Some(Blocked {
-            reason: BlockReason::from_es(&b.reason)
-                .ok_or_else(|| format!("unknown blocked.reason {:?}", b.reason))?,
-            task_id: b.task_id.filter(|t| !t.is_empty()),
-        }),
-        None => None,
-    };
+    let blocked = blocked_of(config.blocked)?;
     let latest_record_time_ms = match stats.data_counts.latest_record_timestamp {
         None | Some(Value::Null) => None,
         Some(Value::Number(n)) => n.as_i64(),

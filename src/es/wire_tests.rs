@@ -350,3 +350,19 @@ fn an_update_answer_is_the_jobs_configuration_after_it() {
     assert_eq!(updated_job("other", plain), None);
     assert_eq!(updated_job("j", b"not json"), None);
 }
+
+#[test]
+fn the_configuration_alone_gives_the_block_and_the_ledger() {
+    let body = br#"{"count":1,"jobs":[{"job_id":"j","blocked":{"reason":"reset","task_id":"n:7"},"custom_settings":{"a":1}}]}"#;
+    let v = job_config("j", body).expect("decodes").expect("the job");
+    assert_eq!(
+        v.blocked,
+        Some(Blocked {
+            reason: BlockReason::Reset,
+            task_id: Some("n:7".into())
+        })
+    );
+    assert_eq!(v.custom_settings, Some(serde_json::json!({"a": 1})));
+    assert_eq!(job_config("other", body), Ok(None));
+    assert!(job_config("j", b"{").is_err());
+}

@@ -16,7 +16,7 @@ use crate::{
     api::{JobResetSpec, JobResetStatus, Phase},
     es::{Elasticsearch, TaskPoll},
     run::crash::{self, CrashPoint},
-    run::decide::{Action, Input, NEEDED_PRIVILEGES, Observation, Op, decide, reason},
+    run::decide::{Action, Input, JobRead, NEEDED_PRIVILEGES, Observation, Op, decide, reason},
     run::follow::{Answer, Call, Follow},
     run::gate::{Inside, ResetGate},
 };
@@ -198,6 +198,14 @@ async fn act<E: Elasticsearch, F: Follow<E> + Sync>(
             Ok(p) => Observation::Privileges(p),
             Err(error) => Observation::EsFailed {
                 op: Op::CheckPrivileges,
+                error,
+            },
+        },
+        // Confirming a reset needs the block and the ledger only: the config, no stats.
+        Action::ReadJob(JobRead::ConfirmAck) => match es.job_config(job_id).await {
+            Ok(view) => Observation::Confirmed(view),
+            Err(error) => Observation::EsFailed {
+                op: Op::ReadJob(JobRead::ConfirmAck),
                 error,
             },
         },

@@ -176,7 +176,7 @@ pub(super) fn record_outcome(
     input: &Input,
     s: &mut JobResetStatus,
     msg: &str,
-    job: Option<&Job>,
+    just_read: Option<Option<&Value>>,
 ) -> Option<Action> {
     identity(input)?;
     if let Some(SUCCEEDED | FAILED | UNRECORDED) = s.ledger_state.as_deref() {
@@ -186,8 +186,8 @@ pub(super) fn record_outcome(
         let phase = s.phase;
         set(s, phase, reason::RECORDING_OUTCOME, msg.to_owned());
     }
-    Some(match job {
-        Some(job) => on_ledger_read(input, s, job),
+    Some(match just_read {
+        Some(settings) => on_outcome_settings(input, s, settings),
         None => Action::ReadJob(JobRead::LedgerDone),
     })
 }

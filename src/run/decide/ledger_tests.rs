@@ -8,7 +8,7 @@ use serde_json::{Value, json};
 
 use super::*;
 use crate::api::{ElasticsearchSpec, JobResetSpec, LedgerMode};
-use crate::es::{ErrorCause, UpdatedJob};
+use crate::es::{Blocked, ErrorCause, JobConfigView, UpdatedJob};
 use crate::run::ledger as book;
 
 const JOB: &str = "total-requests";
@@ -607,4 +607,44 @@ fn a_started_write_whose_answer_shows_a_block_or_protection_is_read_back() {
     }
     let (action, _) = decide(&inp, &s, Observation::LedgerWritten { after: None });
     assert_eq!(action, Action::ReadJob(JobRead::PreReset));
+}
+
+#[test]
+fn the_confirming_read_needs_the_configuration_only() {
+    let spec = spec(LedgerMode::BestEffort);
+    let inp = input(&spec, "jobreset/obs/r/u1");
+    let c = Cluster::new();
+    let s = JobResetStatus {
+        phase: Phase::Resetting,
+        elasticsearch_version: Some("8.15.0".into()),
+        task_id: Some("n1:39".into()),
+        reset_requests: 1,
+        ledger_state: Some("started".into()),
+        ..Default::default()
+    };
+    let view = |reason: Option<BlockReason>| {
+        Observation::Confirmed(JobConfigView {
+            blocked: reason.map(|reason| Blocked {
+                reason,
+                task_id: None,
+            }),
+            custom_settings: Some(c.settings.clone()),
+        })
+    };
+    let (action, done) = decide(&inp, &s, view(None));
+    assert!(matches!(action, Action::WriteLedger { .. }), "{action:?}");
+    assert_eq!(done.reason.as_deref(), Some(reason::RECORDING_OUTCOME));
+    let (action, waiting) = decide(&inp, &s, view(Some(BlockReason::Reset)));
+    assert!(matches!(action, Action::Requeue(_)), "{action:?}");
+    assert_eq!(waiting.reason.as_deref(), Some(reason::CONFIRMING));
+    let (_, deleted) = decide(&inp, &s, view(Some(BlockReason::Delete)));
+    assert_eq!(
+        deleted.reason.as_deref(),
+        Some(reason::RECORDING_OUTCOME),
+        "its failure is recorded first"
+    );
+    assert_eq!(
+        deleted.outcome_reason.as_deref(),
+        Some(reason::JOB_BEING_DELETED)
+    );
 }

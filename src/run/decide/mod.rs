@@ -12,9 +12,9 @@ use jiff::Timestamp;
 use crate::{
     api::{JobFingerprint, JobResetSpec, JobResetStatus, Phase},
     es::{
-        BlockReason, ClusterInfo, EsError, Job, JobState, Privileges, TIMEOUT, TRANSIENT_REASONS,
-        TaskInfo, TaskOutcome, TaskPoll, UNKNOWN_VERSION, UNREACHABLE, UpdatedJob,
-        attempt_opaque_id,
+        BlockReason, Blocked, ClusterInfo, EsError, Job, JobConfigView, JobState, Privileges,
+        TIMEOUT, TRANSIENT_REASONS, TaskInfo, TaskOutcome, TaskPoll, UNKNOWN_VERSION, UNREACHABLE,
+        UpdatedJob, attempt_opaque_id,
     },
     run::conditions,
     run::evidence::{self, Evidence},
@@ -202,6 +202,8 @@ pub enum Observation {
         read: JobRead,
     },
     Closed,
+    /// The job's configuration, read to confirm a reset its task reported done.
+    Confirmed(JobConfigView),
     ResetPosted {
         task_id: String,
     },
@@ -279,6 +281,7 @@ pub fn decide(input: &Input, old: &JobResetStatus, obs: Observation) -> (Action,
         obs,
         Observation::ResetPosted { .. }
             | Observation::Task(_)
+            | Observation::Confirmed(_)
             | Observation::Job {
                 read: JobRead::ConfirmAck | JobRead::TaskGone,
                 ..
@@ -371,6 +374,17 @@ fn apply(input: &Input, s: &mut JobResetStatus, obs: Observation) -> Action {
         Observation::Info(info) => on_info(input, s, info),
         Observation::Privileges(p) => on_privileges(input, s, &p),
         Observation::Job { job, read } => on_job(input, s, job, read),
+        Observation::Confirmed(view) => {
+            if let Some(refused) = refuse_blocked(input, s, view.blocked.as_ref()) {
+                return refused;
+            }
+            confirm(
+                input,
+                s,
+                view.blocked.as_ref(),
+                view.custom_settings.as_ref(),
+            )
+        }
         Observation::Closed => match s.phase {
             Phase::Closing => Action::ReadJob(JobRead::PreReset),
             Phase::Resetting => Action::ReadJob(JobRead::Recover),
@@ -465,27 +479,49 @@ fn on_privileges(input: &Input, s: &mut JobResetStatus, p: &Privileges) -> Actio
     fail(s, reason::MISSING_PRIVILEGE, msg)
 }
 
+/// A job being deleted or reverted ends the run, whatever it was read for.
+fn refuse_blocked(input: &Input, s: &mut JobResetStatus, b: Option<&Blocked>) -> Option<Action> {
+    let jid = &input.spec.job_id;
+    match b?.reason {
+        BlockReason::Delete => Some(fail(
+            s,
+            reason::JOB_BEING_DELETED,
+            format!("job {jid} is being deleted"),
+        )),
+        BlockReason::Revert => {
+            let msg = format!("job {jid} is being reverted to a model snapshot; cannot reset it");
+            Some(fail(s, reason::JOB_BEING_REVERTED, msg))
+        }
+        BlockReason::Reset => None,
+    }
+}
+
+/// The task reported success: done once the job's reset block is gone (its outcome written
+/// from what this read shows of the ledger).
+fn confirm(
+    input: &Input,
+    s: &mut JobResetStatus,
+    blocked: Option<&Blocked>,
+    settings: Option<&serde_json::Value>,
+) -> Action {
+    if blocked.is_some_and(|b| b.reason == BlockReason::Reset) {
+        let msg = format!(
+            "reset task reported success but job {} is still blocked on reset; waiting",
+            input.spec.job_id
+        );
+        set(s, Phase::Resetting, reason::CONFIRMING, msg);
+        return Action::Requeue(poll_interval(input));
+    }
+    restore::reset_done(input, s, completed_message(input, s), Some(settings))
+}
+
 fn on_job(input: &Input, s: &mut JobResetStatus, job: Job, read: JobRead) -> Action {
     let jid = &input.spec.job_id;
     if read == JobRead::Initial && s.job_state_before.is_none() {
         s.job_state_before = Some(job.state.as_str().to_string());
     }
-    if let Some(b) = &job.blocked {
-        match b.reason {
-            BlockReason::Delete => {
-                return fail(
-                    s,
-                    reason::JOB_BEING_DELETED,
-                    format!("job {jid} is being deleted"),
-                );
-            }
-            BlockReason::Revert => {
-                let msg =
-                    format!("job {jid} is being reverted to a model snapshot; cannot reset it");
-                return fail(s, reason::JOB_BEING_REVERTED, msg);
-            }
-            BlockReason::Reset => {}
-        }
+    if let Some(refused) = refuse_blocked(input, s, job.blocked.as_ref()) {
+        return refused;
     }
     let reset_block = job
         .blocked
@@ -546,16 +582,7 @@ fn on_job(input: &Input, s: &mut JobResetStatus, job: Job, read: JobRead) -> Act
             }
             intend_reset(input, s, &job)
         }
-        JobRead::ConfirmAck => match reset_block {
-            None => restore::reset_done(input, s, completed_message(input, s), Some(&job)),
-            Some(_) => {
-                let msg = format!(
-                    "reset task reported success but job {jid} is still blocked on reset; waiting"
-                );
-                set(s, Phase::Resetting, reason::CONFIRMING, msg);
-                Action::Requeue(poll_interval(input))
-            }
-        },
+        JobRead::ConfirmAck => confirm(input, s, reset_block, job.custom_settings.as_ref()),
         JobRead::TaskGone => on_task_gone(input, s, &job, reset_block.map(|b| b.task_id.clone())),
         JobRead::AdoptWait => match reset_block {
             None => block_gone(input, s, &job),

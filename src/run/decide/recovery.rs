@@ -25,7 +25,7 @@ pub(super) fn after_lost_answer(input: &Input, s: &mut JobResetStatus, job: &Job
                 evidence::describe(&before, &now),
                 requests_sent(s)
             );
-            restore::reset_done(input, s, msg, Some(job))
+            restore::reset_done(input, s, msg, Some(job.custom_settings.as_ref()))
         }
         Evidence::Unchanged if before.is_empty() && answer_may_be_lost(s) => {
             let msg = format!(
@@ -33,7 +33,7 @@ pub(super) fn after_lost_answer(input: &Input, s: &mut JobResetStatus, job: &Job
                  clear and no reset is running, which is how a reset leaves it ({})",
                 requests_sent(s)
             );
-            restore::reset_done(input, s, msg, Some(job))
+            restore::reset_done(input, s, msg, Some(job.custom_settings.as_ref()))
         }
         Evidence::Unchanged => {
             if let Some(close) = close_first(input, s, job) {
@@ -60,15 +60,28 @@ pub(super) fn block_gone(input: &Input, s: &mut JobResetStatus, job: &Job) -> Ac
     // may lack it, and then only an empty job says the reset ran.
     let Some(before) = s.job_fingerprint.clone() else {
         if now.is_empty() {
-            return restore::reset_done(input, s, completed_message(input, s), Some(job));
+            return restore::reset_done(
+                input,
+                s,
+                completed_message(input, s),
+                Some(job.custom_settings.as_ref()),
+            );
         }
         return ambiguous(input, s, &now, &now);
     };
     match evidence::compare(&before, &now) {
-        Evidence::Cleared => restore::reset_done(input, s, completed_message(input, s), Some(job)),
-        Evidence::Unchanged if before.is_empty() => {
-            restore::reset_done(input, s, completed_message(input, s), Some(job))
-        }
+        Evidence::Cleared => restore::reset_done(
+            input,
+            s,
+            completed_message(input, s),
+            Some(job.custom_settings.as_ref()),
+        ),
+        Evidence::Unchanged if before.is_empty() => restore::reset_done(
+            input,
+            s,
+            completed_message(input, s),
+            Some(job.custom_settings.as_ref()),
+        ),
         Evidence::Unchanged => {
             // That reset did not clear the data (it aborted): this run asks for its own.
             if let Some(close) = close_first(input, s, job) {

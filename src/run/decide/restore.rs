@@ -35,16 +35,16 @@ pub(super) fn read_datafeed_first(input: &Input, s: &JobResetStatus, job: &Job) 
     Some(Action::ReadDatafeed { datafeed_id: id })
 }
 
-/// The reset is done: record it in the job's ledger (from `job` when it was just read),
-/// then complete, or put the job back first.
+/// The reset is done: record it in the job's ledger (from the `custom_settings` of a read
+/// just made, when there was one), then complete, or put the job back first.
 pub(super) fn reset_done(
     input: &Input,
     s: &mut JobResetStatus,
     msg: String,
-    job: Option<&Job>,
+    just_read: Option<Option<&serde_json::Value>>,
 ) -> Action {
     if s.phase != Phase::Restoring
-        && let Some(record) = ledger::record_outcome(input, s, &msg, job)
+        && let Some(record) = ledger::record_outcome(input, s, &msg, just_read)
     {
         return record;
     }
