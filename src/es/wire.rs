@@ -170,19 +170,13 @@ pub fn privileges(asked: &[&str], body: &[u8]) -> Result<Privileges, DecodeError
 /// The answer of a job `_update` is the job's configuration after it (`None` when it is not
 /// that job's: the caller then reads the job).
 pub fn updated_job(job_id: &str, body: &[u8]) -> Option<UpdatedJob> {
-    let answer: Value = serde_json::from_slice(body).ok()?;
-    if answer.get("job_id").and_then(Value::as_str) != Some(job_id) {
+    let config: JobConfig = serde_json::from_slice(body).ok()?;
+    if config.job_id != job_id {
         return None;
     }
-    let custom_settings = answer
-        .get("custom_settings")
-        .filter(|c| c.is_object())
-        .cloned();
-    let blocked = answer
-        .get("blocked")
-        .and_then(|b| b.get("reason"))
-        .and_then(Value::as_str)
-        .is_some_and(|r| r != "none");
+    // A block this client cannot name leaves the answer unread: the job is read instead.
+    let blocked = blocked_of(config.blocked).ok()?.is_some();
+    let custom_settings = config.custom_settings.filter(Value::is_object);
     Some(UpdatedJob {
         protected: is_protected(custom_settings.as_ref()),
         custom_settings,
