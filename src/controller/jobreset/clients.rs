@@ -74,7 +74,8 @@ impl Clients {
     }
 
     /// Connection settings a shared client is kept for.
-    pub fn connections(&self) -> usize {
+    #[cfg(test)]
+    fn connections(&self) -> usize {
         self.lock().shared.len()
     }
 

@@ -161,14 +161,7 @@ async fn datafeed_grows_counts_and_reset_clears_them() {
     let ctl = sim.control();
     let u = sim.url();
     put_job(&sim, &c, "j").await;
-    let a = call(
-        &c,
-        "PUT",
-        format!("{u}/_ml/datafeeds/datafeed-j"),
-        Some(json!({"job_id": "j", "indices": ["logs-*"]})),
-    )
-    .await;
-    assert_eq!(a.status, 200, "{}", a.body);
+    put_datafeed(&sim, &c, "j").await;
     let a = call(
         &c,
         "POST",
@@ -435,14 +428,7 @@ async fn open_and_start_answer_once_done_and_show_opening_and_starting_meanwhile
     let ctl = sim.control();
     let u = sim.url();
     put_job(&sim, &c, "j").await;
-    let a = call(
-        &c,
-        "PUT",
-        format!("{u}/_ml/datafeeds/datafeed-j"),
-        Some(json!({"job_id": "j", "indices": ["logs-*"]})),
-    )
-    .await;
-    assert_eq!(a.status, 200, "{}", a.body);
+    put_datafeed(&sim, &c, "j").await;
     ctl.set_open_duration(Duration::from_millis(400));
     ctl.set_start_duration(Duration::from_millis(400));
     let open = in_background(&c, format!("{u}/_ml/anomaly_detectors/j/_open"));

@@ -92,6 +92,18 @@ pub async fn put_job(sim: &Sim, c: &reqwest::Client, id: &str) {
     assert_eq!(a.status, 200, "{}", a.body);
 }
 
+/// `datafeed-<job>` over `logs-*` for the job.
+pub async fn put_datafeed(sim: &Sim, c: &reqwest::Client, job: &str) {
+    let a = call(
+        c,
+        "PUT",
+        format!("{}/_ml/datafeeds/datafeed-{job}", sim.url()),
+        Some(serde_json::json!({"job_id": job, "indices": ["logs-*"]})),
+    )
+    .await;
+    assert_eq!(a.status, 200, "{}", a.body);
+}
+
 pub async fn async_reset(sim: &Sim, c: &reqwest::Client, id: &str) -> String {
     let a = call(
         c,
