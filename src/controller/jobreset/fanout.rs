@@ -240,9 +240,10 @@ async fn children(
     // Children live in the parent's namespace with the parent as controller: anyone may
     // write an owner reference elsewhere, and the cache spans every namespace.
     let mine: Vec<_> = ctx
-        .store
-        .state()
-        .into_iter()
+        .jobs
+        .owned_by(&uid)
+        .iter()
+        .filter_map(|r| ctx.store.get(r))
         .filter(|o| {
             o.namespace() == parent.namespace()
                 && o.owner_references()

@@ -47,6 +47,7 @@ use reconcile::{Context, error_policy, reconcile};
 use crate::{
     api::{JobReset, JobResetGrant, JobResetSchedule},
     controller::error::Error,
+    controller::index::JobIndex,
     controller::schedule::{self, Clock, SystemClock},
     k8s::metrics::{Metrics, Readiness},
     run::gate::ResetGate,
@@ -174,11 +175,16 @@ pub async fn run_until(
     let parents = wake.clone();
     // Wakes schedules whose runs changed.
     let (wake_schedule, schedules_woken) = futures::channel::mpsc::unbounded();
+    let jobs = JobIndex::default();
+    let indexed = jobs.clone();
     let runs = reflector(
         writer,
         watcher(api, watcher::Config::default().any_semantic()),
     )
     .inspect(move |event| {
+        if let Ok(event) = event {
+            indexed.apply(event);
+        }
         match event {
             Ok(watcher::Event::InitDone) => {
                 synced.store(true, Ordering::SeqCst);
@@ -229,6 +235,7 @@ pub async fn run_until(
         Arc::new(schedule::Context {
             client: client.clone(),
             runs: store.clone(),
+            jobs: jobs.clone(),
             recorder: Recorder::new(client.clone(), reporter.clone()),
             clock: Arc::clone(&opts.clock),
             field_manager: opts.field_manager.clone(),
@@ -241,6 +248,7 @@ pub async fn run_until(
     let ctx = Arc::new(Context {
         client: client.clone(),
         store: store.clone(),
+        jobs,
         grants,
         grants_synced,
         recorder: Recorder::new(client, reporter),

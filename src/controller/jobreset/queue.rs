@@ -3,8 +3,8 @@
 //! created first goes first (creation time, then namespace and name: a total, stable order),
 //! except that a run which cannot connect yet (a missing Secret, a refused cross-namespace
 //! reference, ...) holds nobody up, so no tenant can block another's resets by parking a run
-//! that never starts. `goes_first` is pure and table-tested; `blocker` reads the candidates
-//! fresh from the API server (I/O).
+//! that never starts. `goes_first` is pure and table-tested; `same_target` looks in the cache;
+//! `blocker` reads the candidates fresh from the API server (I/O).
 
 use std::sync::Arc;
 
@@ -14,6 +14,7 @@ use super::connect::{self, UNAVAILABLE_REASONS};
 use crate::{
     api::{JobReset, Phase},
     controller::error::Error,
+    controller::index::JobIndex,
 };
 
 /// Who a waiting run waits for, as its status may say it: another namespace's JobResets are
@@ -52,7 +53,12 @@ pub fn goes_first(me: &JobReset, other: &JobReset) -> bool {
 }
 
 /// Other JobResets (per the cache) for the same job and cluster that are not over.
-pub fn same_target(store: &Store<JobReset>, me: &JobReset, template: &str) -> Vec<Arc<JobReset>> {
+pub fn same_target(
+    store: &Store<JobReset>,
+    jobs: &JobIndex,
+    me: &JobReset,
+    template: &str,
+) -> Vec<Arc<JobReset>> {
     // Fan-out parents and dry runs touch no job: they neither wait nor hold anyone up.
     let touches = |o: &JobReset| o.spec.jobs.is_none() && !o.spec.dry_run;
     if !touches(me) {
@@ -61,11 +67,10 @@ pub fn same_target(store: &Store<JobReset>, me: &JobReset, template: &str) -> Ve
     let my_ns = me.namespace().unwrap_or_default();
     let my_id = connect::cluster_identity(&me.spec.elasticsearch, &my_ns, template);
     let my_uid = me.metadata.uid.as_deref();
-    // Cheapest test first, and nothing cloned but the matches: this runs on every Pending
-    // reconcile, over every JobReset in the cache.
-    store
-        .state()
-        .into_iter()
+    // The index names the runs of this job only; the store says what each is now.
+    jobs.of_job(&me.spec.job_id)
+        .iter()
+        .filter_map(|r| store.get(r))
         .filter(|o| o.spec.job_id == me.spec.job_id)
         .filter(|o| o.metadata.uid.as_deref() != my_uid && touches(o))
         .filter(|o| !o.status.as_ref().is_some_and(|s| s.phase.is_terminal()))
@@ -81,10 +86,11 @@ pub fn same_target(store: &Store<JobReset>, me: &JobReset, template: &str) -> Ve
 pub async fn blocker(
     client: &Client,
     store: &Store<JobReset>,
+    jobs: &JobIndex,
     me: &JobReset,
     template: &str,
 ) -> Result<Option<Blocker>, Error> {
-    let mut ahead: Vec<_> = same_target(store, me, template)
+    let mut ahead: Vec<_> = same_target(store, jobs, me, template)
         .into_iter()
         .filter(|o| goes_first(me, o))
         .collect();

@@ -37,6 +37,7 @@ use super::{
 use crate::{
     api::{JobReset, JobResetGrant, JobResetStatus, Phase},
     controller::error::Error,
+    controller::index::JobIndex,
     es::EsClient,
     k8s::metrics::Metrics,
     run::{
@@ -51,6 +52,8 @@ pub struct Context {
     pub client: Client,
     /// The controller's reflector store of JobResets.
     pub store: Store<JobReset>,
+    /// The store's JobResets by job id.
+    pub jobs: JobIndex,
     /// The JobResetGrants, for cross-namespace references.
     pub grants: Store<JobResetGrant>,
     /// Whether `grants` holds the first list yet.
@@ -150,7 +153,8 @@ async fn reconcile_once(obj: Arc<JobReset>, ctx: &Arc<Context>) -> Result<Action
     if status.phase.is_terminal() {
         ctx.memory.forget(&key);
         // Nothing about the waiters changed in Kubernetes, so no watch event wakes them.
-        for waiter in queue::same_target(&ctx.store, &fresh, &ctx.opts.eck_url_template) {
+        for waiter in queue::same_target(&ctx.store, &ctx.jobs, &fresh, &ctx.opts.eck_url_template)
+        {
             let _ = ctx
                 .wake
                 .unbounded_send(ObjectRef::from_obj(waiter.as_ref()));
@@ -172,8 +176,14 @@ pub(super) async fn observe(
 ) -> Result<(Option<EsClient>, Observation), Error> {
     let namespace = key.obj.namespace.as_deref().unwrap_or_default();
     if status.phase == Phase::Pending
-        && let Some(blocker) =
-            queue::blocker(&ctx.client, &ctx.store, obj, &ctx.opts.eck_url_template).await?
+        && let Some(blocker) = queue::blocker(
+            &ctx.client,
+            &ctx.store,
+            &ctx.jobs,
+            obj,
+            &ctx.opts.eck_url_template,
+        )
+        .await?
     {
         let name = match blocker {
             Blocker::Named(name) => Some(name),

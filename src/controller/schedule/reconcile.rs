@@ -27,6 +27,7 @@ use super::{
 use crate::{
     api::{JobReset, JobResetSchedule},
     controller::error::Error,
+    controller::index::JobIndex,
     k8s::{metrics::Metrics, status},
     run::crash::{self, CrashPoint},
 };
@@ -42,6 +43,8 @@ const LONGEST_WAIT: Duration = Duration::from_secs(24 * 3600);
 pub struct Context {
     pub client: kube::Client,
     pub runs: Store<JobReset>,
+    /// The cache's JobResets by controller.
+    pub jobs: JobIndex,
     pub recorder: Recorder,
     pub clock: Arc<dyn Clock>,
     pub field_manager: String,
@@ -67,7 +70,7 @@ pub async fn reconcile(obj: Arc<JobResetSchedule>, ctx: Arc<Context>) -> Result<
     if obj.metadata.deletion_timestamp.is_some() {
         return Ok(Action::await_change());
     }
-    let owned = runs_of(&ctx.runs, &obj);
+    let owned = runs_of(&ctx.runs, &ctx.jobs, &obj);
     let runs: Vec<Run> = owned.iter().map(|(r, _)| r.clone()).collect();
     let now = ctx.clock.now();
     let created = obj
@@ -173,7 +176,11 @@ fn wake_at(d: &Decision, now: Timestamp, clock: &dyn Clock) -> Action {
 /// The schedule's runs as the cache shows them, with their uids: JobResets of its namespace
 /// whose controller it is. The cache spans every namespace, and anyone may write an owner
 /// reference: a JobReset elsewhere naming this schedule's uid is not its run.
-fn runs_of(store: &Store<JobReset>, schedule: &JobResetSchedule) -> Vec<(Run, String)> {
+fn runs_of(
+    store: &Store<JobReset>,
+    jobs: &JobIndex,
+    schedule: &JobResetSchedule,
+) -> Vec<(Run, String)> {
     let uid = schedule.uid().unwrap_or_default();
     let namespace = schedule.namespace();
     let name = schedule.name_any();
@@ -184,9 +191,9 @@ fn runs_of(store: &Store<JobReset>, schedule: &JobResetSchedule) -> Vec<(Run, St
             && r.name == name
             && r.api_version == JobResetSchedule::api_version(&())
     };
-    store
-        .state()
-        .into_iter()
+    jobs.owned_by(&uid)
+        .iter()
+        .filter_map(|r| store.get(r))
         .filter(|o| o.namespace() == namespace && o.owner_references().iter().any(ours))
         .filter_map(|o| {
             let slot = o.annotations().get(SLOT_ANNOTATION)?.parse().ok()?;
