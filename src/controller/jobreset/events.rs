@@ -1,14 +1,12 @@
 //! Kubernetes Events (`events.k8s.io/v1`) for run transitions: which Event a status change
-//! deserves is pure (`for_transition`); `publish` sends it through kube's `Recorder` (I/O).
+//! deserves is pure (`for_transition`); `publish` sends it through the operator's `Recorder` (I/O).
 
-use kube::{
-    Resource,
-    runtime::events::{EventType, Recorder},
-};
+use kube::Resource;
 
 use super::{access::CROSS_NAMESPACE_REF_DENIED, connect::UNAVAILABLE_REASONS};
 use crate::{
     api::{JobReset, JobResetStatus, Phase},
+    k8s::events::{EventType, Recorder},
     run::decide::reason,
 };
 
@@ -168,7 +166,9 @@ pub async fn publish(recorder: &Recorder, obj: &JobReset, reason: EventReason, n
     } else {
         EventType::Normal
     };
-    crate::k8s::events::publish(recorder, &obj.object_ref(&()), reason.as_str(), type_, note).await;
+    recorder
+        .publish(&obj.object_ref(&()), reason.as_str(), type_, note)
+        .await;
 }
 
 #[cfg(test)]

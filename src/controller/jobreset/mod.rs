@@ -32,7 +32,6 @@ use kube::{
     runtime::{
         Controller, WatchStreamExt,
         controller::Config as ControllerConfig,
-        events::{Recorder, Reporter},
         reflector::{self, ObjectRef, Store, reflector},
         watcher,
     },
@@ -49,7 +48,10 @@ use crate::{
     controller::error::Error,
     controller::index::JobIndex,
     controller::schedule::{self, Clock, SystemClock},
-    k8s::metrics::{Metrics, Readiness},
+    k8s::{
+        events::{Recorder, Reporter},
+        metrics::{Metrics, Readiness},
+    },
     run::gate::ResetGate,
 };
 
@@ -175,6 +177,12 @@ pub async fn run_until(
     let parents = wake.clone();
     // Wakes schedules whose runs changed.
     let (wake_schedule, schedules_woken) = futures::channel::mpsc::unbounded();
+    let reporter = Reporter {
+        controller: opts.field_manager.clone(),
+        instance: std::env::var("POD_NAME").ok(),
+    };
+    let recorder = Arc::new(Recorder::new(client.clone(), reporter.clone()));
+    let forget_events = Arc::clone(&recorder);
     let jobs = JobIndex::default();
     let indexed = jobs.clone();
     let runs = reflector(
@@ -191,7 +199,10 @@ pub async fn run_until(
                 ready.set_readiness(Readiness::Ready);
             }
             // Whatever was kept for a deleted object (its client holds credentials) goes now.
-            Ok(watcher::Event::Delete(o)) => deleted.forget(&RunKey::of(o)),
+            Ok(watcher::Event::Delete(o)) => {
+                deleted.forget(&RunKey::of(o));
+                forget_events.forget(&o.uid().unwrap_or_default());
+            }
             // A child's change is its parent's to count.
             Ok(watcher::Event::Apply(o)) => {
                 for parent in o.owner_references().iter().filter(|r| r.kind == "JobReset") {
@@ -217,10 +228,6 @@ pub async fn run_until(
     let controller = Controller::for_stream(runs, store.clone())
         .with_config(ControllerConfig::default().concurrency(opts.concurrency))
         .graceful_shutdown_on(stop.clone());
-    let reporter = Reporter {
-        controller: opts.field_manager.clone(),
-        instance: std::env::var("POD_NAME").ok(),
-    };
     let (grants, grant_writer) = reflector::store::<JobResetGrant>();
     let grants_synced = Arc::new(AtomicBool::new(false));
     let grant_watch = watch_grants(
@@ -236,7 +243,7 @@ pub async fn run_until(
             client: client.clone(),
             runs: store.clone(),
             jobs: jobs.clone(),
-            recorder: Recorder::new(client.clone(), reporter.clone()),
+            recorder: Arc::new(Recorder::new(client.clone(), reporter)),
             clock: Arc::clone(&opts.clock),
             field_manager: opts.field_manager.clone(),
             metrics: Arc::clone(&metrics),
@@ -251,7 +258,7 @@ pub async fn run_until(
         jobs,
         grants,
         grants_synced,
-        recorder: Recorder::new(client, reporter),
+        recorder,
         opts: opts.clone(),
         wake,
         memory,

@@ -18,7 +18,6 @@ use kube::{
     Api, Client, ResourceExt,
     runtime::{
         controller::Action,
-        events::Recorder,
         reflector::{ObjectRef, Store},
     },
 };
@@ -39,7 +38,7 @@ use crate::{
     controller::error::Error,
     controller::index::JobIndex,
     es::EsClient,
-    k8s::metrics::Metrics,
+    k8s::{events::Recorder, metrics::Metrics},
     run::{
         decide::{Observation, backoff_delay},
         gate::ResetGate,
@@ -58,7 +57,7 @@ pub struct Context {
     pub grants: Store<JobResetGrant>,
     /// Whether `grants` holds the first list yet.
     pub grants_synced: Arc<AtomicBool>,
-    pub recorder: Recorder,
+    pub recorder: Arc<Recorder>,
     pub opts: Options,
     /// Asks the controller to reconcile one JobReset (a waiter, when the run it waits for ends).
     pub wake: UnboundedSender<ObjectRef<JobReset>>,
@@ -115,6 +114,7 @@ async fn reconcile_once(obj: Arc<JobReset>, ctx: &Arc<Context>) -> Result<Action
     let mut status = fresh.status.clone().unwrap_or_default();
     if status.phase.is_terminal() {
         ctx.memory.forget(&key);
+        ctx.recorder.forget(&key.uid);
         return Ok(Action::await_change());
     }
     if fresh.spec.jobs.is_some() || fresh.spec.dry_run {

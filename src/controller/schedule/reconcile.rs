@@ -10,11 +10,7 @@ use k8s_openapi::apimachinery::pkg::apis::meta::v1::OwnerReference;
 use kube::{
     Api, Resource, ResourceExt,
     api::{DeleteParams, ObjectMeta, PostParams, Preconditions, PropagationPolicy},
-    runtime::{
-        controller::Action,
-        events::{EventType, Recorder},
-        reflector::Store,
-    },
+    runtime::{controller::Action, reflector::Store},
 };
 use tracing::{info, warn};
 
@@ -28,7 +24,11 @@ use crate::{
     api::{JobReset, JobResetSchedule},
     controller::error::Error,
     controller::index::JobIndex,
-    k8s::{metrics::Metrics, status},
+    k8s::{
+        events::{EventType, Recorder},
+        metrics::Metrics,
+        status,
+    },
     run::crash::{self, CrashPoint},
 };
 
@@ -45,7 +45,7 @@ pub struct Context {
     pub runs: Store<JobReset>,
     /// The cache's JobResets by controller.
     pub jobs: JobIndex,
-    pub recorder: Recorder,
+    pub recorder: Arc<Recorder>,
     pub clock: Arc<dyn Clock>,
     pub field_manager: String,
     pub metrics: Arc<Metrics>,
@@ -341,7 +341,9 @@ async fn publish(
     type_: EventType,
     note: String,
 ) {
-    crate::k8s::events::publish(recorder, &obj.object_ref(&()), reason, type_, note).await;
+    recorder
+        .publish(&obj.object_ref(&()), reason, type_, note)
+        .await;
 }
 
 /// Retries with backoff; a failed run or an API error never stops later slots.
