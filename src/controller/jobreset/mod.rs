@@ -187,7 +187,7 @@ pub async fn run_until(
     let indexed = jobs.clone();
     let runs = reflector(
         writer,
-        watcher(api, watcher::Config::default().any_semantic()),
+        watcher(api, watcher::Config::default().any_semantic()).modify(slim),
     )
     .inspect(move |event| {
         if let Ok(event) = event {
@@ -296,6 +296,18 @@ pub async fn run_until(
     }
     Ok(())
 }
+
+/// What the cache never reads goes before it is kept: the field owners and kubectl's copy
+/// of the last applied manifest are most of a JobReset's bytes. Nothing writes a cached
+/// object back (status goes out by server-side apply of its own fields), so nothing is lost.
+fn slim(o: &mut JobReset) {
+    o.metadata.managed_fields = None;
+    if let Some(a) = o.metadata.annotations.as_mut() {
+        a.remove(LAST_APPLIED);
+    }
+}
+
+const LAST_APPLIED: &str = "kubectl.kubernetes.io/last-applied-configuration";
 
 /// An Api for all namespaces, or the one the operator is limited to.
 fn scoped<K>(client: &Client, namespace: &Option<String>) -> Api<K>

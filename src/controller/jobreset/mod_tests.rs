@@ -81,3 +81,23 @@ fn default_options_are_production_ready() {
     assert!(o.namespace.is_none());
     assert!(o.backoff_base < o.backoff_cap);
 }
+
+#[test]
+fn the_cache_keeps_neither_field_owners_nor_the_last_applied_manifest() {
+    let mut o = jr("a", ElasticsearchSpec::default(), Phase::Pending);
+    o.metadata.managed_fields = Some(vec![Default::default()]);
+    o.metadata.annotations = Some(
+        [
+            (LAST_APPLIED.to_owned(), "{...}".to_owned()),
+            (
+                "argocd.argoproj.io/tracking-id".to_owned(),
+                "app".to_owned(),
+            ),
+        ]
+        .into(),
+    );
+    slim(&mut o);
+    assert_eq!(o.metadata.managed_fields, None);
+    let kept: Vec<_> = o.annotations().keys().cloned().collect();
+    assert_eq!(kept, ["argocd.argoproj.io/tracking-id"]);
+}
