@@ -1,17 +1,16 @@
 #!/usr/bin/env bash
-# `make bench`: prints figures; asserts nothing. Release builds.
+# `make bench`: prints figures and writes docs/benchmarks.md with its plots; asserts
+# nothing. The operator is built as shipped (the `dist` profile the Dockerfile uses).
 #  1. es-ml-sim: reset + task-follow requests per second on this machine.
-#  2. operator: N JobResets through the controller against the test bed and the simulator:
-#     wall time to all Completed, resets/s, and the operator's resident memory.
+#  2. operator: the API server's capacity probe, backlog and live scenarios per size, lag
+#     against a naive poller, a concurrency sweep, memory and CPU (examples/bench_operator).
+#     BENCH_SIZES, BENCH_SWEEP, BENCH_SWEEP_N, BENCH_RESET_MS tune it (see its header).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 echo "== es-ml-sim: reset + task follow throughput"
 cargo run -q -p es-ml-sim --release --example bench -- --seconds "${BENCH_SECONDS:-5}" --concurrency 32 --reset-ms 0
-if [ -f examples/bench_operator.rs ]; then
-  echo "== operator: JobResets end to end"
-  testbed/cluster/scripts/provision-apiserver.sh
-  cargo build -q -p jobreset-operator --release --bin jobreset-operator
-  cargo run -q -p jobreset-operator --release --example bench_operator -- \
-    --resets "${BENCH_RESETS:-500}" --reset-ms "${BENCH_RESET_MS:-50}" \
-    --operator "${CARGO_TARGET_DIR:-target}/release/jobreset-operator"
-fi
+echo "== operator: JobResets end to end"
+testbed/cluster/scripts/provision-apiserver.sh
+cargo build -q -p jobreset-operator --profile dist --bin jobreset-operator
+cargo run -q -p jobreset-operator --release --example bench_operator -- \
+  --operator "${CARGO_TARGET_DIR:-target}/dist/jobreset-operator"

@@ -69,6 +69,12 @@ pub struct Context {
 }
 
 impl Context {
+    /// Drops what is kept for a run that ended or an object that is gone.
+    pub fn forget(&self, key: &RunKey) {
+        self.memory.forget(key);
+        self.recorder.forget(&key.uid);
+    }
+
     fn step_config(&self) -> StepConfig {
         StepConfig {
             task_poll_timeout: self.opts.task_poll_timeout,
@@ -106,15 +112,14 @@ async fn reconcile_once(obj: Arc<JobReset>, ctx: &Arc<Context>) -> Result<Action
     // written); deciding on a stale status could send a second reset, so read the object.
     let fresh = read_fresh(&api, &namespace, &name).await?;
     let Some(fresh) = fresh else {
-        ctx.memory.forget(&RunKey::of(&obj));
+        ctx.forget(&RunKey::of(&obj));
         return Ok(Action::await_change());
     };
     // The fresh object may be a re-created one of the same name: it is its own run.
     let key = RunKey::of(&fresh);
     let mut status = fresh.status.clone().unwrap_or_default();
     if status.phase.is_terminal() {
-        ctx.memory.forget(&key);
-        ctx.recorder.forget(&key.uid);
+        ctx.forget(&key);
         return Ok(Action::await_change());
     }
     if fresh.spec.jobs.is_some() || fresh.spec.dry_run {
@@ -151,7 +156,7 @@ async fn reconcile_once(obj: Arc<JobReset>, ctx: &Arc<Context>) -> Result<Action
     .await?;
     ctx.memory.succeeded(&key);
     if status.phase.is_terminal() {
-        ctx.memory.forget(&key);
+        ctx.forget(&key);
         // Nothing about the waiters changed in Kubernetes, so no watch event wakes them.
         for waiter in queue::same_target(&ctx.store, &ctx.jobs, &fresh, &ctx.opts.eck_url_template)
         {

@@ -438,6 +438,11 @@ impl Control {
             .unwrap_or(0)
     }
 
+    /// When the last reset of `job` ran to the end (its task finished at the same moment).
+    pub fn last_reset_done(&self, job: &str) -> Option<Instant> {
+        self.shared.state().last_reset_done.get(job).copied()
+    }
+
     /// Resets of `job` whose work ran to the end (the job cleared and unblocked).
     pub fn resets_completed(&self, job: &str) -> u64 {
         self.shared

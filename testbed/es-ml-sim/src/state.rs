@@ -223,6 +223,8 @@ pub struct State {
     pub resets_started: HashMap<String, u64>,
     /// Resets whose work ran to the end, by job.
     pub resets_completed: HashMap<String, u64>,
+    /// When each job's last reset finished (the task ends in the same step), for lag figures.
+    pub last_reset_done: HashMap<String, std::time::Instant>,
     /// The most jobs ever blocked by a reset at the same time.
     pub resets_running_peak: usize,
     /// Bumped on every node restart; work begun in an older epoch must not touch tasks.
@@ -449,6 +451,7 @@ impl State {
             upgrade_mode: false,
             resets_started: HashMap::new(),
             resets_completed: HashMap::new(),
+            last_reset_done: HashMap::new(),
             resets_running_peak: 0,
             epoch: 0,
             master_available: true,
@@ -838,6 +841,8 @@ impl State {
     pub fn apply_reset(&mut self, id: &str, delete_user_annotations: bool) {
         if let Some(job) = self.jobs.get_mut(id) {
             *self.resets_completed.entry(id.to_string()).or_insert(0) += 1;
+            self.last_reset_done
+                .insert(id.to_string(), std::time::Instant::now());
             job.model_snapshot_id = None;
             job.finished_time = None;
             job.blocked = None;

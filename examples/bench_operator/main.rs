@@ -1,0 +1,125 @@
+//! `make bench`, operator part. Starts its own test bed (real API server and etcd) and, per
+//! scenario, a fresh in-process simulator; runs the release operator binary against them.
+//! Measures, side by side in one run: the API server's capacity for the operator's minimal
+//! writes (the bound), backlog and live scenarios at each size, the completion lag of an
+//! idle operator against a naive 5 s poller, a concurrency sweep, memory and CPU. Prints the
+//! figures and writes `docs/benchmarks.md` with plots. Nothing is asserted.
+//!
+//! `cargo run --release --example bench_operator -- --operator target/dist/jobreset-operator`
+//! Environment: BENCH_SIZES (default "1000,10000"), BENCH_SWEEP (concurrencies, default
+//! "4,8,16,32"; empty skips), BENCH_SWEEP_N (default 1000), BENCH_RESET_MS (default 50).
+
+mod naive;
+mod probe;
+mod procfs;
+mod report;
+mod scenario;
+mod watch;
+
+use std::path::PathBuf;
+
+use scenario::{BoxError, Env, Mode};
+use testbed::{Options, TestBed};
+
+fn env_list(key: &str, default: &str) -> Vec<usize> {
+    std::env::var(key)
+        .unwrap_or_else(|_| default.into())
+        .split(',')
+        .filter_map(|s| s.trim().parse().ok())
+        .collect()
+}
+
+fn operator_path() -> PathBuf {
+    let mut it = std::env::args().skip(1);
+    while let Some(flag) = it.next() {
+        if flag == "--operator"
+            && let Some(p) = it.next()
+        {
+            return PathBuf::from(p);
+        }
+    }
+    PathBuf::from("target/dist/jobreset-operator")
+}
+
+#[tokio::main]
+async fn main() -> Result<(), BoxError> {
+    let reset_ms = env_list("BENCH_RESET_MS", "50")
+        .first()
+        .copied()
+        .unwrap_or(50) as u64;
+    let sizes = env_list("BENCH_SIZES", "1000,10000");
+    let sweep = env_list("BENCH_SWEEP", "4,8,16,32");
+    let sweep_n = env_list("BENCH_SWEEP_N", "1000")
+        .first()
+        .copied()
+        .unwrap_or(1000);
+    let default_concurrency = jobreset_operator::controller::Options::default().concurrency;
+
+    let bed = TestBed::start(Options {
+        crds_dir: testbed::workspace_crds_dir(),
+        state_dir: None,
+        with_es: None,
+    })
+    .await?;
+    let client = bed.client().await?;
+    let server_pids = bed
+        .child_pids()
+        .map(|(e, a)| vec![e, a])
+        .unwrap_or_default();
+    let env = Env {
+        bed,
+        client,
+        operator: operator_path(),
+        reset_ms,
+        server_pids,
+    };
+
+    eprintln!("== idle operator, one reset at a time (lag; warms the API server up)");
+    let idle = scenario::run(&env, 100, Mode::Sequential, default_concurrency).await?;
+    let template = idle
+        .sample_status
+        .clone()
+        .ok_or("the idle scenario left no Completed status to shape the probe on")?;
+    eprintln!("== capacity probe");
+    let mut probes = vec![probe::capacity(&env, &template, 1000, 16).await?];
+    eprintln!("== naive 5 s poller");
+    let naive_ms = naive::lags(&env, 60).await?;
+    let mut scenarios = Vec::new();
+    for &n in &sizes {
+        for mode in [Mode::Backlog, Mode::Live] {
+            eprintln!("== {} {n}", mode.as_str());
+            let f = scenario::run(&env, n, mode, default_concurrency).await?;
+            eprintln!("   {:.1} resets/s", f.rate());
+            scenarios.push(f);
+        }
+    }
+    let mut swept = Vec::new();
+    for &c in &sweep {
+        eprintln!("== backlog {sweep_n} at concurrency {c}");
+        let f = scenario::run(&env, sweep_n, Mode::Backlog, c as u16).await?;
+        eprintln!("   {:.1} resets/s", f.rate());
+        swept.push(f);
+    }
+    eprintln!("== capacity probe, again");
+    probes.push(probe::capacity(&env, &template, 1000, 16).await?);
+
+    let report = report::Report {
+        commit: procfs::commit(),
+        machine: procfs::machine(),
+        date: jiff::Timestamp::now()
+            .strftime("%Y-%m-%d %H:%M UTC")
+            .to_string(),
+        reset_ms,
+        probes,
+        idle,
+        naive_ms,
+        scenarios,
+        sweep: swept,
+        default_concurrency,
+    };
+    report
+        .write(&PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("docs"))
+        .map_err(|e| e.to_string())?;
+    env.bed.stop();
+    Ok(())
+}

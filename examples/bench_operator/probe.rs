@@ -1,0 +1,121 @@
+//! The bound the operator is measured against: how many resets' worth of the operator's own
+//! minimal writes the API server accepts per second on its own. One reset's worth is what
+//! exactly-once needs: four status applies (the intent, the task id, the outcome announced,
+//! Completed), each shaped like the operator's (its field manager, the fields it writes),
+//! and two Events (ResetStarted, Completed). Writes only: the operator's reads and its
+//! watch come on top, so the bound is generous. Does I/O.
+
+use std::time::Instant;
+
+use futures::{StreamExt, TryStreamExt};
+use jobreset_operator::api::JobReset;
+use k8s_openapi::api::events::v1::Event;
+use kube::{
+    Api,
+    api::{Patch, PatchParams, PostParams},
+};
+use serde_json::{Value, json};
+
+use crate::{
+    procfs,
+    scenario::{BoxError, Env, create},
+};
+
+/// What one probe measured.
+#[derive(Clone, Copy, Debug)]
+pub struct Capacity {
+    /// Resets' worth of writes per second.
+    pub per_second: f64,
+    /// API server and etcd CPU per reset's worth, in milliseconds.
+    pub server_cpu_ms: f64,
+}
+
+/// The four status writes of one reset, from a Completed status the operator wrote.
+fn statuses(completed: &Value) -> Vec<Value> {
+    let step = |phase: &str, reason: &str, task: bool| {
+        let mut s = completed.clone();
+        if let Some(o) = s.as_object_mut() {
+            o.insert("phase".into(), json!(phase));
+            o.insert("reason".into(), json!(reason));
+            o.remove("completionTime");
+            if !task {
+                o.remove("taskId");
+            }
+        }
+        s
+    };
+    vec![
+        step("Resetting", "ResetRequested", false),
+        step("Resetting", "ResetStarted", true),
+        step("Resetting", "RecordingOutcome", true),
+        completed.clone(),
+    ]
+}
+
+fn event(ns: &str, name: &str, reason: &str, note: &str) -> Result<Event, BoxError> {
+    let now = jiff::Timestamp::now();
+    Ok(serde_json::from_value(json!({
+        "metadata": {"name": format!("{name}.{:x}", now.as_nanosecond()), "namespace": ns},
+        "eventTime": now.to_string(),
+        "action": reason, "reason": reason, "note": note, "type": "Normal",
+        "regarding": {"apiVersion": "ml.jobreset.io/v1alpha1", "kind": "JobReset",
+                      "namespace": ns, "name": name},
+        "reportingController": "jobreset-operator",
+        "reportingInstance": "jobreset-operator",
+    }))?)
+}
+
+/// Writes `m` resets' worth, `concurrency` JobResets at a time (each one's writes in order,
+/// as a run makes them).
+pub async fn capacity(
+    env: &Env,
+    completed: &Value,
+    m: usize,
+    concurrency: usize,
+) -> Result<Capacity, BoxError> {
+    let ns = env.bed.namespace("probe").await?;
+    let api: Api<JobReset> = Api::namespaced(env.client.clone(), &ns);
+    // Never reconciled: no operator watches this namespace.
+    create(&api, "probe", 0..m, "http://127.0.0.1:9").await?;
+    let events: Api<Event> = Api::namespaced(env.client.clone(), &ns);
+    let steps = statuses(completed);
+    let apply = PatchParams::apply("jobreset-operator").force();
+    let cpu_before = procfs::cpu_seconds_of(&env.server_pids);
+    let start = Instant::now();
+    futures::stream::iter(0..m)
+        .map(|i| {
+            let (api, events, steps, apply, ns) =
+                (api.clone(), events.clone(), &steps, &apply, &ns);
+            async move {
+                let name = format!("probe-{i}");
+                for (k, status) in steps.iter().enumerate() {
+                    let body = json!({
+                        "apiVersion": "ml.jobreset.io/v1alpha1", "kind": "JobReset",
+                        "metadata": {"name": name}, "status": status,
+                    });
+                    api.patch_status(&name, apply, &Patch::Apply(&body)).await?;
+                    if k == 1 {
+                        let e = event(
+                            ns,
+                            &name,
+                            "ResetStarted",
+                            "Elasticsearch accepted the reset",
+                        )?;
+                        events.create(&PostParams::default(), &e).await?;
+                    }
+                }
+                let e = event(ns, &name, "Completed", "The reset completed")?;
+                events.create(&PostParams::default(), &e).await?;
+                Ok::<_, BoxError>(())
+            }
+        })
+        .buffer_unordered(concurrency)
+        .try_collect::<Vec<_>>()
+        .await?;
+    let seconds = start.elapsed().as_secs_f64();
+    let cpu = procfs::cpu_seconds_of(&env.server_pids) - cpu_before;
+    Ok(Capacity {
+        per_second: m as f64 / seconds.max(1e-9),
+        server_cpu_ms: cpu * 1000.0 / m.max(1) as f64,
+    })
+}

@@ -1,0 +1,271 @@
+//! One scenario: N JobResets reset by the release operator against the test bed and a fresh
+//! simulator, created before the operator starts (backlog), while it runs (live), or one
+//! after the other on an idle operator (lag). Collects rate, lags, memory, CPU and the
+//! requests and writes per reset from the simulator's and the front's records. Does I/O.
+
+use std::{
+    collections::BTreeMap,
+    path::PathBuf,
+    process::Stdio,
+    time::{Duration, Instant},
+};
+
+use es_ml_sim::{Seed, SimConfig, config::SeedJob};
+use futures::{StreamExt, TryStreamExt};
+use jobreset_operator::api::JobReset;
+use kube::{Api, Client, api::PostParams};
+use serde_json::{Value, json};
+use testbed::TestBed;
+
+use crate::{procfs, watch::Watch};
+
+pub type BoxError = Box<dyn std::error::Error + Send + Sync>;
+
+/// What every scenario shares.
+pub struct Env {
+    pub bed: TestBed,
+    pub client: Client,
+    pub operator: PathBuf,
+    pub reset_ms: u64,
+    /// etcd and the apiserver.
+    pub server_pids: Vec<u32>,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Mode {
+    Backlog,
+    Live,
+    /// One at a time, each created once the one before is done.
+    Sequential,
+}
+
+impl Mode {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Mode::Backlog => "backlog",
+            Mode::Live => "live",
+            Mode::Sequential => "one at a time",
+        }
+    }
+}
+
+/// One scenario's figures.
+#[derive(Clone, Debug)]
+pub struct Figures {
+    pub mode: Mode,
+    pub n: usize,
+    pub concurrency: u16,
+    pub seconds: f64,
+    pub completed: usize,
+    pub terminal: usize,
+    pub lags_ms: Vec<f64>,
+    pub rss_idle: Option<f64>,
+    pub rss_steady: Option<f64>,
+    pub rss_peak: Option<f64>,
+    pub cpu_operator: f64,
+    pub cpu_server: f64,
+    /// Elasticsearch requests by call.
+    pub es_calls: BTreeMap<String, usize>,
+    /// The operator's Kubernetes writes by verb and resource.
+    pub writes: BTreeMap<String, usize>,
+    /// One Completed status as the operator wrote it (the capacity probe's template).
+    pub sample_status: Option<Value>,
+}
+
+impl Figures {
+    pub fn rate(&self) -> f64 {
+        self.n as f64 / self.seconds.max(1e-9)
+    }
+    pub fn per_reset(&self, count: usize) -> f64 {
+        count as f64 / self.n.max(1) as f64
+    }
+}
+
+/// The release operator, scoped to one namespace, with its probes on a free port.
+struct Operator {
+    child: tokio::process::Child,
+    pid: u32,
+    port: u16,
+}
+
+impl Operator {
+    fn spawn(env: &Env, ns: &str, concurrency: u16) -> Result<Operator, BoxError> {
+        let port = std::net::TcpListener::bind("127.0.0.1:0")?
+            .local_addr()?
+            .port();
+        let child = tokio::process::Command::new(&env.operator)
+            .args(["run", "--namespace", ns, "--concurrency"])
+            .arg(concurrency.to_string())
+            .arg("--metrics-addr")
+            .arg(format!("127.0.0.1:{port}"))
+            .env("KUBECONFIG", env.bed.kubeconfig_path())
+            .env("RUST_LOG", "warn")
+            .stdin(Stdio::null())
+            .kill_on_drop(true)
+            .spawn()?;
+        let pid = child.id().unwrap_or(0);
+        Ok(Operator { child, pid, port })
+    }
+
+    /// Waits until the operator reports ready (its cache listed).
+    async fn ready(&self) -> Result<(), BoxError> {
+        let url = format!("http://127.0.0.1:{}/readyz", self.port);
+        let http = reqwest::Client::new();
+        let deadline = Instant::now() + Duration::from_secs(60);
+        while Instant::now() < deadline {
+            if let Ok(r) = http.get(&url).send().await
+                && r.status().is_success()
+            {
+                return Ok(());
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        Err("the operator did not become ready within 60 s".into())
+    }
+}
+
+pub fn jobreset(name: &str, job: &str, url: &str) -> Result<JobReset, BoxError> {
+    Ok(serde_json::from_value(json!({
+        "apiVersion": "ml.jobreset.io/v1alpha1", "kind": "JobReset",
+        "metadata": {"name": name},
+        "spec": {"jobId": job, "elasticsearch": {"url": url}},
+    }))?)
+}
+
+/// A fresh simulator holding `n` closed jobs with data, named `{prefix}-{i}`.
+pub async fn simulator(prefix: &str, n: usize, reset_ms: u64) -> Result<es_ml_sim::Sim, BoxError> {
+    let sim = es_ml_sim::start(SimConfig {
+        reset_duration: Duration::from_millis(reset_ms),
+        ..Default::default()
+    })
+    .await?;
+    let jobs = (0..n)
+        .map(|i| SeedJob {
+            job_id: format!("{prefix}-{i}"),
+            config: None,
+            state: Some("closed".into()),
+            model_snapshot_id: Some("1700000000".into()),
+            processed_record_count: Some(1000),
+            user_annotations: 0,
+            auto_annotations: 0,
+        })
+        .collect();
+    sim.control().apply_seed(&Seed {
+        jobs,
+        datafeeds: vec![],
+    })?;
+    Ok(sim)
+}
+
+/// Creates `{prefix}-{from..to}`, 16 at a time.
+pub async fn create(
+    api: &Api<JobReset>,
+    prefix: &str,
+    range: std::ops::Range<usize>,
+    url: &str,
+) -> Result<(), BoxError> {
+    futures::stream::iter(range)
+        .map(|i| {
+            let (api, name) = (api.clone(), format!("{prefix}-{i}"));
+            async move {
+                api.create(&PostParams::default(), &jobreset(&name, &name, url)?)
+                    .await?;
+                Ok::<_, BoxError>(())
+            }
+        })
+        .buffer_unordered(16)
+        .try_collect::<Vec<_>>()
+        .await?;
+    Ok(())
+}
+
+pub async fn run(env: &Env, n: usize, mode: Mode, concurrency: u16) -> Result<Figures, BoxError> {
+    let prefix = format!("{}-{n}-c{concurrency}", mode.as_str().replace(' ', ""));
+    let sim = simulator(&prefix, n, env.reset_ms).await?;
+    let ns = env.bed.namespace(&prefix).await?;
+    let api: Api<JobReset> = Api::namespaced(env.client.clone(), &ns);
+    let mut watch = Watch::start(api.clone(), sim.control()).await;
+    let url = sim.url();
+    let server_before = procfs::cpu_seconds_of(&env.server_pids);
+    let mut rss_idle = None;
+    let (operator, start) = match mode {
+        Mode::Backlog => {
+            create(&api, &prefix, 0..n, &url).await?;
+            let op = Operator::spawn(env, &ns, concurrency)?;
+            (op, Instant::now())
+        }
+        Mode::Live | Mode::Sequential => {
+            let op = Operator::spawn(env, &ns, concurrency)?;
+            op.ready().await?;
+            // Let start-up allocations settle before reading the idle figure.
+            tokio::time::sleep(Duration::from_secs(1)).await;
+            rss_idle = procfs::rss_mib(op.pid);
+            let start = Instant::now();
+            if mode == Mode::Live {
+                create(&api, &prefix, 0..n, &url).await?;
+            } else {
+                for i in 0..n {
+                    create(&api, &prefix, i..i + 1, &url).await?;
+                    watch.until(i + 1, Duration::from_secs(60)).await;
+                }
+            }
+            (op, start)
+        }
+    };
+    let terminal = watch.until(n, Duration::from_secs(1800)).await;
+    let seconds = start.elapsed().as_secs_f64();
+    let cpu_server = procfs::cpu_seconds_of(&env.server_pids) - server_before;
+    // What the operator holds once the work is done, not while its last writes are freed.
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    let mut operator = operator;
+    let (rss_steady, rss_peak) = (
+        procfs::rss_mib(operator.pid),
+        procfs::peak_rss_mib(operator.pid),
+    );
+    let cpu_operator = procfs::cpu_seconds(operator.pid).unwrap_or(0.0);
+    let _ = operator.child.kill().await;
+
+    let seen = watch.seen();
+    let mut lags_ms: Vec<f64> = seen.iter().filter_map(|s| s.lag_ms).collect();
+    lags_ms.sort_by(f64::total_cmp);
+    let mut es_calls = BTreeMap::new();
+    for r in sim.control().requests() {
+        *es_calls.entry(r.endpoint.as_str().to_owned()).or_default() += 1;
+    }
+    let mut writes = BTreeMap::new();
+    for r in env.bed.requests() {
+        let write = matches!(r.verb.as_str(), "create" | "update" | "patch" | "delete");
+        if write
+            && r.namespace.as_deref() == Some(ns.as_str())
+            && r.user_agent.starts_with("jobreset-operator")
+        {
+            let what = match &r.subresource {
+                Some(sub) => format!("{} {}/{sub}", r.verb, r.resource),
+                None => format!("{} {}", r.verb, r.resource),
+            };
+            *writes.entry(what).or_default() += 1;
+        }
+    }
+    let sample_status = api
+        .get_opt(&format!("{prefix}-0"))
+        .await?
+        .and_then(|o| o.status)
+        .and_then(|s| serde_json::to_value(s).ok());
+    Ok(Figures {
+        mode,
+        n,
+        concurrency,
+        seconds,
+        completed: seen.iter().filter(|s| s.phase == "Completed").count(),
+        terminal,
+        lags_ms,
+        rss_idle,
+        rss_steady,
+        rss_peak,
+        cpu_operator,
+        cpu_server,
+        es_calls,
+        writes,
+        sample_status,
+    })
+}
