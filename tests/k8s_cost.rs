@@ -1,7 +1,8 @@
 //! What one ordinary reset costs, counted from the simulator's and the test bed front's
 //! request records: the Elasticsearch calls by endpoint and the status writes and Events in
 //! the JobReset's namespace. A closed job is not closed again, each ledger write is read
-//! back from its own answer, and a Pending run's reads go out with its first write. Counts,
+//! back from its own answer, a Pending run's reads go out with its first write, and the
+//! echoes of the operator's own status writes wake no reconcile. Counts,
 //! never timings. Does I/O (Kubernetes, loopback HTTP).
 
 mod common;
@@ -11,7 +12,7 @@ use es_ml_sim::{Endpoint, SimConfig};
 use serde_json::json;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_closed_job_costs_seven_requests_four_status_writes_and_two_events() {
+async fn a_closed_job_costs_seven_requests_four_status_writes_two_events_and_two_reads() {
     let w = World::new("cost", SimConfig::default()).await;
     w.job_with_data("cost-job", "closed");
     w.create("reset-cost", json!({"jobId": "cost-job"})).await;
@@ -68,4 +69,16 @@ async fn a_closed_job_costs_seven_requests_four_status_writes_and_two_events() {
     assert_eq!(count("patch jobresets/status"), 4, "{writes:?}");
     // ResetStarted, Completed (the first write is already the intent).
     assert_eq!(count("create events"), 2, "{writes:?}");
+
+    // Each reconcile reads the JobReset fresh: one for its creation, one for the answer of
+    // the task long-poll. The echoes of the operator's own status writes wake none.
+    let reads = w
+        .bed
+        .requests()
+        .into_iter()
+        .filter(|r| r.namespace.as_deref() == Some(w.ns.as_str()))
+        .filter(|r| r.verb == "get" && r.resource == "jobresets")
+        .filter(|r| r.name.as_deref() == Some("reset-cost"))
+        .count();
+    assert_eq!(reads, 2, "fresh reads of the JobReset");
 }

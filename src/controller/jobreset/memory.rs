@@ -12,7 +12,7 @@ use std::{
 use kube::{ResourceExt, runtime::reflector::ObjectRef};
 
 use super::{clients::Clients, followers::Followers};
-use crate::api::JobReset;
+use crate::api::{JobReset, JobResetStatus};
 
 /// One JobReset object: its uid (what identifies it) and where it lives (to wake it).
 #[derive(Clone, Debug)]
@@ -44,6 +44,9 @@ impl Hash for RunKey {
     }
 }
 
+/// Status writes remembered per run for telling echoes.
+const WRITTEN_KEPT: usize = 8;
+
 pub struct Memory {
     pub followers: Arc<Followers>,
     pub clients: Clients,
@@ -52,6 +55,8 @@ pub struct Memory {
     unwritten: Mutex<HashMap<RunKey, String>>,
     /// The last reset request this process recorded as intended, and whether it went out.
     requests: Mutex<HashMap<RunKey, (u32, bool)>>,
+    /// By uid: the statuses this process wrote (or is writing), while the run goes on.
+    written: Mutex<HashMap<String, Vec<JobResetStatus>>>,
 }
 
 impl Memory {
@@ -62,6 +67,7 @@ impl Memory {
             failures: Mutex::new(HashMap::new()),
             unwritten: Mutex::new(HashMap::new()),
             requests: Mutex::new(HashMap::new()),
+            written: Mutex::new(HashMap::new()),
         }
     }
 
@@ -72,6 +78,32 @@ impl Memory {
         self.succeeded(key);
         self.task_written(key);
         lock(&self.requests).remove(key);
+        lock(&self.written).remove(&key.uid);
+    }
+
+    /// This process is about to write the run's status.
+    pub fn writing(&self, key: &RunKey, status: &JobResetStatus) {
+        let mut written = lock(&self.written);
+        let statuses = written.entry(key.uid.clone()).or_default();
+        // A run writes a handful; an echo older than these would wake a reconcile that reads
+        // the object fresh anyway.
+        if statuses.len() >= WRITTEN_KEPT {
+            statuses.remove(0);
+        }
+        statuses.push(status.clone());
+    }
+
+    /// Whether this object's status is one this process wrote for the run: the reconcile
+    /// that wrote it already decided what comes next (a wake, a requeue), so its watch
+    /// event is an echo that needs no reconcile. (The spec is immutable; a metadata change
+    /// arriving with the same status wakes nothing a running run needs.)
+    pub fn is_echo(&self, o: &JobReset) -> bool {
+        let (Some(uid), Some(status)) = (o.metadata.uid.as_deref(), o.status.as_ref()) else {
+            return false;
+        };
+        lock(&self.written)
+            .get(uid)
+            .is_some_and(|written| written.contains(status))
     }
 
     /// Request number `attempt` is about to be recorded as intended.
@@ -127,6 +159,7 @@ impl Memory {
             + lock(&self.failures).len()
             + lock(&self.unwritten).len()
             + lock(&self.requests).len()
+            + lock(&self.written).len()
     }
 }
 
@@ -151,5 +184,35 @@ mod tests {
             "a re-created object is another run"
         );
         assert_eq!(key("uid-1"), key("uid-1"));
+    }
+
+    #[test]
+    fn an_echo_is_a_status_this_process_wrote_for_the_same_object() {
+        let (wake, _) = futures::channel::mpsc::unbounded();
+        let memory = Memory::new(Followers::new(1, wake, Default::default()));
+        let obj = |uid: &str, reason: &str| {
+            let mut o: JobReset = serde_json::from_value(serde_json::json!({
+                "apiVersion": "ml.jobreset.io/v1alpha1", "kind": "JobReset",
+                "metadata": {"name": "r", "namespace": "ns", "uid": uid},
+                "spec": {"jobId": "j", "elasticsearch": {"url": "https://es:9200"}},
+            }))
+            .unwrap_or_else(|e| panic!("{e}"));
+            o.status = Some(JobResetStatus {
+                reason: Some(reason.into()),
+                ..Default::default()
+            });
+            o
+        };
+        let mine = obj("uid-1", "ResetRequested");
+        let key = RunKey::of(&mine);
+        assert!(!memory.is_echo(&mine), "nothing written yet");
+        memory.writing(&key, mine.status.as_ref().unwrap_or_else(|| panic!()));
+        assert!(memory.is_echo(&mine));
+        // Another status (someone else's write, or one this process did not make), another
+        // object of the same name: not echoes.
+        assert!(!memory.is_echo(&obj("uid-1", "ResetStarted")));
+        assert!(!memory.is_echo(&obj("uid-2", "ResetRequested")));
+        memory.forget(&key);
+        assert!(!memory.is_echo(&mine), "forgotten with the run");
     }
 }

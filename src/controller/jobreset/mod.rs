@@ -175,6 +175,7 @@ pub async fn run_until(
     let memory = Arc::new(Memory::new(followers));
     let deleted = Arc::clone(&memory);
     let parents = wake.clone();
+    let echoes = Arc::clone(&memory);
     // Wakes schedules whose runs changed.
     let (wake_schedule, schedules_woken) = futures::channel::mpsc::unbounded();
     let reporter = Reporter {
@@ -224,7 +225,9 @@ pub async fn run_until(
             }
         }
     })
-    .applied_objects();
+    .applied_objects()
+    // After the cache and the parents' and schedules' wakes have seen the change.
+    .filter(move |o| std::future::ready(!o.as_ref().is_ok_and(|o| echoes.is_echo(o))));
     let controller = Controller::for_stream(runs, store.clone())
         .with_config(ControllerConfig::default().concurrency(opts.concurrency))
         .graceful_shutdown_on(stop.clone());

@@ -47,6 +47,11 @@ impl Sink for KubeSink<'_> {
     async fn record(&mut self, old: &JobResetStatus, new: &JobResetStatus) -> Result<(), Error> {
         let name = self.obj.name_any();
         let namespace = self.obj.namespace().unwrap_or_default();
+        // Before the write: its watch event can arrive before its answer. A terminal
+        // status's echo is what schedules its TTL, and the run is forgotten right after.
+        if !new.phase.is_terminal() {
+            self.ctx.memory.writing(&self.key, new);
+        }
         let written = status::apply(
             self.api,
             &name,
