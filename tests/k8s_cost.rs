@@ -82,3 +82,29 @@ async fn a_closed_job_costs_seven_requests_four_status_writes_two_events_and_two
         .count();
     assert_eq!(reads, 2, "fresh reads of the JobReset");
 }
+
+/// A run's reconciles read its credentials Secret once, not once each.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_runs_secret_is_read_once() {
+    let w = World::new("cost-secret", SimConfig::default()).await;
+    w.job_with_data("creds-job", "closed");
+    w.secret("creds", &[("username", b"u"), ("password", b"p")])
+        .await;
+    w.create(
+        "reset-creds",
+        json!({"jobId": "creds-job", "elasticsearch": {"credentialsSecret": {"name": "creds"}}}),
+    )
+    .await;
+    w.completed("reset-creds").await;
+    let reads = |what: &str, name: &str| {
+        w.bed
+            .requests()
+            .into_iter()
+            .filter(|r| r.namespace.as_deref() == Some(w.ns.as_str()))
+            .filter(|r| r.verb == "get" && r.resource == what)
+            .filter(|r| r.name.as_deref() == Some(name))
+            .count()
+    };
+    assert_eq!(reads("jobresets", "reset-creds"), 2, "two reconciles");
+    assert_eq!(reads("secrets", "creds"), 1, "the Secret read once");
+}

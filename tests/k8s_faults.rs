@@ -17,6 +17,11 @@ use es_ml_sim::{Endpoint, SimConfig};
 use jobreset_operator::api::Phase;
 use jobreset_operator::controller::Options;
 use jobreset_operator::es::{EsClient, EsConfig};
+use k8s_openapi::{ByteString, api::core::v1::Secret};
+use kube::{
+    Api,
+    api::{Patch, PatchParams},
+};
 use serde_json::json;
 
 fn version(v: &str) -> SimConfig {
@@ -523,6 +528,48 @@ async fn missing_secret_created_later() {
     .await;
     w.completed("reset-late").await;
     w.assert_job_reset("late-job");
+}
+
+/// The Secret's contents are kept between reconciles; a change to the Secret is read at once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_secret_fixed_later_is_read_again() {
+    let w = World::new(
+        "fault-secret-fixed",
+        SimConfig {
+            security: Some(security()),
+            ..Default::default()
+        },
+    )
+    .await;
+    w.job_with_data("fixed-job", "closed");
+    w.secret("fixed-creds", &[("username", b"elastic")]).await;
+    w.create("reset-fixed", json!({"jobId": "fixed-job", "elasticsearch": {"credentialsSecret": {"name": "fixed-creds"}}}))
+        .await;
+    let s = w
+        .wait("reset-fixed", "SecretKeyMissing", |s| {
+            s.reason.as_deref() == Some("SecretKeyMissing")
+        })
+        .await;
+    assert_eq!(s.phase, Phase::Pending, "{s:#?}");
+
+    let api: Api<Secret> = Api::namespaced(w.client.clone(), &w.ns);
+    let patch = json!({"data": {"password": base64_of(b"elastic-pw-1")}});
+    api.patch(
+        "fixed-creds",
+        &PatchParams::default(),
+        &Patch::Merge(&patch),
+    )
+    .await
+    .expect("add the password");
+    w.completed("reset-fixed").await;
+    w.assert_job_reset("fixed-job");
+}
+
+fn base64_of(bytes: &[u8]) -> String {
+    serde_json::to_value(ByteString(bytes.to_vec()))
+        .ok()
+        .and_then(|v| v.as_str().map(String::from))
+        .unwrap_or_default()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -9,7 +9,10 @@ use std::collections::BTreeMap;
 use k8s_openapi::api::core::v1::Secret;
 use kube::{Api, Client};
 
-use super::access::{CROSS_NAMESPACE_REF_DENIED, Target};
+use super::{
+    access::{CROSS_NAMESPACE_REF_DENIED, Target},
+    secrets::SecretCache,
+};
 use crate::{
     api::{
         DEFAULT_CA_KEY, ElasticsearchRef, ElasticsearchSpec,
@@ -361,9 +364,12 @@ fn text(id: &SecretId, data: &SecretData, key: &str) -> Result<String, ConnectEr
     })
 }
 
-/// Reads the plan's Secrets and builds the settings (I/O: one GET per Secret).
+/// Reads the plan's Secrets (those not kept since they last changed) and builds the
+/// settings for the run `uid` (I/O: one GET per Secret read).
 pub async fn resolve(
     client: &Client,
+    kept: &SecretCache,
+    uid: &str,
     plan: &Plan,
     opaque_id: String,
 ) -> Result<EsConfig, ConnectError> {
@@ -372,6 +378,11 @@ pub async fn resolve(
         if secrets.contains_key(&id) {
             continue;
         }
+        if let Some(data) = kept.get(&id, uid) {
+            secrets.insert(id, Some(data));
+            continue;
+        }
+        let start = kept.start_read();
         let api: Api<Secret> = Api::namespaced(client.clone(), &id.namespace);
         let secret = api
             .get_opt(&id.name)
@@ -388,6 +399,9 @@ pub async fn resolve(
                 .map(|(k, v)| (k, v.0))
                 .collect::<SecretData>()
         });
+        if let Some(data) = &data {
+            kept.keep(&id, start, data, uid);
+        }
         secrets.insert(id, data);
     }
     assemble(plan, &secrets, opaque_id)

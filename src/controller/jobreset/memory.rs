@@ -11,7 +11,7 @@ use std::{
 
 use kube::{ResourceExt, runtime::reflector::ObjectRef};
 
-use super::{clients::Clients, followers::Followers};
+use super::{clients::Clients, followers::Followers, secrets::SecretCache};
 use crate::api::{JobReset, JobResetStatus};
 
 /// One JobReset object: its uid (what identifies it) and where it lives (to wake it).
@@ -50,6 +50,8 @@ const WRITTEN_KEPT: usize = 8;
 pub struct Memory {
     pub followers: Arc<Followers>,
     pub clients: Clients,
+    /// The contents of the Secrets the runs read.
+    pub secrets: SecretCache,
     failures: Mutex<HashMap<RunKey, u32>>,
     /// Task ids Elasticsearch returned whose status write failed.
     unwritten: Mutex<HashMap<RunKey, String>>,
@@ -64,6 +66,7 @@ impl Memory {
         Memory {
             followers,
             clients: Clients::default(),
+            secrets: SecretCache::default(),
             failures: Mutex::new(HashMap::new()),
             unwritten: Mutex::new(HashMap::new()),
             requests: Mutex::new(HashMap::new()),
@@ -75,6 +78,7 @@ impl Memory {
     pub fn forget(&self, key: &RunKey) {
         self.followers.forget(key);
         self.clients.forget(key);
+        self.secrets.forget(&key.uid);
         self.succeeded(key);
         self.task_written(key);
         lock(&self.requests).remove(key);

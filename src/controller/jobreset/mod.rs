@@ -13,6 +13,7 @@ pub mod memory;
 pub mod queue;
 pub mod reconcile;
 pub mod record;
+pub mod secrets;
 pub mod ttl;
 
 use std::{
@@ -176,6 +177,7 @@ pub async fn run_until(
     let deleted = Arc::clone(&memory);
     let parents = wake.clone();
     let echoes = Arc::clone(&memory);
+    let kept_secrets = Arc::clone(&memory);
     // Wakes schedules whose runs changed.
     let (wake_schedule, schedules_woken) = futures::channel::mpsc::unbounded();
     let reporter = Reporter {
@@ -276,6 +278,10 @@ pub async fn run_until(
             secrets,
             watcher::Config::default().any_semantic(),
             move |secret: PartialObjectMeta<Secret>| {
+                kept_secrets.secrets.changed(&connect::SecretId {
+                    namespace: secret.metadata.namespace.clone().unwrap_or_default(),
+                    name: secret.metadata.name.clone().unwrap_or_default(),
+                });
                 referencing(&store, &secret.metadata, &template)
             },
         )

@@ -241,7 +241,9 @@ pub(super) async fn observe(
         obj.name_any(),
         obj.uid().unwrap_or_default()
     );
-    let cfg = match connect::resolve(&ctx.client, &plan, opaque_id).await {
+    let cfg = match connect::resolve(&ctx.client, &ctx.memory.secrets, &key.uid, &plan, opaque_id)
+        .await
+    {
         Ok(cfg) => cfg,
         Err(e @ ConnectError::Kube { .. }) => {
             // The Secret could not be read (API error): retry with backoff, keep the status.
