@@ -105,6 +105,11 @@ async fn a_runs_secret_is_read_once() {
             .filter(|r| r.name.as_deref() == Some(name))
             .count()
     };
-    assert_eq!(reads("jobresets", "reset-creds"), 2, "two reconciles");
+    // Its ADDED event may reach the controller after the run started, and wake a reconcile
+    // of its own; it reports the version already read, so nothing is read again.
+    assert!(
+        reads("jobresets", "reset-creds") >= 2,
+        "two reconciles at least"
+    );
     assert_eq!(reads("secrets", "creds"), 1, "the Secret read once");
 }

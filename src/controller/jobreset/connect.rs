@@ -382,7 +382,7 @@ pub async fn resolve(
             secrets.insert(id, Some(data));
             continue;
         }
-        let start = kept.start_read();
+        let read = kept.start_read(&id);
         let api: Api<Secret> = Api::namespaced(client.clone(), &id.namespace);
         let secret = api
             .get_opt(&id.name)
@@ -392,6 +392,10 @@ pub async fn resolve(
                 name: id.name.clone(),
                 source,
             })?;
+        let version = secret
+            .as_ref()
+            .and_then(|s| s.metadata.resource_version.clone())
+            .unwrap_or_default();
         let data = secret.map(|s| {
             s.data
                 .unwrap_or_default()
@@ -400,7 +404,7 @@ pub async fn resolve(
                 .collect::<SecretData>()
         });
         if let Some(data) = &data {
-            kept.keep(&id, start, data, uid);
+            read.keep(&version, data, uid);
         }
         secrets.insert(id, data);
     }

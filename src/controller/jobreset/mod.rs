@@ -278,10 +278,17 @@ pub async fn run_until(
             secrets,
             watcher::Config::default().any_semantic(),
             move |secret: PartialObjectMeta<Secret>| {
-                kept_secrets.secrets.changed(&connect::SecretId {
+                let id = connect::SecretId {
                     namespace: secret.metadata.namespace.clone().unwrap_or_default(),
                     name: secret.metadata.name.clone().unwrap_or_default(),
-                });
+                };
+                let version = secret
+                    .metadata
+                    .resource_version
+                    .as_deref()
+                    .unwrap_or_default();
+                let gone = secret.metadata.deletion_timestamp.is_some();
+                kept_secrets.secrets.seen(&id, version, gone);
                 referencing(&store, &secret.metadata, &template)
             },
         )

@@ -1,11 +1,11 @@
 //! The contents of the Secrets runs read, kept while a run that read them goes on and until
-//! the Secret changes, so that each reconcile does not read them again. The Secret watch the
-//! controller keeps anyway (metadata only) tells of every change. No I/O.
+//! the Secret's resourceVersion moves, so that each reconcile does not read them again. The
+//! Secret watch the controller keeps anyway (metadata only) reports every version. No I/O.
 //!
-//! A read that raced a change is not kept: every watch event bumps one count, and contents
-//! are kept only if no Secret changed while they were read (Secret changes are rare). A missing Secret
-//! is never kept (its creation is read at once). Credentials are held no longer than a run
-//! that uses them: an entry goes with its last user.
+//! A read that raced a change is not kept: while a Secret is being read, the versions the
+//! watch reports for it are noted, and the contents are kept only if none differs from the
+//! version read. A missing Secret is never kept (its creation is read at once). Credentials
+//! are held no longer than a run that uses them: an entry goes with its last user.
 
 use std::{
     collections::{BTreeMap, BTreeSet},
@@ -17,22 +17,66 @@ use super::connect::{SecretData, SecretId};
 #[derive(Default)]
 struct Inner {
     kept: BTreeMap<SecretId, Kept>,
-    /// Secret watch events seen.
-    changes: u64,
+    reading: BTreeMap<SecretId, Reading>,
 }
 
 struct Kept {
     data: SecretData,
+    version: String,
     /// The uids of the runs that read it.
     users: BTreeSet<String>,
 }
 
 #[derive(Default)]
+struct Reading {
+    readers: usize,
+    /// Versions the watch reported meanwhile.
+    seen: Vec<String>,
+}
+
+#[derive(Default)]
 pub struct SecretCache(Mutex<Inner>);
 
-/// Where a read started, for `keep`.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct ReadStart(u64);
+/// One read of a Secret under way; dropping it without `keep` forgets the read.
+pub struct Read<'a> {
+    cache: &'a SecretCache,
+    id: SecretId,
+}
+
+impl Drop for Read<'_> {
+    fn drop(&mut self) {
+        let mut inner = self.cache.lock();
+        if let Some(r) = inner.reading.get_mut(&self.id) {
+            r.readers = r.readers.saturating_sub(1);
+            if r.readers == 0 {
+                inner.reading.remove(&self.id);
+            }
+        }
+    }
+}
+
+impl Read<'_> {
+    /// Keeps what was read at `version` for the run `uid`, unless the watch reported
+    /// another version while it was read.
+    pub fn keep(self, version: &str, data: &SecretData, uid: &str) {
+        let mut inner = self.cache.lock();
+        let raced = inner
+            .reading
+            .get(&self.id)
+            .is_some_and(|r| r.seen.iter().any(|v| v != version));
+        if raced || version.is_empty() {
+            return;
+        }
+        let kept = inner.kept.entry(self.id.clone()).or_insert_with(|| Kept {
+            data: data.clone(),
+            version: version.to_owned(),
+            users: BTreeSet::new(),
+        });
+        kept.data = data.clone();
+        kept.version = version.to_owned();
+        kept.users.insert(uid.to_owned());
+    }
+}
 
 impl SecretCache {
     /// The kept contents, and `uid` counted as a user.
@@ -44,29 +88,23 @@ impl SecretCache {
     }
 
     /// Call before reading the Secret.
-    pub fn start_read(&self) -> ReadStart {
-        ReadStart(self.lock().changes)
-    }
-
-    /// Keeps what was read, unless the Secret changed since `start`.
-    pub fn keep(&self, id: &SecretId, start: ReadStart, data: &SecretData, uid: &str) {
-        let mut inner = self.lock();
-        if inner.changes != start.0 {
-            return;
+    pub fn start_read(&self, id: &SecretId) -> Read<'_> {
+        self.lock().reading.entry(id.clone()).or_default().readers += 1;
+        Read {
+            cache: self,
+            id: id.clone(),
         }
-        let kept = inner.kept.entry(id.clone()).or_insert_with(|| Kept {
-            data: data.clone(),
-            users: BTreeSet::new(),
-        });
-        kept.data = data.clone();
-        kept.users.insert(uid.to_owned());
     }
 
-    /// The watch saw the Secret change (or appear, or go).
-    pub fn changed(&self, id: &SecretId) {
+    /// The watch reports the Secret at `version` (or gone, with its last version).
+    pub fn seen(&self, id: &SecretId, version: &str, gone: bool) {
         let mut inner = self.lock();
-        inner.changes = inner.changes.wrapping_add(1);
-        inner.kept.remove(id);
+        if let Some(r) = inner.reading.get_mut(id) {
+            r.seen.push(version.to_owned());
+        }
+        if gone || inner.kept.get(id).is_some_and(|k| k.version != version) {
+            inner.kept.remove(id);
+        }
     }
 
     /// The run `uid` ended or is gone: what only it used goes.
@@ -83,8 +121,9 @@ impl SecretCache {
     }
 
     #[cfg(test)]
-    fn held(&self) -> usize {
-        self.lock().kept.len()
+    fn held(&self) -> (usize, usize) {
+        let inner = self.lock();
+        (inner.kept.len(), inner.reading.len())
     }
 }
 
@@ -103,43 +142,61 @@ mod tests {
         [("password".to_owned(), v.as_bytes().to_vec())].into()
     }
 
+    fn read(cache: &SecretCache, name: &str, version: &str, v: &str, uid: &str) {
+        cache.start_read(&id(name)).keep(version, &data(v), uid);
+    }
+
     #[test]
-    fn kept_until_the_secret_changes() {
+    fn kept_until_the_version_moves() {
         let cache = SecretCache::default();
         assert_eq!(cache.get(&id("creds"), "a"), None);
-        let start = cache.start_read();
-        cache.keep(&id("creds"), start, &data("one"), "a");
+        read(&cache, "creds", "10", "one", "a");
         assert_eq!(cache.get(&id("creds"), "b"), Some(data("one")));
-        cache.changed(&id("creds"));
+        // The watch reporting the version read (a late ADDED event) changes nothing.
+        cache.seen(&id("creds"), "10", false);
+        assert_eq!(cache.get(&id("creds"), "a"), Some(data("one")));
+        cache.seen(&id("creds"), "11", false);
         assert_eq!(
             cache.get(&id("creds"), "a"),
             None,
             "read again after a change"
         );
+        read(&cache, "creds", "11", "two", "a");
+        cache.seen(&id("creds"), "11", true);
+        assert_eq!(cache.get(&id("creds"), "a"), None, "gone");
     }
 
     #[test]
     fn a_read_that_raced_a_change_is_not_kept() {
         let cache = SecretCache::default();
-        let start = cache.start_read();
-        cache.changed(&id("other"));
-        cache.keep(&id("creds"), start, &data("old"), "a");
+        let r = cache.start_read(&id("creds"));
+        cache.seen(&id("creds"), "11", false);
+        r.keep("10", &data("old"), "a");
         assert_eq!(cache.get(&id("creds"), "a"), None);
-        // The next read starts after the change and is kept.
-        let start = cache.start_read();
-        cache.keep(&id("creds"), start, &data("new"), "a");
+        // A read that saw only its own version is kept.
+        let r = cache.start_read(&id("creds"));
+        cache.seen(&id("creds"), "11", false);
+        r.keep("11", &data("new"), "a");
         assert_eq!(cache.get(&id("creds"), "a"), Some(data("new")));
+        assert_eq!(cache.held(), (1, 0), "no read left registered");
+    }
+
+    #[test]
+    fn a_failed_read_leaves_nothing_behind() {
+        let cache = SecretCache::default();
+        drop(cache.start_read(&id("creds")));
+        cache.seen(&id("creds"), "11", false);
+        assert_eq!(cache.held(), (0, 0));
     }
 
     #[test]
     fn credentials_go_with_their_last_user() {
         let cache = SecretCache::default();
-        let start = cache.start_read();
-        cache.keep(&id("creds"), start, &data("one"), "a");
+        read(&cache, "creds", "10", "one", "a");
         assert!(cache.get(&id("creds"), "b").is_some());
         cache.forget("a");
-        assert_eq!(cache.held(), 1, "b still uses it");
+        assert_eq!(cache.held(), (1, 0), "b still uses it");
         cache.forget("b");
-        assert_eq!(cache.held(), 0);
+        assert_eq!(cache.held(), (0, 0));
     }
 }
