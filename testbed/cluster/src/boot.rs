@@ -196,6 +196,7 @@ async fn boot(
         translate,
         addr,
         injector: injector.clone(),
+        namespaces: Default::default(),
     });
     tokio::spawn(front::serve(listener, tls::server_config(&pki)?, ctx));
     let front_url = format!("https://127.0.0.1:{}", addr.port());

@@ -246,8 +246,8 @@ impl Control {
         let j = st.jobs.get(id)?;
         Some(JobView {
             state: j.state.as_str().to_string(),
-            blocked_reason: j.blocked.as_ref().map(|b| b.reason.clone()),
-            blocked_task_id: j.blocked.as_ref().and_then(|b| b.task_id.clone()),
+            blocked_reason: j.blocked().map(|b| b.reason.clone()),
+            blocked_task_id: j.blocked().and_then(|b| b.task_id.clone()),
             model_snapshot_id: j.model_snapshot_id.clone(),
             processed_record_count: j.counts.processed_record_count,
             latest_record_timestamp: j.counts.latest_record_timestamp,
@@ -368,7 +368,7 @@ impl Control {
         let running = st
             .jobs
             .get(id)
-            .and_then(|j| j.blocked.as_ref())
+            .and_then(|j| j.blocked())
             .and_then(|b| b.task_id.as_deref())
             .and_then(|t| st.local_number(t))
             .and_then(|n| st.running.get(&n));
@@ -379,12 +379,11 @@ impl Control {
 
     /// Set or clear the job's `blocked` field directly (`delete`, `revert`, `reset`).
     pub fn set_blocked(&self, id: &str, reason: Option<&str>, task_id: Option<&str>) {
-        if let Some(j) = self.shared.state().jobs.get_mut(id) {
-            j.blocked = reason.map(|r| Blocked {
-                reason: r.to_string(),
-                task_id: task_id.map(String::from),
-            });
-        }
+        let blocked = reason.map(|r| Blocked {
+            reason: r.to_string(),
+            task_id: task_id.map(String::from),
+        });
+        self.shared.state().jobs.set_blocked(id, blocked);
         self.shared.bump();
     }
 
@@ -465,6 +464,12 @@ impl Control {
     /// The most jobs ever blocked by a reset at the same time.
     pub fn resets_running_peak(&self) -> usize {
         self.shared.state().resets_running_peak
+    }
+
+    /// Full scans of the jobs or datafeeds so far (wildcards, `_all`, listings): the calls
+    /// naming one job make none, so their cost does not grow with the number of jobs.
+    pub fn full_scans(&self) -> u64 {
+        self.shared.state().full_scans()
     }
 
     /// Number of tasks currently running.

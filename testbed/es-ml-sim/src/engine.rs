@@ -227,7 +227,7 @@ impl Shared {
                         let Some(job) = st.jobs.get(&opts.job_id) else {
                             return Some(Err(EsError::missing_job(&opts.job_id)));
                         };
-                        match &job.blocked {
+                        match job.blocked() {
                             None => return Some(Ok(json!({"acknowledged": true}))),
                             Some(b) if b.reason == "reset" => {}
                             Some(b) => {
@@ -330,13 +330,9 @@ impl Shared {
             let outcome = if ended == Signal::Cancel {
                 Ok(json!({"acknowledged": false}))
             } else {
-                let ours = st
-                    .jobs
-                    .get(job)
-                    .and_then(|j| j.blocked.as_ref())
-                    .is_some_and(|b| {
-                        b.reason == "reset" && b.task_id.as_deref() == Some(master_id.as_str())
-                    });
+                let ours = st.jobs.get(job).and_then(|j| j.blocked()).is_some_and(|b| {
+                    b.reason == "reset" && b.task_id.as_deref() == Some(master_id.as_str())
+                });
                 if ours {
                     st.apply_reset(job, dua);
                     Ok(json!({"acknowledged": true}))
@@ -384,18 +380,17 @@ impl Shared {
         let stale: Vec<String> = {
             let st = self.state();
             st.jobs
-                .values()
-                .filter(|j| {
-                    j.blocked.as_ref().is_some_and(|b| {
-                        b.reason == "reset"
-                            && !b
-                                .task_id
-                                .as_deref()
-                                .and_then(|t| st.local_number(t))
-                                .is_some_and(|n| st.running.contains_key(&n))
+                .resetting()
+                .iter()
+                .filter(|id| {
+                    st.jobs.get(id).and_then(|j| j.blocked()).is_some_and(|b| {
+                        !b.task_id
+                            .as_deref()
+                            .and_then(|t| st.local_number(t))
+                            .is_some_and(|n| st.running.contains_key(&n))
                     })
                 })
-                .map(|j| j.id.clone())
+                .cloned()
                 .collect()
         };
         for id in &stale {
@@ -554,11 +549,7 @@ impl Shared {
             let ids = st.expand_jobs(expr, allow_no_match)?;
             let failed: Vec<&String> = ids
                 .iter()
-                .filter(|id| {
-                    st.jobs
-                        .get(*id)
-                        .is_some_and(|j| j.state == JobState::Failed)
-                })
+                .filter(|id| st.jobs.get(id).is_some_and(|j| j.state == JobState::Failed))
                 .collect();
             if !force && !failed.is_empty() {
                 return Err(EsError::conflict(if failed.len() == 1 {
@@ -570,12 +561,14 @@ impl Shared {
                     "one or more jobs have state failed, use force close".to_string()
                 }));
             }
-            let started: Vec<(String, bool)> = st
-                .datafeeds
-                .values()
-                .filter(|d| d.state.is_running() && ids.contains(&d.job_id))
+            let mut started: Vec<(String, bool)> = ids
+                .iter()
+                .filter_map(|id| st.datafeeds.for_job(id))
+                .filter(|d| d.state.is_running())
                 .map(|d| (d.id.clone(), d.unstoppable))
                 .collect();
+            // In datafeed id order, as the messages list them.
+            started.sort();
             let stuck: Vec<&String> = started
                 .iter()
                 .filter(|(_, u)| *u)
@@ -662,7 +655,7 @@ impl Shared {
             let run = st.start_datafeed(id, false)?;
             st.ingest(id, now);
             if has_end {
-                let job = st.datafeeds.get(id).map(|d| d.job_id.clone());
+                let job = st.datafeeds.get(id).map(|d| d.job_id().to_string());
                 if let Some(d) = st.datafeeds.get_mut(id) {
                     d.state = DatafeedState::Stopped;
                 }

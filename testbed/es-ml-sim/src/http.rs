@@ -785,11 +785,11 @@ impl Req<'_> {
                     .iter()
                     .filter_map(|id| st.datafeeds.get(id))
                     .map(|d| {
-                        let buckets = st.jobs.get(&d.job_id).map(|j| j.counts.bucket_count).unwrap_or(0);
+                        let buckets = st.jobs.get(d.job_id()).map(|j| j.counts.bucket_count).unwrap_or(0);
                         let mut v = json!({
                             "datafeed_id": d.id,
                             "state": d.state.as_str(),
-                            "timing_stats": {"job_id": d.job_id, "search_count": buckets, "bucket_count": buckets, "total_search_time_ms": 0.0},
+                            "timing_stats": {"job_id": d.job_id(), "search_count": buckets, "bucket_count": buckets, "total_search_time_ms": 0.0},
                         });
                         if d.state == DatafeedState::Started
                             && let Some(o) = v.as_object_mut()
@@ -1037,12 +1037,8 @@ impl Req<'_> {
                 return Err(EsError::missing_job(id));
             };
             let job_state = job.state;
-            let blocked = job.blocked.clone();
-            let feed = st
-                .datafeeds
-                .values()
-                .find(|d| d.job_id == id)
-                .map(|d| d.id.clone());
+            let blocked = job.blocked().cloned();
+            let feed = st.datafeeds.for_job(id).map(|d| d.id.clone());
             if !force {
                 if let Some(df) = &feed {
                     return Err(EsError::conflict(format!(

@@ -2,6 +2,7 @@
 //! reset, open, datafeeds) and the task API, with security, TLS and faults on demand.
 //! See README.md for the binary, the control API and the file formats.
 
+pub mod catalog;
 pub mod config;
 pub mod control;
 pub mod endpoint;

@@ -7,6 +7,7 @@ use std::collections::{BTreeMap, HashMap, VecDeque};
 use serde_json::{Map, Value, json};
 use tokio::sync::watch;
 
+pub use crate::catalog::{Blocked, Datafeed, Datafeeds, Job, Jobs};
 use crate::errors::EsError;
 use crate::versions::Version;
 
@@ -57,13 +58,6 @@ impl JobState {
     }
 }
 
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Blocked {
-    /// `delete`, `reset` or `revert` (`none` is never stored).
-    pub reason: String,
-    pub task_id: Option<String>,
-}
-
 #[derive(Debug, Clone, Default)]
 pub struct DataCounts {
     pub processed_record_count: u64,
@@ -71,42 +65,6 @@ pub struct DataCounts {
     pub earliest_record_timestamp: Option<i64>,
     pub latest_record_timestamp: Option<i64>,
     pub last_data_time: Option<i64>,
-}
-
-#[derive(Debug, Clone)]
-pub struct Job {
-    pub id: String,
-    /// User-settable config fields as given (validated), without the computed ones.
-    pub config: Map<String, Value>,
-    pub create_time: i64,
-    pub finished_time: Option<i64>,
-    pub model_snapshot_id: Option<String>,
-    pub blocked: Option<Blocked>,
-    pub state: JobState,
-    pub counts: DataCounts,
-    pub model_bytes: u64,
-    /// `model_size_stats.memory_status` (`ok` when unset); a reset sets it back.
-    pub memory_status: Option<String>,
-    pub user_annotations: usize,
-    pub auto_annotations: usize,
-    pub open_time_ms: Option<i64>,
-    /// The job's audit messages (`.ml-notifications-*` in Elasticsearch), oldest first.
-    pub messages: Vec<String>,
-}
-
-impl Job {
-    pub fn groups(&self) -> Vec<String> {
-        self.config
-            .get("groups")
-            .and_then(Value::as_array)
-            .map(|a| {
-                a.iter()
-                    .filter_map(Value::as_str)
-                    .map(String::from)
-                    .collect()
-            })
-            .unwrap_or_default()
-    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -130,18 +88,6 @@ impl DatafeedState {
     pub fn is_running(&self) -> bool {
         matches!(self, DatafeedState::Starting | DatafeedState::Started)
     }
-}
-
-#[derive(Debug, Clone)]
-pub struct Datafeed {
-    pub id: String,
-    pub job_id: String,
-    pub config: Map<String, Value>,
-    pub state: DatafeedState,
-    /// Fault: stopping this datafeed fails (close then answers 409).
-    pub unstoppable: bool,
-    /// Bumped on every start so an old ticker knows it is stale.
-    pub run: u64,
 }
 
 /// What a waiter or runner is told about a task.
@@ -212,8 +158,8 @@ pub struct State {
     pub node_id: String,
     pub node_name: String,
     next_task: u64,
-    pub jobs: BTreeMap<String, Job>,
-    pub datafeeds: BTreeMap<String, Datafeed>,
+    pub jobs: Jobs,
+    pub datafeeds: Datafeeds,
     pub running: HashMap<u64, RunningTask>,
     /// `.tasks`: full task id -> stored GET-task body.
     pub stored: HashMap<String, Value>,
@@ -443,8 +389,8 @@ impl State {
             node_name: format!("es-ml-sim-{}", &node_id[..6.min(node_id.len())]),
             node_id,
             next_task: 1,
-            jobs: BTreeMap::new(),
-            datafeeds: BTreeMap::new(),
+            jobs: Jobs::default(),
+            datafeeds: Datafeeds::default(),
             running: HashMap::new(),
             stored: HashMap::new(),
             stored_order: VecDeque::new(),
@@ -456,6 +402,11 @@ impl State {
             epoch: 0,
             master_available: true,
         }
+    }
+
+    /// Full scans of the jobs or datafeeds so far: per-id calls make none.
+    pub fn full_scans(&self) -> u64 {
+        crate::catalog::full_scans(&self.jobs, &self.datafeeds)
     }
 
     pub fn task_id(&self, n: u64) -> String {
@@ -479,11 +430,7 @@ impl State {
                 format!("The job cannot be created with the Id '{id}'. The Id is already used."),
             ));
         }
-        if self
-            .jobs
-            .values()
-            .any(|j| j.groups().iter().any(|g| g == id))
-        {
+        if self.jobs.group_exists(id) {
             return Err(EsError::new(
                 400,
                 "resource_already_exists_exception",
@@ -492,25 +439,7 @@ impl State {
                 ),
             ));
         }
-        self.jobs.insert(
-            id.to_string(),
-            Job {
-                id: id.to_string(),
-                config: cfg,
-                create_time: now.wall_ms,
-                finished_time: None,
-                model_snapshot_id: None,
-                blocked: None,
-                state: JobState::Closed,
-                counts: DataCounts::default(),
-                model_bytes: 0,
-                memory_status: None,
-                user_annotations: 0,
-                auto_annotations: 0,
-                open_time_ms: None,
-                messages: vec!["Job created".to_owned()],
-            },
-        );
+        self.jobs.insert(Job::new(id, cfg, now.wall_ms));
         Ok(self.job_json(id, false).unwrap_or(Value::Null))
     }
 
@@ -527,18 +456,21 @@ impl State {
             return Ok(all);
         }
         for p in &parts {
-            let matched: Vec<String> = self
-                .jobs
-                .values()
-                .filter(|j| {
-                    if p.contains('*') {
+            let matched: Vec<String> = if p.contains('*') {
+                self.jobs
+                    .values()
+                    .filter(|j| {
                         simple_match(p, &j.id) || j.groups().iter().any(|g| simple_match(p, g))
-                    } else {
-                        j.id == *p || j.groups().iter().any(|g| g == p)
-                    }
-                })
-                .map(|j| j.id.clone())
-                .collect();
+                    })
+                    .map(|j| j.id.clone())
+                    .collect()
+            } else {
+                // The job of that id and the jobs of that group, by index.
+                let own = self.jobs.get(p).map(|j| j.id.clone());
+                own.into_iter()
+                    .chain(self.jobs.in_group(p).cloned())
+                    .collect()
+            };
             if matched.is_empty() && (!p.contains('*') || !allow_no_match) {
                 return Err(EsError::missing_job(p));
             }
@@ -564,7 +496,7 @@ impl State {
                 m.insert("model_snapshot_id".into(), json!(s));
             }
         }
-        for (k, v) in &j.config {
+        for (k, v) in j.config() {
             m.insert(k.clone(), v.clone());
         }
         m.entry("groups").or_insert(json!([]));
@@ -598,7 +530,7 @@ impl State {
         m.entry("results_index_name").or_insert(json!("shared"));
         m.entry("allow_lazy_open").or_insert(json!(false));
         if self.version.has_reset()
-            && let Some(b) = &j.blocked
+            && let Some(b) = j.blocked()
         {
             let mut bm = Map::new();
             bm.insert("reason".into(), json!(b.reason));
@@ -611,7 +543,7 @@ impl State {
             }
         }
         if self.version.job_embeds_datafeed()
-            && let Some(df) = self.datafeeds.values().find(|d| d.job_id == j.id)
+            && let Some(df) = self.datafeeds.for_job(&j.id)
         {
             m.insert("datafeed_config".into(), self.datafeed_json(df));
         }
@@ -731,7 +663,7 @@ impl State {
         let names = groups.iter().filter_map(Value::as_array).flatten();
         if let Some(gname) = names
             .filter_map(Value::as_str)
-            .find(|g| self.jobs.contains_key(*g))
+            .find(|g| self.jobs.contains_key(g))
         {
             return Err(EsError::new(
                 400,
@@ -763,7 +695,7 @@ impl State {
             if k == "detectors" || k == "per_partition_categorization" {
                 continue;
             }
-            job.config.insert(k.clone(), v.clone());
+            self.jobs.set_config(id, &k, v);
         }
         Ok(self.job_json(id, false).unwrap_or(Value::Null))
     }
@@ -776,7 +708,7 @@ impl State {
         let Some(job) = self.jobs.get_mut(id) else {
             return Err(EsError::missing_job(id));
         };
-        if let Some(b) = &job.blocked {
+        if let Some(b) = job.blocked() {
             return Err(EsError::conflict(format!(
                 "Cannot open job [{id}] because it is executing [{}]",
                 b.reason
@@ -824,10 +756,8 @@ impl State {
                 }
             }
         }
-        for df in self.datafeeds.values_mut() {
-            if df.job_id == id {
-                df.state = DatafeedState::Stopped;
-            }
+        if let Some(df) = self.datafeeds.for_job_mut(id) {
+            df.state = DatafeedState::Stopped;
         }
     }
 
@@ -839,13 +769,14 @@ impl State {
 
     /// Reset step 9: clear results, snapshot id, finished time, block; drop annotations.
     pub fn apply_reset(&mut self, id: &str, delete_user_annotations: bool) {
-        if let Some(job) = self.jobs.get_mut(id) {
+        if self.jobs.set_blocked(id, None)
+            && let Some(job) = self.jobs.get_mut(id)
+        {
             *self.resets_completed.entry(id.to_string()).or_insert(0) += 1;
             self.last_reset_done
                 .insert(id.to_string(), std::time::Instant::now());
             job.model_snapshot_id = None;
             job.finished_time = None;
-            job.blocked = None;
             job.counts = DataCounts::default();
             job.model_bytes = 0;
             job.memory_status = None;
@@ -864,7 +795,7 @@ impl State {
         if df.state != DatafeedState::Started {
             return false;
         }
-        let job_id = df.job_id.clone();
+        let job_id = df.job_id().to_string();
         let Some(job) = self.jobs.get_mut(&job_id) else {
             return false;
         };
@@ -913,7 +844,7 @@ impl State {
         if !self.jobs.contains_key(job_id) {
             return Err(EsError::missing_job(job_id));
         }
-        if let Some(other) = self.datafeeds.values().find(|d| d.job_id == job_id) {
+        if let Some(other) = self.datafeeds.for_job(job_id) {
             return Err(EsError::conflict(format!(
                 "A datafeed [{}] already exists for job [{job_id}]",
                 other.id
@@ -925,25 +856,15 @@ impl State {
         if let Some(ix) = cfg.remove("indexes") {
             cfg.insert("indices".into(), ix);
         }
-        self.datafeeds.insert(
-            id.to_string(),
-            Datafeed {
-                id: id.to_string(),
-                job_id: job_id.to_string(),
-                config: cfg,
-                state: DatafeedState::Stopped,
-                unstoppable: false,
-                run: 0,
-            },
-        );
-        let df = &self.datafeeds[id];
-        Ok(self.datafeed_json(df))
+        self.datafeeds.insert(Datafeed::new(id, job_id, cfg));
+        let df = self.datafeeds.get(id).map(|df| self.datafeed_json(df));
+        Ok(df.unwrap_or(Value::Null))
     }
 
     pub fn datafeed_json(&self, df: &Datafeed) -> Value {
         let mut m = Map::new();
         m.insert("datafeed_id".into(), json!(df.id));
-        m.insert("job_id".into(), json!(df.job_id));
+        m.insert("job_id".into(), json!(df.job_id()));
         m.insert("query_delay".into(), json!("90000ms"));
         m.insert("query".into(), json!({"match_all": {}}));
         m.insert("scroll_size".into(), json!(1000));
@@ -971,12 +892,19 @@ impl State {
         }
         let mut out = Vec::new();
         for p in parts {
-            let matched: Vec<String> = self
-                .datafeeds
-                .keys()
-                .filter(|id| simple_match(p, id))
-                .cloned()
-                .collect();
+            let matched: Vec<String> = if p.contains('*') {
+                self.datafeeds
+                    .keys()
+                    .filter(|id| simple_match(p, id))
+                    .cloned()
+                    .collect()
+            } else {
+                self.datafeeds
+                    .get(p)
+                    .map(|d| d.id.clone())
+                    .into_iter()
+                    .collect()
+            };
             if matched.is_empty() && (!p.contains('*') || !allow_no_match) {
                 return Err(EsError::missing_datafeed(p));
             }
@@ -993,15 +921,15 @@ impl State {
         let Some(df) = self.datafeeds.get(id) else {
             return Err(EsError::missing_datafeed(id));
         };
-        let job_state = self.jobs.get(&df.job_id).map(|j| j.state);
+        let job_state = self.jobs.get(df.job_id()).map(|j| j.state);
         match job_state {
-            None => return Err(EsError::missing_job(&df.job_id)),
+            None => return Err(EsError::missing_job(df.job_id())),
             // Elasticsearch lets a datafeed start while its job is still opening.
             Some(JobState::Opened | JobState::Opening) => {}
             Some(s) => {
                 return Err(EsError::conflict(format!(
                     "cannot start datafeed [{id}] because job [{}] is {}",
-                    df.job_id,
+                    df.job_id(),
                     s.as_str()
                 )));
             }
@@ -1170,7 +1098,7 @@ impl State {
         if job.state != JobState::Closed {
             return Err(EsError::conflict("Can only reset a job when it is closed."));
         }
-        match &job.blocked {
+        match job.blocked() {
             None => Ok(ResetCheck::Proceed),
             Some(b) if b.reason == "reset" => Ok(ResetCheck::WaitFor(b.task_id.clone())),
             Some(b) => Err(EsError::conflict(format!(
@@ -1189,20 +1117,16 @@ impl State {
     ) -> Result<u64, EsError> {
         let m = self.register_task(NewTask::reset(job_id, parent, false), now);
         let task_id = self.task_id(m);
-        let Some(job) = self.jobs.get_mut(job_id) else {
-            self.finish_task(m, None, now);
-            return Err(EsError::missing_job(job_id));
-        };
-        job.blocked = Some(Blocked {
+        let block = Blocked {
             reason: "reset".into(),
             task_id: Some(task_id),
-        });
+        };
+        if !self.jobs.set_blocked(job_id, Some(block)) {
+            self.finish_task(m, None, now);
+            return Err(EsError::missing_job(job_id));
+        }
         *self.resets_started.entry(job_id.to_string()).or_insert(0) += 1;
-        let running = self
-            .jobs
-            .values()
-            .filter(|j| j.blocked.as_ref().is_some_and(|b| b.reason == "reset"))
-            .count();
+        let running = self.jobs.resetting().len();
         self.resets_running_peak = self.resets_running_peak.max(running);
         Ok(m)
     }
@@ -1313,10 +1237,13 @@ mod tests {
         );
         s.fail_job("b");
         assert_eq!(s.reset_check("b").unwrap_err().status, 409);
-        s.jobs.get_mut("web-1").unwrap().blocked = Some(Blocked {
-            reason: "revert".into(),
-            task_id: None,
-        });
+        s.jobs.set_blocked(
+            "web-1",
+            Some(Blocked {
+                reason: "revert".into(),
+                task_id: None,
+            }),
+        );
         assert_eq!(
             s.reset_check("web-1").unwrap_err().reason,
             "cannot reset job while it is blocked with [revert]"
@@ -1346,7 +1273,7 @@ mod tests {
             .begin_reset("a", Some(s.task_id(parent)), Now::default())
             .unwrap();
         assert_ne!(m, parent);
-        let b = s.jobs["a"].blocked.clone().unwrap();
+        let b = s.jobs.get("a").unwrap().blocked().cloned().unwrap();
         assert_eq!(b.task_id.unwrap(), s.task_id(m));
         assert_eq!(
             s.reset_check("a").unwrap(),
@@ -1360,7 +1287,10 @@ mod tests {
         );
         s.jobs.get_mut("a").unwrap().model_snapshot_id = Some("1".into());
         s.apply_reset("a", false);
-        assert!(s.jobs["a"].blocked.is_none() && s.jobs["a"].model_snapshot_id.is_none());
+        assert!(
+            s.jobs.get("a").unwrap().blocked().is_none()
+                && s.jobs.get("a").unwrap().model_snapshot_id.is_none()
+        );
         assert_eq!(s.resets_started["a"], 1);
     }
 
@@ -1425,7 +1355,10 @@ mod tests {
                 mono_ns: 0
             }
         ));
-        assert_eq!(s.jobs["a"].counts.processed_record_count, RECORDS_PER_TICK);
+        assert_eq!(
+            s.jobs.get("a").unwrap().counts.processed_record_count,
+            RECORDS_PER_TICK
+        );
         s.finish_close(
             "a",
             Now {
@@ -1433,7 +1366,10 @@ mod tests {
                 mono_ns: 0,
             },
         );
-        assert_eq!(s.jobs["a"].model_snapshot_id.as_deref(), Some("5"));
-        assert_eq!(s.datafeeds["df"].state, DatafeedState::Stopped);
+        assert_eq!(
+            s.jobs.get("a").unwrap().model_snapshot_id.as_deref(),
+            Some("5")
+        );
+        assert_eq!(s.datafeeds.get("df").unwrap().state, DatafeedState::Stopped);
     }
 }

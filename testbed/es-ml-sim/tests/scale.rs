@@ -54,3 +54,77 @@ async fn ten_thousand_jobs_and_a_thousand_long_polls() {
     );
     assert_eq!(ctl.job("job-0").unwrap().blocked_reason, None);
 }
+
+/// The calls the operator makes about one job (read, stats, update, datafeed stats, close,
+/// reset, task poll) look it up by id: none scans the other jobs or datafeeds. Counted, not
+/// timed.
+#[tokio::test]
+async fn per_job_calls_scan_no_other_job() {
+    let (sim, c) = sim().await;
+    let ctl = sim.control();
+    for i in 0..2_000 {
+        ctl.put_job(&format!("job-{i}"), job_body()).unwrap();
+    }
+    for i in 0..50 {
+        ctl.put_datafeed(&format!("datafeed-job-{i}"), &format!("job-{i}"))
+            .unwrap();
+    }
+    ctl.open_job("job-7").unwrap();
+    ctl.start_datafeed("datafeed-job-7").unwrap();
+    let base = sim.url();
+    let before = ctl.full_scans();
+    let mut answers = vec![
+        call(
+            &c,
+            "GET",
+            format!("{base}/_ml/anomaly_detectors/job-7"),
+            None,
+        )
+        .await,
+        call(
+            &c,
+            "GET",
+            format!("{base}/_ml/anomaly_detectors/job-7/_stats"),
+            None,
+        )
+        .await,
+        call(
+            &c,
+            "GET",
+            format!("{base}/_ml/datafeeds/datafeed-job-7/_stats?allow_no_match=true"),
+            None,
+        )
+        .await,
+        call(
+            &c,
+            "POST",
+            format!("{base}/_ml/anomaly_detectors/job-7/_update"),
+            Some(serde_json::json!({"custom_settings": {"k": "v"}})),
+        )
+        .await,
+        call(
+            &c,
+            "POST",
+            format!("{base}/_ml/anomaly_detectors/job-7/_close"),
+            None,
+        )
+        .await,
+    ];
+    let task = async_reset(&sim, &c, "job-7").await;
+    answers.push(follow(&sim, &c, &task).await);
+    for a in &answers {
+        assert_eq!(a.status, 200, "{}", a.body);
+    }
+    assert_eq!(answers[5].body["response"]["acknowledged"], true);
+    assert_eq!(ctl.full_scans(), before, "a per-job call scanned every job");
+    // Expressions still see every job.
+    let g = call(
+        &c,
+        "GET",
+        format!("{base}/_ml/anomaly_detectors/job-1*"),
+        None,
+    )
+    .await;
+    assert_eq!(g.body["count"], 1_111);
+    assert!(ctl.full_scans() > before);
+}

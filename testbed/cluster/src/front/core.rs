@@ -1,7 +1,8 @@
-//! core/v1 on top of the apiserver: Namespaces, Secrets, ConfigMaps and Events are stored as
-//! custom resources of a private group, so resourceVersions, watch, conflicts, selectors and
-//! server-side apply are the real server's. This module maps paths and bodies both ways
-//! (no I/O of its own besides forwarding through `forward`).
+//! core/v1 on top of the apiserver: Namespaces, Secrets and ConfigMaps are stored as custom
+//! resources of a private group, so resourceVersions, watch, conflicts, selectors and
+//! server-side apply are the real server's; Events are the events.k8s.io ones
+//! (`core_events`). This module maps paths and bodies both ways (no I/O of its own besides
+//! forwarding through `forward`).
 
 use base64::Engine;
 use bytes::Bytes;
@@ -62,7 +63,7 @@ pub const KINDS: [Kind; 4] = [
     },
 ];
 
-fn replace_all(hay: &[u8], from: &[u8], to: &[u8]) -> Vec<u8> {
+pub(super) fn replace_all(hay: &[u8], from: &[u8], to: &[u8]) -> Vec<u8> {
     let mut out = Vec::with_capacity(hay.len());
     let mut i = 0;
     while i < hay.len() {
@@ -101,7 +102,7 @@ fn private_api_version() -> Value {
 
 /// Strategic-merge directives (`$patch`, `$setElementOrder/…`, `$retainKeys`) have no
 /// meaning for a JSON merge patch; the core kinds served here have no merge-keyed lists.
-fn strip_directives(v: &mut Value) {
+pub(super) fn strip_directives(v: &mut Value) {
     match v {
         Value::Object(map) => {
             map.retain(|k, _| !k.starts_with('$'));
@@ -293,6 +294,9 @@ pub async fn handle(
         (Some(s), false) if s == "status" || s == "finalize" => {}
         (Some(_), _) => return not_found(),
     }
+    if kind.plural == "events" {
+        return super::core_events::handle(ctx, &info, method, query, headers, body).await;
+    }
     let mut query = query.to_string();
     if watch && !query.split('&').any(|kv| kv.starts_with("watch=")) {
         query.push_str(if query.is_empty() {
@@ -338,7 +342,8 @@ pub async fn handle(
 async fn empty_namespace(ctx: &Ctx, ns: &str) {
     let mut collections: Vec<String> = KINDS
         .iter()
-        .filter(|k| k.namespaced)
+        // Core Events are stored as events.k8s.io Events, emptied with the CRDs below.
+        .filter(|k| k.namespaced && k.plural != "events")
         .map(|k| format!("/apis/{GROUP}/v1/namespaces/{ns}/{}", k.stored_as))
         .collect();
     if let Ok(crds) = list_crds(&ctx.up).await {

@@ -92,27 +92,7 @@ pub async fn relay(
                 .map(|r| r.map(Frame::data).map_err(|e| Box::new(e) as BoxError));
             BodyExt::boxed(StreamBody::new(stream))
         }
-        (Some(f), true) => {
-            let mut pending: Vec<u8> = Vec::new();
-            let stream = resp.bytes_stream().filter_map(move |r| {
-                let out = match r {
-                    Ok(chunk) => {
-                        pending.extend_from_slice(&chunk);
-                        match pending.iter().rposition(|b| *b == b'\n') {
-                            Some(pos) => {
-                                let rest = pending.split_off(pos + 1);
-                                let lines = std::mem::replace(&mut pending, rest);
-                                Some(Ok(Frame::data(Bytes::from(f(&lines)))))
-                            }
-                            None => None,
-                        }
-                    }
-                    Err(e) => Some(Err(Box::new(e) as BoxError)),
-                };
-                futures::future::ready(out)
-            });
-            BodyExt::boxed(StreamBody::new(stream))
-        }
+        (Some(f), true) => lines(resp, f),
         (Some(f), false) => match resp.bytes().await {
             Ok(b) => full(Bytes::from(f(&b))),
             Err(e) => {
@@ -132,6 +112,46 @@ pub async fn relay(
             &format!("building the answer: {e}"),
         ),
     }
+}
+
+/// A streamed body rewritten line by line (each watch event is one line): `f` gets every
+/// complete run of lines as it arrives.
+pub fn lines(
+    resp: reqwest::Response,
+    mut f: impl FnMut(&[u8]) -> Vec<u8> + Send + Sync + 'static,
+) -> Body {
+    let mut pending: Vec<u8> = Vec::new();
+    let stream = resp.bytes_stream().filter_map(move |r| {
+        let out = match r {
+            Ok(chunk) => {
+                pending.extend_from_slice(&chunk);
+                match pending.iter().rposition(|b| *b == b'\n') {
+                    Some(pos) => {
+                        let rest = pending.split_off(pos + 1);
+                        let lines = std::mem::replace(&mut pending, rest);
+                        Some(Ok(Frame::data(Bytes::from(f(&lines)))))
+                    }
+                    None => None,
+                }
+            }
+            Err(e) => Some(Err(Box::new(e) as BoxError)),
+        };
+        futures::future::ready(out)
+    });
+    BodyExt::boxed(StreamBody::new(stream))
+}
+
+/// Relays a streamed answer (a watch) through `lines`, headers as the apiserver sent them.
+pub fn relay_lines(
+    resp: reqwest::Response,
+    f: impl FnMut(&[u8]) -> Vec<u8> + Send + Sync + 'static,
+) -> Response<Body> {
+    let code = resp.status();
+    let headers = resp.headers().clone();
+    let mut r = Response::new(lines(resp, f));
+    *r.status_mut() = code;
+    copy_headers(&headers, r.headers_mut(), false);
+    r
 }
 
 pub fn full(b: Bytes) -> Body {
@@ -177,12 +197,4 @@ pub async fn buffered(
             &format!("reading the apiserver's answer: {e}"),
         )),
     }
-}
-
-/// An answer from `buffered` parts (Content-Length recomputed).
-pub fn rebuild(code: StatusCode, headers: &HeaderMap, body: Bytes) -> Response<Body> {
-    let mut r = Response::new(full(body));
-    *r.status_mut() = code;
-    copy_headers(headers, r.headers_mut(), false);
-    r
 }

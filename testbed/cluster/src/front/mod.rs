@@ -6,11 +6,13 @@
 
 mod control;
 pub mod core;
+mod core_events;
 mod discovery;
-mod events_mirror;
+mod event_convert;
 pub mod faultset;
 pub mod forward;
 pub mod inject;
+pub mod namespaces;
 mod openapi;
 mod protobuf;
 pub mod reqinfo;
@@ -45,6 +47,7 @@ pub struct Ctx {
     pub translate: bool,
     pub addr: SocketAddr,
     pub injector: Arc<Injector>,
+    pub namespaces: namespaces::Namespaces,
 }
 
 /// A Kubernetes `Status` answer.
@@ -147,30 +150,6 @@ pub async fn list_crds(up: &Upstream) -> Result<Vec<Value>, Response<Body>> {
         .unwrap_or_default())
 }
 
-/// The admission check kube-apiserver has and the apiextensions-apiserver lacks: nothing is
-/// created in a namespace that does not exist.
-async fn namespace_lifecycle(ctx: &Ctx, info: &reqinfo::RecordedRequest) -> Option<Response<Body>> {
-    let ns = info.namespace.as_deref()?;
-    if info.verb != "create" || info.resource == "namespaces" {
-        return None;
-    }
-    let url = format!(
-        "{}/apis/{}/v1/corenamespaces/{ns}",
-        ctx.up.base,
-        core::GROUP
-    );
-    let resp = ctx.up.http.get(url).send().await.ok()?;
-    if resp.status() != StatusCode::NOT_FOUND {
-        return None;
-    }
-    Some(status_with_details(
-        StatusCode::NOT_FOUND,
-        "NotFound",
-        &format!("namespaces \"{ns}\" not found"),
-        json!({"name": ns, "kind": "namespaces"}),
-    ))
-}
-
 async fn handle(ctx: Arc<Ctx>, req: Request<Incoming>, conn: Conn) -> Response<Body> {
     let path = req.uri().path().to_string();
     let query = req.uri().query().unwrap_or("").to_string();
@@ -237,15 +216,31 @@ async fn route(
     query: &str,
     body: Bytes,
 ) -> Response<Body> {
-    let watch = info.as_ref().is_some_and(|i| i.verb == "watch");
     if !ctx.translate {
         return forward::pass(&ctx.up, parts.method, path_q, &parts.headers, body).await;
     }
     if let Some(i) = &info
-        && let Some(refused) = namespace_lifecycle(ctx, i).await
+        && let Some(refused) = namespaces::admit(ctx, i).await
     {
         return refused;
     }
+    let _writing = info
+        .as_ref()
+        .filter(|i| namespaces::writes_namespaces(i))
+        .map(|_| ctx.namespaces.writing());
+    dispatch(ctx, info, parts, path, path_q, query, body).await
+}
+
+/// What the front serves itself, and what it forwards.
+async fn dispatch(
+    ctx: &Ctx,
+    info: Option<reqinfo::RecordedRequest>,
+    parts: hyper::http::request::Parts,
+    path: &str,
+    path_q: &str,
+    query: &str,
+    body: Bytes,
+) -> Response<Body> {
     match path {
         "/api" | "/api/" => discovery::api(ctx),
         "/api/v1" | "/api/v1/" => discovery::core_v1(),
@@ -270,34 +265,6 @@ async fn route(
             core::handle(ctx, info, parts.method, query, &parts.headers, body).await
         }
         p if p.starts_with("/api/") => not_found(),
-        p if p.starts_with("/apis/events.k8s.io/v1/") && !watch => {
-            let verb = info.as_ref().map(|i| i.verb.as_str()).unwrap_or("");
-            let resp =
-                match forward::send(&ctx.up, parts.method, path_q, &parts.headers, body).await {
-                    Ok(r) => r,
-                    Err(r) => return r,
-                };
-            if !resp.status().is_success() {
-                return forward::relay(resp, None, false).await;
-            }
-            match (verb, &info) {
-                ("create" | "update" | "patch", _) => {
-                    let (code, headers, answer) = match forward::buffered(resp).await {
-                        Ok(parts) => parts,
-                        Err(r) => return r,
-                    };
-                    events_mirror::mirror_write(ctx, &answer).await;
-                    forward::rebuild(code, &headers, answer)
-                }
-                ("delete", Some(i)) => {
-                    if let (Some(ns), Some(name)) = (&i.namespace, &i.name) {
-                        events_mirror::mirror_delete(ctx, ns, name).await;
-                    }
-                    forward::relay(resp, None, false).await
-                }
-                _ => forward::relay(resp, None, false).await,
-            }
-        }
         _ => forward::pass(&ctx.up, parts.method, path_q, &parts.headers, body).await,
     }
 }
