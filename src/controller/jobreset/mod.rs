@@ -15,6 +15,7 @@ pub mod reconcile;
 pub mod record;
 pub mod secrets;
 pub mod ttl;
+pub mod watches;
 
 use std::{
     sync::{
@@ -25,7 +26,7 @@ use std::{
 };
 
 use futures::StreamExt;
-use k8s_openapi::{api::core::v1::Secret, apimachinery::pkg::apis::meta::v1::ObjectMeta};
+use k8s_openapi::api::core::v1::Secret;
 use kube::{
     Api, Client, ResourceExt,
     api::ListParams,
@@ -33,7 +34,7 @@ use kube::{
     runtime::{
         Controller, WatchStreamExt,
         controller::Config as ControllerConfig,
-        reflector::{self, ObjectRef, Store, reflector},
+        reflector::{self, ObjectRef, reflector},
         watcher,
     },
 };
@@ -43,6 +44,7 @@ use access::AllowedRef;
 use followers::Followers;
 use memory::{Memory, RunKey};
 use reconcile::{Context, error_policy, reconcile};
+use watches::{referencing, slim, watch_grants};
 
 use crate::{
     api::{JobReset, JobResetGrant, JobResetSchedule},
@@ -313,18 +315,6 @@ pub async fn run_until(
     Ok(())
 }
 
-/// What the cache never reads goes before it is kept: the field owners and kubectl's copy
-/// of the last applied manifest are most of a JobReset's bytes. Nothing writes a cached
-/// object back (status goes out by server-side apply of its own fields), so nothing is lost.
-fn slim(o: &mut JobReset) {
-    o.metadata.managed_fields = None;
-    if let Some(a) = o.metadata.annotations.as_mut() {
-        a.remove(LAST_APPLIED);
-    }
-}
-
-const LAST_APPLIED: &str = "kubectl.kubernetes.io/last-applied-configuration";
-
 /// An Api for all namespaces, or the one the operator is limited to.
 fn scoped<K>(client: &Client, namespace: &Option<String>) -> Api<K>
 where
@@ -336,89 +326,17 @@ where
     }
 }
 
-/// Keeps the grant cache; marks it synced after the first list; wakes the runs that refer
-/// into a namespace whose grants changed (a new grant lets a waiting run go on at once), and
-/// after the first list every run that refers into another namespace.
-async fn watch_grants(
-    api: Api<JobResetGrant>,
-    writer: reflector::store::Writer<JobResetGrant>,
-    synced: Arc<AtomicBool>,
-    runs: Store<JobReset>,
-    wake: futures::channel::mpsc::UnboundedSender<ObjectRef<JobReset>>,
-) {
-    // The reflector has applied each event to the cache before it reaches us, except the
-    // initial list's objects, which it keeps until `InitDone`.
-    let wake_into = |namespace: Option<&str>| {
-        for run in runs
-            .state()
-            .into_iter()
-            .filter(|o| refers_into(o, namespace))
-        {
-            let _ = wake.unbounded_send(ObjectRef::from_obj(run.as_ref()));
-        }
-    };
-    reflector(
-        writer,
-        watcher(api, watcher::Config::default()).default_backoff(),
-    )
-    .for_each(|event| {
-        match event {
-            Ok(watcher::Event::Apply(g) | watcher::Event::Delete(g)) => {
-                wake_into(Some(&g.namespace().unwrap_or_default()));
-            }
-            Ok(watcher::Event::InitDone) => {
-                synced.store(true, Ordering::SeqCst);
-                wake_into(None);
-            }
-            Ok(_) => {}
-            Err(e) => warn!(error = %e, "watching JobResetGrants"),
-        }
-        std::future::ready(())
-    })
-    .await;
-}
-
-/// A run that is not over and names an ECK cluster in `namespace` (any other namespace
-/// than its own for `None`).
-fn refers_into(o: &JobReset, namespace: Option<&str>) -> bool {
-    let target = o
-        .spec
-        .elasticsearch
-        .elasticsearch_ref
-        .as_ref()
-        .and_then(|r| r.namespace.as_deref());
-    let own = o.metadata.namespace.as_deref();
-    !o.status.as_ref().is_some_and(|s| s.phase.is_terminal())
-        && target.is_some()
-        && match namespace {
-            Some(ns) => target == Some(ns),
-            None => target != own,
-        }
-}
-
-/// The non-terminal JobResets that read this Secret (they may be waiting for it).
-fn referencing(
-    store: &Store<JobReset>,
-    secret: &ObjectMeta,
-    template: &str,
-) -> Vec<ObjectRef<JobReset>> {
-    let id = connect::SecretId {
-        namespace: secret.namespace.clone().unwrap_or_default(),
-        name: secret.name.clone().unwrap_or_default(),
-    };
-    store
-        .state()
-        .into_iter()
-        .filter(|o| !o.status.as_ref().is_some_and(|s| s.phase.is_terminal()))
-        .filter(|o| {
-            let ns = o.namespace().unwrap_or_default();
-            connect::plan(&o.spec.elasticsearch, &ns, template)
-                .is_ok_and(|p| p.secrets().contains(&id))
-        })
-        .map(|o| ObjectRef::from_obj(o.as_ref()))
-        .collect()
-}
-
 #[cfg(test)]
-#[path = "mod_tests.rs"]
-mod tests;
+mod tests {
+    use super::*;
+
+    #[test]
+    fn default_options_are_production_ready() {
+        let o = Options::default();
+        assert_eq!(o.concurrency, 8);
+        assert_eq!(o.field_manager, "jobreset-operator");
+        assert_eq!(o.eck_url_template, "https://{service}.{namespace}.svc:9200");
+        assert!(o.namespace.is_none());
+        assert!(o.backoff_base < o.backoff_cap);
+    }
+}

@@ -1,9 +1,11 @@
-//! Tests of `jobreset` (no I/O unless a test says so).
+//! Tests of `watches` (no I/O).
 
 use super::*;
 use crate::api::{
     ElasticsearchRef, ElasticsearchSpec, JobResetSpec, JobResetStatus, Phase, SecretName,
 };
+use crate::controller::DEFAULT_ECK_URL_TEMPLATE;
+use k8s_openapi::api::core::v1::Secret;
 use kube::runtime::reflector::store;
 
 fn jr(name: &str, es: ElasticsearchSpec, phase: Phase) -> JobReset {
@@ -73,16 +75,6 @@ fn secrets_map_to_the_runs_that_read_them() {
 }
 
 #[test]
-fn default_options_are_production_ready() {
-    let o = Options::default();
-    assert_eq!(o.concurrency, 8);
-    assert_eq!(o.field_manager, "jobreset-operator");
-    assert_eq!(o.eck_url_template, "https://{service}.{namespace}.svc:9200");
-    assert!(o.namespace.is_none());
-    assert!(o.backoff_base < o.backoff_cap);
-}
-
-#[test]
 fn the_cache_keeps_neither_field_owners_nor_the_last_applied_manifest() {
     let mut o = jr("a", ElasticsearchSpec::default(), Phase::Pending);
     o.metadata.managed_fields = Some(vec![Default::default()]);
@@ -100,4 +92,48 @@ fn the_cache_keeps_neither_field_owners_nor_the_last_applied_manifest() {
     assert_eq!(o.metadata.managed_fields, None);
     let kept: Vec<_> = o.annotations().keys().cloned().collect();
     assert_eq!(kept, ["argocd.argoproj.io/tracking-id"]);
+}
+
+#[test]
+fn the_cache_keeps_of_a_finished_run_what_its_ttl_schedule_and_parent_read() {
+    let full = JobResetStatus {
+        phase: Phase::Completed,
+        reason: Some("ResetCompleted".into()),
+        message: Some("reset".into()),
+        start_time: Some("2026-01-01T00:00:00Z".into()),
+        completion_time: Some("2026-01-01T00:00:01Z".into()),
+        task_id: Some("node:1".into()),
+        ledger_state: Some("succeeded".into()),
+        ..Default::default()
+    };
+    let mut o = jr("a", ElasticsearchSpec::default(), Phase::Completed);
+    o.status = Some(full.clone());
+    slim(&mut o);
+    let kept = o.status.clone().unwrap_or_default();
+    assert_eq!(
+        (
+            kept.phase,
+            kept.reason,
+            kept.start_time,
+            kept.completion_time
+        ),
+        (
+            full.phase,
+            full.reason.clone(),
+            full.start_time.clone(),
+            full.completion_time.clone()
+        )
+    );
+    assert_eq!(
+        (kept.message, kept.task_id, kept.ledger_state),
+        (None, None, None)
+    );
+    // A run under way keeps everything: its reconcile and the per-job queue read it.
+    let running = JobResetStatus {
+        phase: Phase::Resetting,
+        ..full
+    };
+    o.status = Some(running.clone());
+    slim(&mut o);
+    assert_eq!(o.status, Some(running));
 }
