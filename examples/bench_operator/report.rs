@@ -175,6 +175,17 @@ impl Report {
                 percentile(l, 1.0)
             );
         }
+        if let Some([read, write, done]) = self.idle.lag_parts {
+            let _ = writeln!(
+                out,
+                "\nWhere the idle operator's lag goes (medians): {read:.1} ms from the task's end \
+                 to the answer to the confirming job read (the follower's wake, the reconcile's \
+                 fresh read of the JobReset, the read itself); {write:.1} ms to the answer to the \
+                 outcome's ledger write (the `RecordingOutcome` status write, the ledger write); \
+                 {done:.1} ms until a watch shows Completed (the last status write and its watch \
+                 event)."
+            );
+        }
         let _ = writeln!(out, "\n![completion lag](bench/lag.svg)\n");
         if !self.sweep.is_empty() {
             let _ = writeln!(out, "## Concurrency\n");

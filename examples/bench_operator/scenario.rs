@@ -70,6 +70,52 @@ pub struct Figures {
     pub writes: BTreeMap<String, usize>,
     /// One Completed status as the operator wrote it (the capacity probe's template).
     pub sample_status: Option<Value>,
+    /// Medians of where the lag goes, in ms (one reset at a time only): task end to the
+    /// confirming read answered, to the outcome's ledger write answered, to Completed seen.
+    pub lag_parts: Option<[f64; 3]>,
+}
+
+/// Splits each reset's lag at the simulator's answers to the confirming read and to the
+/// outcome's ledger write (both recorded with the wall clock; the reset's end and the watch
+/// with the monotonic one, mapped here).
+fn lag_parts(sim: &es_ml_sim::Control, seen: &[crate::watch::Seen]) -> Option<[f64; 3]> {
+    let (now, wall) = (Instant::now(), std::time::SystemTime::now());
+    let requests = sim.requests();
+    let mut parts: [Vec<f64>; 3] = Default::default();
+    for s in seen {
+        let (Some(done), Some(lag)) = (sim.last_reset_done(&s.name), s.lag_ms) else {
+            continue;
+        };
+        let done_wall = wall - now.saturating_duration_since(done);
+        let ms = |t: std::time::SystemTime| {
+            t.duration_since(done_wall)
+                .unwrap_or_default()
+                .as_secs_f64()
+                * 1000.0
+        };
+        let after = |e: es_ml_sim::Endpoint| {
+            requests
+                .iter()
+                .filter(|r| r.endpoint == e && r.time >= done_wall)
+                .filter(|r| r.path.split('/').any(|seg| seg == s.name))
+                .map(|r| ms(r.time))
+                .next()
+        };
+        if let (Some(read), Some(write)) = (
+            after(es_ml_sim::Endpoint::JobGet),
+            after(es_ml_sim::Endpoint::JobUpdate),
+        ) {
+            parts[0].push(read);
+            parts[1].push(write - read);
+            parts[2].push(lag - write);
+        }
+    }
+    let median = |v: &mut Vec<f64>| {
+        v.sort_by(f64::total_cmp);
+        crate::report::percentile(v, 0.5)
+    };
+    let [a, b, c] = &mut parts;
+    (!a.is_empty()).then(|| [median(a), median(b), median(c)])
 }
 
 impl Figures {
@@ -246,6 +292,9 @@ pub async fn run(env: &Env, n: usize, mode: Mode, concurrency: u16) -> Result<Fi
             *writes.entry(what).or_default() += 1;
         }
     }
+    let lag_parts = (mode == Mode::Sequential)
+        .then(|| lag_parts(&sim.control(), &seen))
+        .flatten();
     let sample_status = api
         .get_opt(&format!("{prefix}-0"))
         .await?
@@ -267,5 +316,6 @@ pub async fn run(env: &Env, n: usize, mode: Mode, concurrency: u16) -> Result<Fi
         es_calls,
         writes,
         sample_status,
+        lag_parts,
     })
 }

@@ -15,6 +15,7 @@ use kube::{Api, runtime::watcher};
 /// What the watch saw of one JobReset.
 #[derive(Clone, Debug)]
 pub struct Seen {
+    pub name: String,
     pub phase: String,
     /// Task end to terminal status seen, in milliseconds (none when the task did not end).
     pub lag_ms: Option<f64>,
@@ -67,8 +68,9 @@ impl Watch {
                     .last_reset_done(&o.spec.job_id)
                     .map(|done| now.saturating_duration_since(done).as_secs_f64() * 1000.0);
                 seen.insert(
-                    name,
+                    name.clone(),
                     Seen {
+                        name,
                         phase: s.phase.as_str().to_owned(),
                         lag_ms,
                     },
