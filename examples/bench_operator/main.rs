@@ -89,9 +89,12 @@ async fn main() -> Result<(), BoxError> {
     let mut scenarios = Vec::new();
     for &n in &sizes {
         for mode in [Mode::Backlog, Mode::Live] {
-            eprintln!("== {} {n}", mode.as_str());
-            let f = scenario::run(&env, n, mode, default_concurrency).await?;
-            eprintln!("   {:.1} resets/s", f.rate());
+            eprintln!("== {} {n} (after a capacity probe)", mode.as_str());
+            let p = probe::capacity(&env, &template, 500, 16).await?;
+            let mut f = scenario::run(&env, n, mode, default_concurrency).await?;
+            f.bound = Some(p.per_second);
+            probes.push(p);
+            eprintln!("   {:.1} resets/s against {:.1}", f.rate(), p.per_second);
             scenarios.push(f);
         }
     }

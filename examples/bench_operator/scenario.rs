@@ -73,6 +73,9 @@ pub struct Figures {
     /// Medians of where the lag goes, in ms (one reset at a time only): task end to the
     /// confirming read answered, to the outcome's ledger write answered, to Completed seen.
     pub lag_parts: Option<[f64; 3]>,
+    /// The capacity probe run just before this scenario (the API server slows as etcd
+    /// fills, so each scenario is measured against its neighbour).
+    pub bound: Option<f64>,
 }
 
 /// Splits each reset's lag at the simulator's answers to the confirming read and to the
@@ -317,5 +320,6 @@ pub async fn run(env: &Env, n: usize, mode: Mode, concurrency: u16) -> Result<Fi
         writes,
         sample_status,
         lag_parts,
+        bound: None,
     })
 }
