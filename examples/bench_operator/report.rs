@@ -224,15 +224,11 @@ impl Report {
             * 1.2;
         let root = SVGBackend::new(path, (760, 420)).into_drawing_area();
         root.fill(&WHITE)?;
-        let mut chart = ChartBuilder::on(&root)
-            .caption(
-                format!("resets/s against N JobResets — {}", self.caption()),
-                ("sans-serif", 13),
-            )
-            .margin(12)
-            .x_label_area_size(40)
-            .y_label_area_size(50)
-            .build_cartesian_2d((100f64..max_n * 2.0).log_scale(), 0f64..top)?;
+        let mut chart = titled(
+            &root,
+            format!("resets/s against N JobResets — {}", self.caption()),
+        )
+        .build_cartesian_2d((100f64..max_n * 2.0).log_scale(), 0f64..top)?;
         chart
             .configure_mesh()
             .x_desc("JobResets (log scale)")
@@ -261,18 +257,15 @@ impl Report {
                 .filter(|f| f.mode == mode)
                 .map(|f| (f.n as f64, f.rate()))
                 .collect();
-            chart
-                .draw_series(LineSeries::new(pts.clone(), color.stroke_width(2)))?
-                .label(format!("operator, {}", mode.as_str()))
-                .legend(move |(x, y)| PathElement::new([(x, y), (x + 20, y)], color));
-            chart.draw_series(pts.iter().map(|p| Circle::new(*p, 4, color.filled())))?;
+            line(
+                &mut chart,
+                &pts,
+                color,
+                format!("operator, {}", mode.as_str()),
+                true,
+            )?;
         }
-        chart
-            .configure_series_labels()
-            .position(SeriesLabelPosition::LowerRight)
-            .border_style(BLACK)
-            .background_style(WHITE)
-            .draw()?;
+        legend(&mut chart, SeriesLabelPosition::LowerRight)?;
         root.present()?;
         Ok(())
     }
@@ -287,15 +280,11 @@ impl Report {
             * 1.2;
         let root = SVGBackend::new(path, (760, 420)).into_drawing_area();
         root.fill(&WHITE)?;
-        let mut chart = ChartBuilder::on(&root)
-            .caption(
-                format!("operator resident memory — {}", self.caption()),
-                ("sans-serif", 13),
-            )
-            .margin(12)
-            .x_label_area_size(40)
-            .y_label_area_size(50)
-            .build_cartesian_2d(0f64..max_n * 1.05, 0f64..top)?;
+        let mut chart = titled(
+            &root,
+            format!("operator resident memory — {}", self.caption()),
+        )
+        .build_cartesian_2d(0f64..max_n * 1.05, 0f64..top)?;
         chart
             .configure_mesh()
             .x_desc("JobResets held (backlog scenarios; 0 = idle)")
@@ -313,18 +302,9 @@ impl Report {
                 let v = if pick == 0 { f.rss_steady } else { f.rss_peak };
                 v.map(|v| (f.n as f64, v))
             }));
-            chart
-                .draw_series(LineSeries::new(pts.clone(), color.stroke_width(2)))?
-                .label(label)
-                .legend(move |(x, y)| PathElement::new([(x, y), (x + 20, y)], color));
-            chart.draw_series(pts.iter().map(|p| Circle::new(*p, 4, color.filled())))?;
+            line(&mut chart, &pts, color, label, true)?;
         }
-        chart
-            .configure_series_labels()
-            .position(SeriesLabelPosition::LowerRight)
-            .border_style(BLACK)
-            .background_style(WHITE)
-            .draw()?;
+        legend(&mut chart, SeriesLabelPosition::LowerRight)?;
         root.present()?;
         Ok(())
     }
@@ -332,15 +312,11 @@ impl Report {
     fn plot_lag(&self, path: &Path) -> Result<(), Box<dyn std::error::Error>> {
         let root = SVGBackend::new(path, (760, 420)).into_drawing_area();
         root.fill(&WHITE)?;
-        let mut chart = ChartBuilder::on(&root)
-            .caption(
-                format!("completion lag, cumulative — {}", self.caption()),
-                ("sans-serif", 13),
-            )
-            .margin(12)
-            .x_label_area_size(40)
-            .y_label_area_size(50)
-            .build_cartesian_2d((0.1f64..20_000f64).log_scale(), 0f64..1f64)?;
+        let mut chart = titled(
+            &root,
+            format!("completion lag, cumulative — {}", self.caption()),
+        )
+        .build_cartesian_2d((0.1f64..20_000f64).log_scale(), 0f64..1f64)?;
         chart
             .configure_mesh()
             .x_desc("task finished → terminal status seen, ms (log scale)")
@@ -355,18 +331,64 @@ impl Report {
                 .enumerate()
                 .map(|(k, l)| (l.max(0.1), (k + 1) as f64 / n))
                 .collect();
-            chart
-                .draw_series(LineSeries::new(pts, color.stroke_width(2)))?
-                .label(name)
-                .legend(move |(x, y)| PathElement::new([(x, y), (x + 20, y)], color));
+            line(&mut chart, &pts, color, name, false)?;
         }
-        chart
-            .configure_series_labels()
-            .position(SeriesLabelPosition::UpperLeft)
-            .border_style(BLACK)
-            .background_style(WHITE)
-            .draw()?;
+        legend(&mut chart, SeriesLabelPosition::UpperLeft)?;
         root.present()?;
         Ok(())
     }
+}
+
+type Plot<'a, 'b, X, Y> = ChartContext<'a, SVGBackend<'b>, Cartesian2d<X, Y>>;
+
+/// A chart on `root` with the bench's caption style and label areas.
+fn titled<'a, 'b>(
+    root: &'a DrawingArea<SVGBackend<'b>, plotters::coord::Shift>,
+    title: String,
+) -> ChartBuilder<'a, 'b, SVGBackend<'b>> {
+    let mut b = ChartBuilder::on(root);
+    b.caption(title, ("sans-serif", 13))
+        .margin(12)
+        .x_label_area_size(40)
+        .y_label_area_size(50);
+    b
+}
+
+/// One labelled series, as a line and, with `dots`, its points.
+fn line<X, Y>(
+    chart: &mut Plot<'_, '_, X, Y>,
+    pts: &[(f64, f64)],
+    color: RGBColor,
+    label: impl Into<String>,
+    dots: bool,
+) -> Result<(), Box<dyn std::error::Error>>
+where
+    X: Ranged<ValueType = f64>,
+    Y: Ranged<ValueType = f64>,
+{
+    chart
+        .draw_series(LineSeries::new(pts.to_vec(), color.stroke_width(2)))?
+        .label(label)
+        .legend(move |(x, y)| PathElement::new([(x, y), (x + 20, y)], color));
+    if dots {
+        chart.draw_series(pts.iter().map(|p| Circle::new(*p, 4, color.filled())))?;
+    }
+    Ok(())
+}
+
+fn legend<'a, 'b: 'a, X, Y>(
+    chart: &mut Plot<'a, 'b, X, Y>,
+    position: SeriesLabelPosition,
+) -> Result<(), Box<dyn std::error::Error>>
+where
+    X: Ranged<ValueType = f64>,
+    Y: Ranged<ValueType = f64>,
+{
+    chart
+        .configure_series_labels()
+        .position(position)
+        .border_style(BLACK)
+        .background_style(WHITE)
+        .draw()?;
+    Ok(())
 }
