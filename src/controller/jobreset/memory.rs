@@ -13,6 +13,7 @@ use kube::{ResourceExt, runtime::reflector::ObjectRef};
 
 use super::{clients::Clients, followers::Followers, secrets::SecretCache};
 use crate::api::{JobReset, JobResetStatus};
+use crate::k8s::events::Recorder;
 
 /// One JobReset object: its uid (what identifies it) and where it lives (to wake it).
 #[derive(Clone, Debug)]
@@ -52,6 +53,8 @@ pub struct Memory {
     pub clients: Clients,
     /// The contents of the Secrets the runs read.
     pub secrets: SecretCache,
+    /// Its memory of the Events sent about each run (for counting repeats).
+    events: Arc<Recorder>,
     failures: Mutex<HashMap<RunKey, u32>>,
     /// Task ids Elasticsearch returned whose status write failed.
     unwritten: Mutex<HashMap<RunKey, String>>,
@@ -62,11 +65,12 @@ pub struct Memory {
 }
 
 impl Memory {
-    pub fn new(followers: Arc<Followers>) -> Memory {
+    pub fn new(followers: Arc<Followers>, events: Arc<Recorder>) -> Memory {
         Memory {
             followers,
             clients: Clients::default(),
             secrets: SecretCache::default(),
+            events,
             failures: Mutex::new(HashMap::new()),
             unwritten: Mutex::new(HashMap::new()),
             requests: Mutex::new(HashMap::new()),
@@ -79,6 +83,7 @@ impl Memory {
         self.followers.forget(key);
         self.clients.forget(key);
         self.secrets.forget(&key.uid);
+        self.events.forget(&key.uid);
         self.succeeded(key);
         self.task_written(key);
         lock(&self.requests).remove(key);
@@ -190,10 +195,23 @@ mod tests {
         assert_eq!(key("uid-1"), key("uid-1"));
     }
 
-    #[test]
-    fn an_echo_is_a_status_this_process_wrote_for_the_same_object() {
+    #[tokio::test]
+    async fn an_echo_is_a_status_this_process_wrote_for_the_same_object() {
         let (wake, _) = futures::channel::mpsc::unbounded();
-        let memory = Memory::new(Followers::new(1, wake, Default::default()));
+        // Never called: building a client does no I/O.
+        let url = "http://127.0.0.1:9"
+            .parse()
+            .unwrap_or_else(|e| panic!("{e}"));
+        let client =
+            kube::Client::try_from(kube::Config::new(url)).unwrap_or_else(|e| panic!("{e}"));
+        let reporter = crate::k8s::events::Reporter {
+            controller: "test".into(),
+            instance: None,
+        };
+        let memory = Memory::new(
+            Followers::new(1, wake, Default::default()),
+            Arc::new(Recorder::new(client, reporter)),
+        );
         let obj = |uid: &str, reason: &str| {
             let mut o: JobReset = serde_json::from_value(serde_json::json!({
                 "apiVersion": "ml.jobreset.io/v1alpha1", "kind": "JobReset",

@@ -175,19 +175,18 @@ pub async fn run_until(
     // Wakes single JobResets: a follower's answer arrived, or the run a waiter waits for ended.
     let (wake, woken) = futures::channel::mpsc::unbounded();
     let followers = Followers::new(opts.max_task_follows, wake.clone(), metrics.task_follows());
-    let memory = Arc::new(Memory::new(followers));
+    let reporter = Reporter {
+        controller: opts.field_manager.clone(),
+        instance: std::env::var("POD_NAME").ok(),
+    };
+    let recorder = Arc::new(Recorder::new(client.clone(), reporter.clone()));
+    let memory = Arc::new(Memory::new(followers, Arc::clone(&recorder)));
     let deleted = Arc::clone(&memory);
     let parents = wake.clone();
     let echoes = Arc::clone(&memory);
     let kept_secrets = Arc::clone(&memory);
     // Wakes schedules whose runs changed.
     let (wake_schedule, schedules_woken) = futures::channel::mpsc::unbounded();
-    let reporter = Reporter {
-        controller: opts.field_manager.clone(),
-        instance: std::env::var("POD_NAME").ok(),
-    };
-    let recorder = Arc::new(Recorder::new(client.clone(), reporter.clone()));
-    let forget_events = Arc::clone(&recorder);
     let jobs = JobIndex::default();
     let indexed = jobs.clone();
     let runs = reflector(
@@ -206,7 +205,6 @@ pub async fn run_until(
             // Whatever was kept for a deleted object (its client holds credentials) goes now.
             Ok(watcher::Event::Delete(o)) => {
                 deleted.forget(&RunKey::of(o));
-                forget_events.forget(&o.uid().unwrap_or_default());
             }
             // A child's change is its parent's to count.
             Ok(watcher::Event::Apply(o)) => {

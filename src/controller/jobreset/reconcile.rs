@@ -72,7 +72,6 @@ impl Context {
     /// Drops what is kept for a run that ended or an object that is gone.
     pub fn forget(&self, key: &RunKey) {
         self.memory.forget(key);
-        self.recorder.forget(&key.uid);
     }
 
     fn step_config(&self) -> StepConfig {

@@ -67,14 +67,18 @@ impl Read<'_> {
         if raced || version.is_empty() {
             return;
         }
-        let kept = inner.kept.entry(self.id.clone()).or_insert_with(|| Kept {
+        let mut users = inner
+            .kept
+            .remove(&self.id)
+            .map(|k| k.users)
+            .unwrap_or_default();
+        users.insert(uid.to_owned());
+        let kept = Kept {
             data: data.clone(),
             version: version.to_owned(),
-            users: BTreeSet::new(),
-        });
-        kept.data = data.clone();
-        kept.version = version.to_owned();
-        kept.users.insert(uid.to_owned());
+            users,
+        };
+        inner.kept.insert(self.id.clone(), kept);
     }
 }
 
