@@ -7,9 +7,9 @@
 //!
 //! `cargo run --release --example bench_operator -- --operator target/dist/jobreset-operator`
 //! Environment: BENCH_SIZES (default "1000,10000"), BENCH_SWEEP (concurrencies, default
-//! "4,8,16,32"; empty skips), BENCH_SWEEP_N (default 1000), BENCH_RESET_MS (default 50).
-//! With BENCH_SIZES empty, only the lag, the naive poller and the probes run, and docs/ is
-//! left as it is.
+//! "4,8,16,32"; empty skips), BENCH_SWEEP_N (default 1000), BENCH_RESET_MS (default 50),
+//! BENCH_MODES (default "backlog,live"). With BENCH_SIZES empty, only the lag, the naive
+//! poller and the probes run; docs/ is written only by a run of both modes.
 
 mod naive;
 mod probe;
@@ -55,6 +55,15 @@ async fn main() -> Result<(), BoxError> {
         .first()
         .copied()
         .unwrap_or(1000);
+    let modes: Vec<Mode> = [Mode::Backlog, Mode::Live]
+        .into_iter()
+        .filter(|m| {
+            std::env::var("BENCH_MODES")
+                .unwrap_or_else(|_| "backlog,live".into())
+                .split(',')
+                .any(|s| s.trim() == m.as_str())
+        })
+        .collect();
     let default_concurrency = jobreset_operator::controller::Options::default().concurrency;
 
     let bed = TestBed::start(Options {
@@ -88,7 +97,7 @@ async fn main() -> Result<(), BoxError> {
     let naive_ms = naive::lags(&env, 60).await?;
     let mut scenarios = Vec::new();
     for &n in &sizes {
-        for mode in [Mode::Backlog, Mode::Live] {
+        for mode in modes.iter().copied() {
             eprintln!("== {} {n} (after a capacity probe)", mode.as_str());
             let p = probe::capacity(&env, &template, 500, 16).await?;
             let mut f = scenario::run(&env, n, mode, default_concurrency).await?;
@@ -122,8 +131,8 @@ async fn main() -> Result<(), BoxError> {
         sweep: swept,
         default_concurrency,
     };
-    if report.scenarios.is_empty() {
-        // A partial run (no sizes) prints its figures but leaves docs/ as the last full one.
+    if report.scenarios.is_empty() || modes.len() < 2 {
+        // A partial run prints its figures but leaves docs/ as the last full one.
         println!("{}", report.markdown());
     } else {
         report
