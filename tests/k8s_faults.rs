@@ -4,7 +4,8 @@
 //! running, Elasticsearch down (before and during the reset) then back, 429/503 bursts, wrong
 //! credentials, a Secret created late, two JobResets for one job, the deadline; also a job
 //! deleted mid-reset, a slow close, an unstoppable datafeed, old versions, blocked jobs and a
-//! node restart that fails the reset task. Waits are watches with deadlines, never sleeps.
+//! node restart that fails the reset task; a finished reset recorded while a hanging call holds
+//! every slot. Waits are watches with deadlines, never sleeps.
 //! Does I/O (Kubernetes, loopback HTTP).
 
 mod common;
@@ -570,6 +571,54 @@ fn base64_of(bytes: &[u8]) -> String {
         .ok()
         .and_then(|v| v.as_str().map(String::from))
         .unwrap_or_default()
+}
+
+/// A run whose Elasticsearch call hangs holds the controller's only slot; another run's reset
+/// ends meanwhile and is recorded at once, not after the hang (the request timeout, 30 s).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_finished_reset_is_recorded_while_every_slot_is_busy() {
+    let mut w = World::bare("fault-lane", SimConfig::default()).await;
+    w.start_controller(Options {
+        concurrency: 1,
+        ..common::options(&w.ns)
+    });
+    let ctl = w.ctl();
+    w.job_with_data("quick-job", "closed");
+    w.job_with_data("stuck-job", "closed");
+    ctl.set_reset_duration(Some("quick-job"), Duration::from_secs(2));
+
+    w.create("reset-quick", json!({"jobId": "quick-job"})).await;
+    w.wait("reset-quick", "a task id", |s| s.task_id.is_some())
+        .await;
+    // The only other call that reads a job's stats is the stuck run's first read.
+    let stats_before = ctl.count(Endpoint::JobStats);
+    ctl.hang_next(Endpoint::JobStats, 1);
+    w.create("reset-stuck", json!({"jobId": "stuck-job"})).await;
+    let hanging = ctl
+        .wait_for(
+            |c| c.count(Endpoint::JobStats) > stats_before,
+            Duration::from_secs(30),
+        )
+        .await;
+    assert!(hanging, "the stuck run's read reached Elasticsearch");
+
+    let quick = w
+        .wait_for("reset-quick", "Completed", Duration::from_secs(20), |s| {
+            s.phase == Phase::Completed
+        })
+        .await;
+    assert_eq!(
+        quick.reason.as_deref(),
+        Some("ResetCompleted"),
+        "{quick:#?}"
+    );
+    let stuck = w.api.get("reset-stuck").await.expect("reset-stuck");
+    let phase = stuck.status.map(|s| s.phase).unwrap_or_default();
+    assert_eq!(
+        phase,
+        Phase::Pending,
+        "the stuck run still waits for its read"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -70,6 +70,10 @@ pub trait Follow<E> {
     /// The answer to `call`, or `None` when it is being awaited elsewhere and the caller
     /// should stop and wait to be woken.
     fn answer(&self, es: &E, call: Call) -> impl Future<Output = Option<Answer>> + Send;
+
+    /// Starts `call` ahead of need, where that saves time: its answer is kept for `answer`.
+    /// Only for calls that change nothing (a task's long-poll).
+    fn prefetch(&self, _es: &E, _call: Call) {}
 }
 
 /// Waits for the answer in place (the standalone command has nothing else to do).

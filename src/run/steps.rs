@@ -240,6 +240,13 @@ async fn act<E: Elasticsearch, F: Follow<E> + Sync>(
         {
             Ok(task_id) => {
                 crash::at(CrashPoint::AfterResetPost);
+                // The long-poll goes out while the task id is written (a read; its answer is
+                // taken only once the id is in status): a short reset ends in this reconcile.
+                let call = Call::Follow {
+                    task_id: task_id.clone(),
+                    wait: follow_wait(cfg, spec, status, now),
+                };
+                follow.prefetch(es, call);
                 Observation::ResetPosted { task_id }
             }
             Err(error) => Observation::EsFailed {

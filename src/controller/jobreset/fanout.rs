@@ -12,7 +12,6 @@ use k8s_openapi::apimachinery::pkg::apis::meta::v1::OwnerReference;
 use kube::{
     Api, Resource, ResourceExt,
     api::{ObjectMeta, PostParams},
-    runtime::controller::Action,
 };
 use tracing::info;
 
@@ -31,6 +30,7 @@ use crate::{
         conditions,
         crash::{self, CrashPoint},
         decide::{Observation, backoff_delay, reason},
+        steps::Next,
     },
 };
 
@@ -43,7 +43,7 @@ pub async fn reconcile(
     api: &Api<JobReset>,
     parent: &JobReset,
     key: &RunKey,
-) -> Result<Action, Error> {
+) -> Result<Next, Error> {
     let old = parent.status.clone().unwrap_or_default();
     let mut s = old.clone();
     let (es, first) = observe(ctx, parent, key, &s).await?;
@@ -51,15 +51,15 @@ pub async fn reconcile(
         (Some(es), Observation::Start) => es,
         (_, Observation::InvalidSpec { reason, message }) => {
             set(&mut s, Phase::Failed, &reason, message);
-            return write(ctx, api, parent, &old, s, Action::await_change()).await;
+            return write(ctx, api, parent, &old, s, Next::Done).await;
         }
         (_, Observation::ConnectionUnavailable { reason, message }) => {
             let phase = s.phase;
             set(&mut s, phase, &reason, message);
-            let again = Action::requeue(ctx.opts.backoff_cap.min(Duration::from_secs(30)));
+            let again = Next::Requeue(ctx.opts.backoff_cap.min(Duration::from_secs(30)));
             return write(ctx, api, parent, &old, s, again).await;
         }
-        _ => return Ok(Action::requeue(RECHECK)),
+        _ => return Ok(Next::Requeue(RECHECK)),
     };
     let fan = match s.fan_out.clone() {
         Some(fan) => fan,
@@ -78,11 +78,11 @@ pub async fn reconcile(
                 return children(ctx, api, parent, &s, fan, version).await;
             }
             Resolved::Over => {
-                return write(ctx, api, parent, &old, s, Action::await_change()).await;
+                return write(ctx, api, parent, &old, s, Next::Done).await;
             }
             Resolved::Retry(attempts) => {
                 let delay = backoff_delay(ctx.opts.backoff_base, ctx.opts.backoff_cap, attempts);
-                return write(ctx, api, parent, &old, s, Action::requeue(delay)).await;
+                return write(ctx, api, parent, &old, s, Next::Requeue(delay)).await;
             }
         },
     };
@@ -235,7 +235,7 @@ async fn children(
     s: &JobResetStatus,
     fan: FanOutStatus,
     version: String,
-) -> Result<Action, Error> {
+) -> Result<Next, Error> {
     let uid = parent.uid().unwrap_or_default();
     // Children live in the parent's namespace with the parent as controller: anyone may
     // write an owner reference elsewhere, and the cache spans every namespace.
@@ -314,9 +314,9 @@ async fn children(
         }
     }
     let after = if plan.end.is_some() {
-        Action::await_change()
+        Next::Done
     } else {
-        Action::requeue(RECHECK)
+        Next::Requeue(RECHECK)
     };
     conditions::stamp(
         s,
@@ -426,8 +426,8 @@ async fn write(
     parent: &JobReset,
     old: &JobResetStatus,
     mut s: JobResetStatus,
-    then: Action,
-) -> Result<Action, Error> {
+    then: Next,
+) -> Result<Next, Error> {
     stamp_and_write(ctx, api, parent, old, &mut s).await?;
     Ok(then)
 }

@@ -2,8 +2,9 @@
 //! JobReset: a reconcile that would otherwise sit in one returns at once, so the controller's
 //! concurrency bounds only short reconciles, slow closes stall nobody, a new JobReset starts
 //! at once however many resets are running, and a finished reset is seen within
-//! milliseconds. The answer is kept for the JobReset's next reconcile, which is triggered as
-//! soon as the answer arrives. Does I/O (the calls, in spawned tasks).
+//! milliseconds. The answer is kept for the JobReset's next reconcile, which the finishing
+//! lane (`finish`) runs as soon as the answer arrives, unless a reconcile under way took it.
+//! Does I/O (the calls, in spawned tasks).
 
 use std::{
     collections::HashMap,
@@ -11,13 +12,11 @@ use std::{
 };
 
 use futures::channel::mpsc::UnboundedSender;
-use kube::runtime::reflector::ObjectRef;
 use prometheus_client::metrics::gauge::Gauge;
 use tokio::sync::Semaphore;
 
 use super::memory::RunKey;
 use crate::{
-    api::JobReset,
     es::EsClient,
     run::follow::{Answer, Call, Follow},
 };
@@ -30,8 +29,8 @@ enum Slot {
 /// The controller's background calls, one at most per JobReset.
 pub struct Followers {
     slots: Mutex<HashMap<RunKey, Slot>>,
-    /// Triggers a reconcile of the JobReset whose answer arrived.
-    wake: UnboundedSender<ObjectRef<JobReset>>,
+    /// Names the JobReset whose answer arrived (for the finishing lane).
+    wake: UnboundedSender<RunKey>,
     /// Caps the calls in flight (each holds one connection to Elasticsearch).
     limit: Semaphore,
     /// The `task_follows` metric: entries in `slots`.
@@ -39,11 +38,7 @@ pub struct Followers {
 }
 
 impl Followers {
-    pub fn new(
-        max_calls: usize,
-        wake: UnboundedSender<ObjectRef<JobReset>>,
-        gauge: Gauge,
-    ) -> Arc<Followers> {
+    pub fn new(max_calls: usize, wake: UnboundedSender<RunKey>, gauge: Gauge) -> Arc<Followers> {
         Arc::new(Followers {
             slots: Mutex::new(HashMap::new()),
             wake,
@@ -70,6 +65,11 @@ impl Followers {
     /// Runs with a call in flight or an answer not taken yet.
     pub fn kept(&self) -> usize {
         self.slots().len()
+    }
+
+    /// Whether an answer for the JobReset waits to be taken.
+    pub fn answered(&self, key: &RunKey) -> bool {
+        matches!(self.slots().get(key), Some(Slot::Answered(..)))
     }
 
     fn count(&self, slots: &HashMap<RunKey, Slot>) {
@@ -100,6 +100,28 @@ impl Followers {
             // Nothing yet, or a leftover of a call this run no longer makes.
             _ => {}
         }
+        self.spawn(slots, key, es, call);
+        None
+    }
+
+    /// Starts `call` unless it runs or answered already.
+    fn start(self: &Arc<Self>, key: &RunKey, es: &EsClient, call: Call) {
+        let slots = self.slots();
+        if let Some(Slot::Calling(c) | Slot::Answered(c, _)) = slots.get(key)
+            && c.same(&call)
+        {
+            return;
+        }
+        self.spawn(slots, key, es, call);
+    }
+
+    fn spawn(
+        self: &Arc<Self>,
+        mut slots: MutexGuard<'_, HashMap<RunKey, Slot>>,
+        key: &RunKey,
+        es: &EsClient,
+        call: Call,
+    ) {
         slots.insert(key.clone(), Slot::Calling(call.clone()));
         self.count(&slots);
         drop(slots);
@@ -120,9 +142,8 @@ impl Followers {
                 }
                 slots.insert(key.clone(), Slot::Answered(call, answer));
             }
-            let _ = this.wake.unbounded_send(key.obj);
+            let _ = this.wake.unbounded_send(key);
         });
-        None
     }
 }
 
@@ -135,5 +156,9 @@ pub struct Background {
 impl Follow<EsClient> for Background {
     async fn answer(&self, es: &EsClient, call: Call) -> Option<Answer> {
         self.followers.take_or_start(&self.key, es, call)
+    }
+
+    fn prefetch(&self, es: &EsClient, call: Call) {
+        self.followers.start(&self.key, es, call);
     }
 }

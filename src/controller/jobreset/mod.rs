@@ -8,7 +8,9 @@ pub mod connect;
 pub mod events;
 pub mod fanout;
 pub mod fanout_plan;
+pub mod finish;
 pub mod followers;
+pub mod locks;
 pub mod memory;
 pub mod queue;
 pub mod reconcile;
@@ -35,13 +37,14 @@ use kube::{
         Controller, WatchStreamExt,
         controller::Config as ControllerConfig,
         reflector::{self, ObjectRef, reflector},
-        watcher,
+        scheduler, watcher,
     },
 };
 use tracing::{debug, info, warn};
 
 use access::AllowedRef;
 use followers::Followers;
+use locks::ObjectLocks;
 use memory::{Memory, RunKey};
 use reconcile::{Context, error_policy, reconcile};
 use watches::{referencing, slim, watch_grants};
@@ -68,7 +71,8 @@ pub const FIELD_MANAGER: &str = "jobreset-operator";
 pub struct Options {
     /// Watch one namespace only; `None` watches all.
     pub namespace: Option<String>,
-    /// JobResets reconciled at the same time (kube's default is unbounded).
+    /// JobResets reconciled at the same time (kube's default is unbounded). Runs whose
+    /// background call answered are finished beside these, in a lane of the same size.
     pub concurrency: u16,
     /// Server-side wait of each `GET _tasks/<id>?wait_for_completion=true` long-poll.
     pub task_poll_timeout: Duration,
@@ -172,9 +176,13 @@ pub async fn run_until(
     // controller's own start-up wake-up).
     let (store, writer) = reflector::store::<JobReset>();
     let ready = Arc::clone(&metrics);
-    // Wakes single JobResets: a follower's answer arrived, or the run a waiter waits for ended.
+    // Wakes single JobResets: the run a waiter waits for ended, a grant or a child changed.
     let (wake, woken) = futures::channel::mpsc::unbounded();
-    let followers = Followers::new(opts.max_task_follows, wake.clone(), metrics.task_follows());
+    // A follower's answer arrived: for the finishing lane, not the controller's queue.
+    let (answered, answers) = futures::channel::mpsc::unbounded();
+    // What the finishing lane hands back to the controller, at a time.
+    let (requeue, requeued) = futures::channel::mpsc::unbounded();
+    let followers = Followers::new(opts.max_task_follows, answered, metrics.task_follows());
     let reporter = Reporter {
         controller: opts.field_manager.clone(),
         instance: std::env::var("POD_NAME").ok(),
@@ -255,7 +263,7 @@ pub async fn run_until(
             backoff_cap: opts.backoff_cap,
         }),
         schedules_woken,
-        stop,
+        stop.clone(),
     );
     let ctx = Arc::new(Context {
         client: client.clone(),
@@ -269,7 +277,14 @@ pub async fn run_until(
         memory,
         metrics,
         gate,
+        locks: ObjectLocks::default(),
+        requeue,
     });
+    let finishing = finish::run(
+        answers.take_until(stop),
+        Arc::clone(&ctx),
+        usize::from(opts.concurrency),
+    );
     let template = opts.eck_url_template.clone();
     info!(namespace = ?opts.namespace, concurrency = opts.concurrency, "controller starting");
     let reconciling = controller
@@ -292,7 +307,7 @@ pub async fn run_until(
                 referencing(&store, &secret.metadata, &template)
             },
         )
-        .reconcile_on(woken)
+        .reconcile_on(futures::stream::select(woken, scheduler(requeued)))
         .run(reconcile, error_policy, ctx)
         .for_each(|res| {
             match res {
@@ -303,7 +318,7 @@ pub async fn run_until(
         });
     // The grant watch only ends with the process; the controller decides when this returns.
     let both = async {
-        tokio::join!(reconciling, schedules);
+        tokio::join!(reconciling, schedules, finishing);
     };
     tokio::select! {
         () = both => {}

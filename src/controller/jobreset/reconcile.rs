@@ -28,6 +28,8 @@ use super::{
     access::{self, CROSS_NAMESPACE_REF_DENIED},
     connect::{self, ConnectError},
     fanout,
+    finish::Requeue,
+    locks::ObjectLocks,
     memory::{Memory, RunKey},
     queue::{self, Blocker},
     record::KubeSink,
@@ -66,6 +68,10 @@ pub struct Context {
     pub metrics: Arc<Metrics>,
     /// Closed on a graceful stop: no reset request starts after that.
     pub gate: Arc<ResetGate>,
+    /// Held by whoever reconciles an object: the controller or the finishing lane.
+    pub locks: ObjectLocks,
+    /// The controller's reconciles asked for by the finishing lane.
+    pub requeue: Requeue,
 }
 
 impl Context {
@@ -85,21 +91,36 @@ impl Context {
     }
 }
 
-/// The controller's reconcile function (timed for the metrics).
+/// The controller's reconcile function.
 pub async fn reconcile(obj: Arc<JobReset>, ctx: Arc<Context>) -> Result<Action, Error> {
+    Ok(match reconcile_held(obj, &ctx).await? {
+        Next::Done => Action::await_change(),
+        Next::Requeue(d) => Action::requeue(d),
+    })
+}
+
+/// One reconcile under the object's lock (the finishing lane reconciles beside the
+/// controller).
+async fn reconcile_held(obj: Arc<JobReset>, ctx: &Arc<Context>) -> Result<Next, Error> {
+    let _held = ctx.locks.lock(&ObjectRef::from_obj(obj.as_ref())).await;
+    reconcile_timed(obj, ctx).await
+}
+
+/// One reconcile, timed for the metrics; the caller holds the object's lock.
+pub(super) async fn reconcile_timed(obj: Arc<JobReset>, ctx: &Arc<Context>) -> Result<Next, Error> {
     let start = std::time::Instant::now();
-    let result = reconcile_once(obj, &ctx).await;
+    let result = reconcile_once(obj, ctx).await;
     ctx.metrics.reconciled(result.is_ok(), start.elapsed());
     result
 }
 
-async fn reconcile_once(obj: Arc<JobReset>, ctx: &Arc<Context>) -> Result<Action, Error> {
+async fn reconcile_once(obj: Arc<JobReset>, ctx: &Arc<Context>) -> Result<Next, Error> {
     // Terminal phases return before any I/O (but the TTL's delete); terminal never reverts,
     // so a stale cache is fine.
     if obj.status.as_ref().is_some_and(|s| s.phase.is_terminal()) {
         return match ttl::remaining(&obj, jiff::Timestamp::now()) {
             Some(wait) => ttl::expire(ctx, &obj, wait).await,
-            None => Ok(Action::await_change()),
+            None => Ok(Next::Done),
         };
     }
     let name = obj.name_any();
@@ -112,14 +133,14 @@ async fn reconcile_once(obj: Arc<JobReset>, ctx: &Arc<Context>) -> Result<Action
     let fresh = read_fresh(&api, &namespace, &name).await?;
     let Some(fresh) = fresh else {
         ctx.forget(&RunKey::of(&obj));
-        return Ok(Action::await_change());
+        return Ok(Next::Done);
     };
     // The fresh object may be a re-created one of the same name: it is its own run.
     let key = RunKey::of(&fresh);
     let mut status = fresh.status.clone().unwrap_or_default();
     if status.phase.is_terminal() {
         ctx.forget(&key);
-        return Ok(Action::await_change());
+        return Ok(Next::Done);
     }
     if fresh.spec.jobs.is_some() || fresh.spec.dry_run {
         return fanout::reconcile(ctx, &api, &fresh, &key).await;
@@ -164,10 +185,7 @@ async fn reconcile_once(obj: Arc<JobReset>, ctx: &Arc<Context>) -> Result<Action
                 .unbounded_send(ObjectRef::from_obj(waiter.as_ref()));
         }
     }
-    Ok(match next {
-        Next::Done => Action::await_change(),
-        Next::Requeue(d) => Action::requeue(d),
-    })
+    Ok(next)
 }
 
 /// What is known before any Elasticsearch call: another run going first, or connection
@@ -279,8 +297,13 @@ async fn read_fresh(
 
 /// The controller's error policy: Kubernetes-side failures retry with capped backoff.
 pub fn error_policy(obj: Arc<JobReset>, err: &Error, ctx: Arc<Context>) -> Action {
+    Action::requeue(retry_after(&obj, err, &ctx))
+}
+
+/// When a reconcile that failed with `err` is tried again (counted, logged).
+pub(super) fn retry_after(obj: &JobReset, err: &Error, ctx: &Context) -> Duration {
     ctx.metrics.reconcile_error(err.reason());
-    let n = ctx.memory.failed(&RunKey::of(&obj));
+    let n = ctx.memory.failed(&RunKey::of(obj));
     warn!(
         namespace = %obj.namespace().unwrap_or_default(),
         name = %obj.name_any(),
@@ -290,12 +313,8 @@ pub fn error_policy(obj: Arc<JobReset>, err: &Error, ctx: Arc<Context>) -> Actio
         "reconcile failed"
     );
     if err.is_transient() {
-        Action::requeue(backoff_delay(
-            ctx.opts.backoff_base,
-            ctx.opts.backoff_cap,
-            n,
-        ))
+        backoff_delay(ctx.opts.backoff_base, ctx.opts.backoff_cap, n)
     } else {
-        Action::requeue(Duration::from_secs(3600))
+        Duration::from_secs(3600)
     }
 }

@@ -10,7 +10,6 @@ use jiff::Timestamp;
 use kube::{
     Api, ResourceExt,
     api::{DeleteParams, Preconditions},
-    runtime::controller::Action,
 };
 use tracing::info;
 
@@ -18,7 +17,7 @@ use super::{
     events::{self, EventReason},
     reconcile::Context,
 };
-use crate::{api::JobReset, controller::error::Error};
+use crate::{api::JobReset, controller::error::Error, run::steps::Next};
 
 /// How long until a finished JobReset is deleted (zero: now); `None` when it has no TTL or
 /// is not finished.
@@ -57,9 +56,9 @@ pub fn gitops_manager(obj: &JobReset) -> Option<&'static str> {
 }
 
 /// Deletes the finished JobReset once its TTL passed, else wakes when it will.
-pub async fn expire(ctx: &Context, obj: &JobReset, wait: Duration) -> Result<Action, Error> {
+pub async fn expire(ctx: &Context, obj: &JobReset, wait: Duration) -> Result<Next, Error> {
     if !wait.is_zero() {
-        return Ok(Action::requeue(wait));
+        return Ok(Next::Requeue(wait));
     }
     let name = obj.name_any();
     let namespace = obj.namespace().unwrap_or_default();
@@ -69,7 +68,7 @@ pub async fn expire(ctx: &Context, obj: &JobReset, wait: Duration) -> Result<Act
             "kept although ttlSecondsAfterFinished ({ttl}s) passed: {tool} manages it and would create it again, which resets the job again; remove it from {tool}'s source, or leave ttlSecondsAfterFinished out of objects {tool} syncs"
         );
         events::publish(&ctx.recorder, obj, EventReason::ExpiredButManaged, note).await;
-        return Ok(Action::await_change());
+        return Ok(Next::Done);
     }
     let note = format!("deleted {ttl}s after it finished (ttlSecondsAfterFinished)");
     events::publish(&ctx.recorder, obj, EventReason::Expired, note).await;
@@ -84,10 +83,10 @@ pub async fn expire(ctx: &Context, obj: &JobReset, wait: Duration) -> Result<Act
     match api.delete(&name, &params).await {
         Ok(_) => {
             info!(namespace = %namespace, name = %name, "deleted a finished JobReset (ttlSecondsAfterFinished)");
-            Ok(Action::await_change())
+            Ok(Next::Done)
         }
         // Gone already, or the name now belongs to a new object: nothing of ours to delete.
-        Err(kube::Error::Api(e)) if e.code == 404 || e.code == 409 => Ok(Action::await_change()),
+        Err(kube::Error::Api(e)) if e.code == 404 || e.code == 409 => Ok(Next::Done),
         Err(source) => Err(Error::DeleteObject {
             kind: "JobReset",
             namespace,

@@ -1,0 +1,134 @@
+//! One lock per JobReset name, so that the controller's queue and the finishing lane
+//! (`finish`) never reconcile the same object at the same time. kube serialises its own
+//! reconciles of an object, not reconciles started beside it. By name, not uid: a reconcile
+//! reads the object fresh, and a JobReset re-created under the same name is what both would
+//! read. An entry lives only while its lock is held or awaited. No I/O.
+
+use std::{
+    collections::HashMap,
+    sync::{Arc, Mutex, MutexGuard},
+};
+
+use kube::runtime::reflector::ObjectRef;
+use tokio::sync::{Mutex as AsyncMutex, OwnedMutexGuard};
+
+use crate::api::JobReset;
+
+type Name = (Option<String>, String);
+
+/// The locks of the objects being reconciled.
+#[derive(Default)]
+pub struct ObjectLocks {
+    held: Mutex<HashMap<Name, Arc<AsyncMutex<()>>>>,
+}
+
+/// The lock of one object, held until dropped.
+pub struct Held<'a> {
+    locks: &'a ObjectLocks,
+    name: Name,
+    mutex: Arc<AsyncMutex<()>>,
+    guard: Option<OwnedMutexGuard<()>>,
+}
+
+impl ObjectLocks {
+    /// Waits until no one else holds the object's lock, and holds it.
+    pub async fn lock(&self, obj: &ObjectRef<JobReset>) -> Held<'_> {
+        let name = (obj.namespace.clone(), obj.name.clone());
+        let mutex = Arc::clone(self.map().entry(name.clone()).or_default());
+        // Built before the wait, so that a wait given up on still removes the entry.
+        let mut held = Held {
+            locks: self,
+            name,
+            mutex,
+            guard: None,
+        };
+        held.guard = Some(Arc::clone(&held.mutex).lock_owned().await);
+        held
+    }
+
+    /// Objects whose lock is held or awaited.
+    pub fn len(&self) -> usize {
+        self.map().len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    fn map(&self) -> MutexGuard<'_, HashMap<Name, Arc<AsyncMutex<()>>>> {
+        // Every change is one insert or remove: a poisoned map is still consistent.
+        self.held.lock().unwrap_or_else(|p| p.into_inner())
+    }
+}
+
+impl Drop for Held<'_> {
+    fn drop(&mut self) {
+        drop(self.guard.take());
+        let mut map = self.locks.map();
+        // Only the map's reference and ours are left: no one else holds or awaits it. (Others
+        // take their reference under the map's lock, so this cannot race with a new waiter.)
+        if Arc::strong_count(&self.mutex) == 2 {
+            map.remove(&self.name);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use super::*;
+
+    fn obj(name: &str) -> ObjectRef<JobReset> {
+        ObjectRef::new(name).within("ns")
+    }
+
+    #[tokio::test]
+    async fn one_holder_per_object_and_nothing_kept_after() {
+        let locks = ObjectLocks::default();
+        let name = obj("a");
+        let a = locks.lock(&name).await;
+        // Another object is not held up.
+        let b = locks.lock(&obj("b")).await;
+        assert_eq!(locks.len(), 2);
+        drop(b);
+        {
+            let second = locks.lock(&name);
+            tokio::pin!(second);
+            assert!(
+                futures::poll!(second.as_mut()).is_pending(),
+                "a second holder waits"
+            );
+            drop(a);
+            let again = tokio::time::timeout(Duration::from_secs(10), second).await;
+            assert!(
+                again.is_ok(),
+                "the waiter gets the lock once it is released"
+            );
+        }
+        assert!(locks.is_empty(), "no entry outlives its holders");
+    }
+
+    #[tokio::test]
+    async fn a_wait_given_up_on_leaves_nothing_behind() {
+        let locks = ObjectLocks::default();
+        let name = obj("a");
+        let a = locks.lock(&name).await;
+        {
+            let waiting = locks.lock(&name);
+            tokio::pin!(waiting);
+            assert!(futures::poll!(waiting.as_mut()).is_pending());
+        }
+        drop(a);
+        assert!(locks.is_empty());
+        // Released and woken, then given up on before it ran.
+        let a = locks.lock(&name).await;
+        {
+            let waiting = locks.lock(&name);
+            tokio::pin!(waiting);
+            assert!(futures::poll!(waiting.as_mut()).is_pending());
+            drop(a);
+        }
+        assert!(locks.is_empty());
+    }
+}
