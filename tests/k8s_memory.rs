@@ -8,7 +8,7 @@ mod common;
 use std::time::Duration;
 
 use common::{DEADLINE, Operator, World, free_addr, try_http_get};
-use es_ml_sim::SimConfig;
+use es_ml_sim::{Endpoint, SimConfig};
 use jobreset_operator::api::Phase;
 use kube::api::DeleteParams;
 use serde_json::json;
@@ -63,5 +63,33 @@ async fn a_deleted_jobreset_leaves_nothing_behind_and_its_namesake_starts_afresh
     let s = w.completed("held").await;
     assert_eq!(s.phase, Phase::Completed);
     assert_eq!(s.reset_requests, 1, "{s:#?}");
+    op.kill().await;
+}
+
+/// Deleted while its reset request is out: the reset's answer and its task's long-poll come
+/// after the delete was seen, and are dropped once the long-poll answers, not kept for good.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_jobreset_deleted_while_its_reset_request_is_out_leaves_nothing_behind() {
+    let w = World::bare("memory-late", SimConfig::default()).await;
+    w.job_with_data("late-job", "closed");
+    let ctl = w.ctl();
+    ctl.set_reset_duration(Some("late-job"), Duration::from_secs(3));
+    ctl.set_latency(Endpoint::JobReset, Duration::from_secs(2));
+    let addr = free_addr();
+    let metrics = addr.to_string();
+    let mut op = Operator::spawn_with(w.bed, &w.ns, "op", &["--metrics-addr", &metrics]).await;
+    w.create("late", json!({"jobId": "late-job"})).await;
+    let out = ctl
+        .wait_for(|c| c.count(Endpoint::JobReset) > 0, DEADLINE)
+        .await;
+    assert!(out, "the reset request reached Elasticsearch");
+    w.api
+        .delete("late", &DeleteParams::default())
+        .await
+        .expect("delete the JobReset");
+    // The answer came after the delete: its task is followed until it ends...
+    wait_metric(addr, "jobreset_task_follows 1").await;
+    // ...and nothing is kept once it has.
+    wait_metric(addr, "jobreset_task_follows 0").await;
     op.kill().await;
 }

@@ -71,9 +71,9 @@ pub trait Follow<E> {
     /// should stop and wait to be woken.
     fn answer(&self, es: &E, call: Call) -> impl Future<Output = Option<Answer>> + Send;
 
-    /// Starts `call` ahead of need, where that saves time: its answer is kept for `answer`.
-    /// Only for calls that change nothing (a task's long-poll).
-    fn prefetch(&self, _es: &E, _call: Call) {}
+    /// Starts the long-poll of task `task_id` ahead of need, where that saves time: its
+    /// answer is kept for `answer`. (A long-poll only reads; a close is never started ahead.)
+    fn prefetch_task(&self, _es: &E, _task_id: &str, _wait: Duration) {}
 }
 
 /// Waits for the answer in place (the standalone command has nothing else to do).

@@ -6,7 +6,8 @@
 //! Ordering guarantees live here: the reset intent is recorded before the reset POST (decide
 //! returns it together with `PostReset`), and the task id is recorded by the very next sink
 //! call after the POST returns. Task long-polls go through a `Follow`: inline for the
-//! standalone command, in the background for the controller (`follow.rs`).
+//! standalone command, in the background for the controller (`follow.rs`), where the
+//! long-poll starts as the POST returns and its answer is taken only once the id is recorded.
 
 use std::{future::Future, sync::Arc, time::Duration};
 
@@ -242,11 +243,7 @@ async fn act<E: Elasticsearch, F: Follow<E> + Sync>(
                 crash::at(CrashPoint::AfterResetPost);
                 // The long-poll goes out while the task id is written (a read; its answer is
                 // taken only once the id is in status): a short reset ends in this reconcile.
-                let call = Call::Follow {
-                    task_id: task_id.clone(),
-                    wait: follow_wait(cfg, spec, status, now),
-                };
-                follow.prefetch(es, call);
+                follow.prefetch_task(es, &task_id, follow_wait(cfg, spec, status, now));
                 Observation::ResetPosted { task_id }
             }
             Err(error) => Observation::EsFailed {

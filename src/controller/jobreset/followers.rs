@@ -8,7 +8,11 @@
 
 use std::{
     collections::HashMap,
-    sync::{Arc, Mutex, MutexGuard},
+    sync::{
+        Arc, Mutex, MutexGuard,
+        atomic::{AtomicU64, Ordering},
+    },
+    time::Duration,
 };
 
 use futures::channel::mpsc::UnboundedSender;
@@ -22,7 +26,9 @@ use crate::{
 };
 
 enum Slot {
-    Calling(Call),
+    /// Numbered, so that only this call's answer is kept (an earlier call's, even of the same
+    /// task id, is not).
+    Calling(Call, u64),
     Answered(Call, Answer),
 }
 
@@ -35,6 +41,8 @@ pub struct Followers {
     limit: Semaphore,
     /// The `task_follows` metric: entries in `slots`.
     gauge: Gauge,
+    /// The number of the next call.
+    calls: AtomicU64,
 }
 
 impl Followers {
@@ -44,6 +52,7 @@ impl Followers {
             wake,
             limit: Semaphore::new(max_calls.max(1)),
             gauge,
+            calls: AtomicU64::new(0),
         })
     }
 
@@ -93,8 +102,8 @@ impl Followers {
                 self.count(&slots);
                 return Some(answer);
             }
-            Some(Slot::Calling(c)) if c.same(&call) => {
-                slots.insert(key.clone(), Slot::Calling(c));
+            Some(Slot::Calling(c, n)) if c.same(&call) => {
+                slots.insert(key.clone(), Slot::Calling(c, n));
                 return None;
             }
             // Nothing yet, or a leftover of a call this run no longer makes.
@@ -104,15 +113,10 @@ impl Followers {
         None
     }
 
-    /// Starts `call` unless it runs or answered already.
+    /// Starts `call` afresh: whatever was kept for the run is from before (a task id can name
+    /// another task after a node restart).
     fn start(self: &Arc<Self>, key: &RunKey, es: &EsClient, call: Call) {
-        let slots = self.slots();
-        if let Some(Slot::Calling(c) | Slot::Answered(c, _)) = slots.get(key)
-            && c.same(&call)
-        {
-            return;
-        }
-        self.spawn(slots, key, es, call);
+        self.spawn(self.slots(), key, es, call);
     }
 
     fn spawn(
@@ -122,7 +126,8 @@ impl Followers {
         es: &EsClient,
         call: Call,
     ) {
-        slots.insert(key.clone(), Slot::Calling(call.clone()));
+        let n = self.calls.fetch_add(1, Ordering::Relaxed);
+        slots.insert(key.clone(), Slot::Calling(call.clone(), n));
         self.count(&slots);
         drop(slots);
         let this = Arc::clone(self);
@@ -135,8 +140,7 @@ impl Followers {
             drop(permit);
             {
                 let mut slots = this.slots();
-                let still_wanted =
-                    matches!(slots.get(&key), Some(Slot::Calling(c)) if c.same(&call));
+                let still_wanted = matches!(slots.get(&key), Some(Slot::Calling(_, m)) if *m == n);
                 if !still_wanted {
                     return;
                 }
@@ -158,7 +162,11 @@ impl Follow<EsClient> for Background {
         self.followers.take_or_start(&self.key, es, call)
     }
 
-    fn prefetch(&self, es: &EsClient, call: Call) {
+    fn prefetch_task(&self, es: &EsClient, task_id: &str, wait: Duration) {
+        let call = Call::Follow {
+            task_id: task_id.to_owned(),
+            wait,
+        };
         self.followers.start(&self.key, es, call);
     }
 }

@@ -26,7 +26,8 @@ pub struct ObjectLocks {
 pub struct Held<'a> {
     locks: &'a ObjectLocks,
     name: Name,
-    mutex: Arc<AsyncMutex<()>>,
+    /// Ours; let go of under the map's lock only (see `drop`).
+    mutex: Option<Arc<AsyncMutex<()>>>,
     guard: Option<OwnedMutexGuard<()>>,
 }
 
@@ -39,10 +40,10 @@ impl ObjectLocks {
         let mut held = Held {
             locks: self,
             name,
-            mutex,
+            mutex: Some(Arc::clone(&mutex)),
             guard: None,
         };
-        held.guard = Some(Arc::clone(&held.mutex).lock_owned().await);
+        held.guard = Some(mutex.lock_owned().await);
         held
     }
 
@@ -63,11 +64,15 @@ impl ObjectLocks {
 
 impl Drop for Held<'_> {
     fn drop(&mut self) {
+        // Every other reference belongs to a holder or waiter whose own drop comes after:
+        // whoever lets go of the last one under the map's lock sees only the map's left.
         drop(self.guard.take());
         let mut map = self.locks.map();
-        // Only the map's reference and ours are left: no one else holds or awaits it. (Others
-        // take their reference under the map's lock, so this cannot race with a new waiter.)
-        if Arc::strong_count(&self.mutex) == 2 {
+        drop(self.mutex.take());
+        if map
+            .get(&self.name)
+            .is_some_and(|m| Arc::strong_count(m) == 1)
+        {
             map.remove(&self.name);
         }
     }

@@ -281,7 +281,8 @@ pub async fn run_until(
         requeue,
     });
     let finishing = finish::run(
-        answers.take_until(stop),
+        answers,
+        stop,
         Arc::clone(&ctx),
         usize::from(opts.concurrency),
     );

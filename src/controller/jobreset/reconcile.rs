@@ -29,7 +29,7 @@ use super::{
     connect::{self, ConnectError},
     fanout,
     finish::Requeue,
-    locks::ObjectLocks,
+    locks::{Held, ObjectLocks},
     memory::{Memory, RunKey},
     queue::{self, Blocker},
     record::KubeSink,
@@ -102,12 +102,16 @@ pub async fn reconcile(obj: Arc<JobReset>, ctx: Arc<Context>) -> Result<Action, 
 /// One reconcile under the object's lock (the finishing lane reconciles beside the
 /// controller).
 async fn reconcile_held(obj: Arc<JobReset>, ctx: &Arc<Context>) -> Result<Next, Error> {
-    let _held = ctx.locks.lock(&ObjectRef::from_obj(obj.as_ref())).await;
-    reconcile_timed(obj, ctx).await
+    let held = ctx.locks.lock(&ObjectRef::from_obj(obj.as_ref())).await;
+    reconcile_timed(obj, ctx, &held).await
 }
 
-/// One reconcile, timed for the metrics; the caller holds the object's lock.
-pub(super) async fn reconcile_timed(obj: Arc<JobReset>, ctx: &Arc<Context>) -> Result<Next, Error> {
+/// One reconcile, timed for the metrics, while the caller holds the object's lock.
+pub(super) async fn reconcile_timed(
+    obj: Arc<JobReset>,
+    ctx: &Arc<Context>,
+    _held: &Held<'_>,
+) -> Result<Next, Error> {
     let start = std::time::Instant::now();
     let result = reconcile_once(obj, ctx).await;
     ctx.metrics.reconciled(result.is_ok(), start.elapsed());
