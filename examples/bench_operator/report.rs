@@ -181,11 +181,32 @@ impl Report {
             let _ = writeln!(
                 out,
                 "\nWhere the idle operator's lag goes (medians): {read:.1} ms from the task's end \
-                 to the answer to the confirming job read (the follower's wake, the reconcile's \
-                 fresh read of the JobReset, the read itself); {write:.1} ms to the answer to the \
-                 outcome's ledger write (the `RecordingOutcome` status write, the ledger write); \
-                 {done:.1} ms until a watch shows Completed (the last status write and its watch \
-                 event)."
+                 to the answer to the confirming job read (the long-poll's answer, the finishing \
+                 lane's fresh read of the JobReset, the read itself); {write:.1} ms to the answer \
+                 to the outcome's ledger write (the `RecordingOutcome` status write, the ledger \
+                 write); {done:.1} ms until a watch shows Completed (the last status write and its \
+                 watch event). One GET of a JobReset took {:.1} ms at the API server meanwhile \
+                 (median).",
+                percentile(&self.idle.api_get_ms, 0.5)
+            );
+        }
+        for f in self
+            .scenarios
+            .iter()
+            .filter(|f| f.mode == crate::scenario::Mode::Backlog)
+        {
+            let Some([read, write, done]) = f.lag_parts else {
+                continue;
+            };
+            let _ = writeln!(
+                out,
+                "\nDuring the {} backlog the same three steps took {read:.1}, {write:.1} and \
+                 {done:.1} ms (medians), each one or two requests to an API server that the \
+                 backlog keeps busy: one GET of a JobReset took {:.1} ms there (median; p99 \
+                 {:.1} ms).",
+                f.n,
+                percentile(&f.api_get_ms, 0.5),
+                percentile(&f.api_get_ms, 0.99)
             );
         }
         let _ = writeln!(out, "\n![completion lag](bench/lag.svg)\n");

@@ -70,9 +70,12 @@ pub struct Figures {
     pub writes: BTreeMap<String, usize>,
     /// One Completed status as the operator wrote it (the capacity probe's template).
     pub sample_status: Option<Value>,
-    /// Medians of where the lag goes, in ms (one reset at a time only): task end to the
-    /// confirming read answered, to the outcome's ledger write answered, to Completed seen.
-    pub lag_parts: Option<[f64; 3]>,
+    /// Medians of where the lag goes, in ms: task end to the confirming read answered, to
+    /// the outcome's ledger write answered, to Completed seen.
+    pub lag_parts: Option<Parts>,
+    /// How long one GET of a JobReset took at the API server while the scenario ran, in ms
+    /// (sorted): what each of the operator's requests waits there.
+    pub api_get_ms: Vec<f64>,
     /// The capacity probe run just before this scenario (the API server slows as etcd
     /// fills, so each scenario is measured against its neighbour).
     pub bound: Option<f64>,
@@ -213,6 +216,39 @@ impl Operator {
     }
 }
 
+/// Times one GET of a JobReset at a time, every 50 ms, until stopped: the API server's
+/// latency for a single request while the operator loads it.
+struct Sampler {
+    stop: tokio::sync::oneshot::Sender<()>,
+    task: tokio::task::JoinHandle<Vec<f64>>,
+}
+
+impl Sampler {
+    fn start(api: Api<JobReset>, name: String) -> Sampler {
+        let (stop, mut stopped) = tokio::sync::oneshot::channel();
+        let task = tokio::spawn(async move {
+            let mut ms = Vec::new();
+            let mut tick = tokio::time::interval(Duration::from_millis(50));
+            loop {
+                tokio::select! {
+                    _ = &mut stopped => return ms,
+                    _ = tick.tick() => {}
+                }
+                let t = Instant::now();
+                if api.get_opt(&name).await.is_ok() {
+                    ms.push(t.elapsed().as_secs_f64() * 1000.0);
+                }
+            }
+        });
+        Sampler { stop, task }
+    }
+
+    async fn stop(self) -> Vec<f64> {
+        let _ = self.stop.send(());
+        self.task.await.unwrap_or_default()
+    }
+}
+
 pub fn jobreset(name: &str, job: &str, url: &str) -> Result<JobReset, BoxError> {
     Ok(serde_json::from_value(json!({
         "apiVersion": "ml.jobreset.io/v1alpha1", "kind": "JobReset",
@@ -301,6 +337,7 @@ pub async fn run(env: &Env, n: usize, mode: Mode, concurrency: u16) -> Result<Fi
             (op, start)
         }
     };
+    let sampler = Sampler::start(api.clone(), format!("{prefix}-0"));
     let terminal = watch.until(n, Duration::from_secs(1800)).await;
     let seconds = start.elapsed().as_secs_f64();
     let cpu_server = procfs::cpu_seconds_of(&env.server_pids) - server_before;
@@ -348,7 +385,15 @@ pub async fn run(env: &Env, n: usize, mode: Mode, concurrency: u16) -> Result<Fi
             "   lag medians: confirming read {read:.1} ms, ledger write +{write:.1} ms, seen +{done:.1} ms"
         );
     }
-    let lag_parts = parts.filter(|_| mode == Mode::Sequential);
+    let mut api_get_ms = sampler.stop().await;
+    api_get_ms.sort_by(f64::total_cmp);
+    if !api_get_ms.is_empty() {
+        eprintln!(
+            "   one GET at the API server meanwhile: p50 {:.1} ms, p99 {:.1} ms",
+            crate::report::percentile(&api_get_ms, 0.5),
+            crate::report::percentile(&api_get_ms, 0.99)
+        );
+    }
     let sample_status = api
         .get_opt(&format!("{prefix}-0"))
         .await?
@@ -370,7 +415,8 @@ pub async fn run(env: &Env, n: usize, mode: Mode, concurrency: u16) -> Result<Fi
         es_calls,
         writes,
         sample_status,
-        lag_parts,
+        lag_parts: parts,
+        api_get_ms,
         bound: None,
     })
 }
