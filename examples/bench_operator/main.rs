@@ -8,7 +8,7 @@
 //! `cargo run --release --example bench_operator -- --operator target/dist/jobreset-operator`
 //! Environment: BENCH_SIZES (default "1000,10000"), BENCH_SWEEP (concurrencies, default
 //! "4,8,16,32"; empty skips), BENCH_SWEEP_N (default 1000), BENCH_RESET_MS (default 50),
-//! BENCH_MODES (default "backlog,live"). With BENCH_SIZES empty, only the lag, the naive
+//! BENCH_MODES (default "backlog,live"), BENCH_NAIVE_N (default 60). With BENCH_SIZES empty, only the lag, the naive
 //! poller and the probes run; docs/ is written only by a run of both modes.
 
 mod naive;
@@ -94,7 +94,11 @@ async fn main() -> Result<(), BoxError> {
     eprintln!("== capacity probe");
     let mut probes = vec![probe::capacity(&env, &template, 1000, 16).await?];
     eprintln!("== naive 5 s poller");
-    let naive_ms = naive::lags(&env, 60).await?;
+    let naive_n = env_list("BENCH_NAIVE_N", "60")
+        .first()
+        .copied()
+        .unwrap_or(60);
+    let naive_ms = naive::lags(&env, naive_n).await?;
     let mut scenarios = Vec::new();
     for &n in &sizes {
         for mode in modes.iter().copied() {

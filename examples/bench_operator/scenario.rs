@@ -325,6 +325,19 @@ pub async fn run(env: &Env, n: usize, mode: Mode, concurrency: u16) -> Result<Fi
             // Let start-up allocations settle before reading the idle figure.
             tokio::time::sleep(Duration::from_secs(1)).await;
             rss_idle = procfs::rss_mib(op.pid);
+            if let Some(rss) = rss_idle {
+                let rollup = std::fs::read_to_string(format!("/proc/{}/smaps_rollup", op.pid))
+                    .unwrap_or_default();
+                let parts: Vec<&str> = rollup
+                    .lines()
+                    .filter(|l| {
+                        l.starts_with("Pss_")
+                            || l.starts_with("Private_")
+                            || l.starts_with("Shared_")
+                    })
+                    .collect();
+                eprintln!("   idle RSS {rss:.1} MiB; {}", parts.join("; "));
+            }
             let start = Instant::now();
             if mode == Mode::Live {
                 create(&api, &prefix, 0..n, &url).await?;

@@ -3,6 +3,7 @@
 //! through the `es::Elasticsearch` trait and records through a `Sink`. Imports neither kube
 //! nor reqwest: the controller and the standalone command give it their clients and sinks.
 
+pub mod act;
 pub mod conditions;
 pub mod crash;
 pub mod decide;
