@@ -2,19 +2,21 @@
 //! (`_ml/info`), job config and stats, close, async reset, task follow. Does network I/O;
 //! nothing outside this module builds a URL or parses an Elasticsearch body.
 //!
-//! `client` does the I/O; `wire` (pure) decodes bodies and error answers; `error` classifies.
+//! `transport` sends the requests, `client` makes the calls; `wire` (pure) decodes bodies
+//! and error answers; `error` classifies.
 
 mod client;
 mod error;
 mod jobs;
 mod memo;
 mod tls;
+mod transport;
 mod types;
 mod wire;
 
-pub(crate) use client::base_url;
-pub use client::{Auth, EsClient, EsConfig, attempt_opaque_id};
 pub use error::{EsError, INVALID_CONNECTION, TIMEOUT, TRANSIENT_REASONS, UNREACHABLE};
+pub(crate) use transport::base_url;
+pub use transport::{Auth, EsClient, EsConfig, attempt_opaque_id};
 pub use types::{
     BlockReason, Blocked, ClusterInfo, ErrorCause, Job, JobConfigView, JobState, JobSummary,
     Privileges, RESET_ACTION, TaskInfo, TaskOutcome, TaskPoll, UNKNOWN_VERSION, UpdatedJob,

@@ -12,7 +12,7 @@ use rustls::pki_types::{CertificateDer, ServerName, UnixTime};
 use rustls::{DigitallySignedStruct, SignatureScheme};
 
 use super::EsError;
-use super::client::EsConfig;
+use super::transport::EsConfig;
 
 pub(super) fn tls_config(cfg: &EsConfig) -> Result<rustls::ClientConfig, EsError> {
     let provider = Arc::new(rustls::crypto::ring::default_provider());
