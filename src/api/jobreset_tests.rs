@@ -1,6 +1,7 @@
 //! Tests of `jobreset` (no I/O unless a test says so).
 
 use super::*;
+use crate::api::Phase;
 use kube::CustomResourceExt;
 
 #[test]

@@ -9,6 +9,7 @@ pub mod ledger;
 pub mod names;
 pub mod restore;
 pub mod schedule;
+mod status;
 
 pub use fanout::{DryRunJob, FailurePolicy, FanOutStatus, JobConditions, JobSelector, SkippedJob};
 pub use grant::{GrantFrom, GrantTo, JobResetGrant, JobResetGrantSpec};
@@ -19,3 +20,4 @@ pub use schedule::{
     ConcurrencyPolicy, JobResetSchedule, JobResetScheduleSpec, JobResetScheduleStatus,
     JobResetTemplate, RunRef, TemplateMetadata,
 };
+pub use status::*;

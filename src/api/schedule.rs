@@ -7,7 +7,8 @@ use kube::{CustomResource, KubeSchema};
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
-use super::jobreset::{Condition, JobResetSpec};
+use super::jobreset::JobResetSpec;
+use super::status::Condition;
 
 /// Default `successfulRunsHistoryLimit`.
 pub const DEFAULT_SUCCESSFUL_HISTORY: u32 = 3;
