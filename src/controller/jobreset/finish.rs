@@ -97,9 +97,12 @@ async fn finish(key: RunKey, ctx: &Arc<Context>, stopped: &AtomicBool, slots: &S
 }
 
 fn requeue(ctx: &Context, obj: ObjectRef<JobReset>, after: Duration) {
+    // Far enough for any TTL's wake (kube's scheduler clamps to about that anyway), and no
+    // overflow of the instant.
+    const LATEST: Duration = Duration::from_secs(180 * 24 * 3600);
     let _ = ctx.requeue.unbounded_send(ScheduleRequest {
         message: obj,
-        run_at: Instant::now() + after,
+        run_at: Instant::now() + after.min(LATEST),
     });
 }
 
