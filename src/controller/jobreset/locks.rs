@@ -118,22 +118,18 @@ mod tests {
     async fn a_wait_given_up_on_leaves_nothing_behind() {
         let locks = ObjectLocks::default();
         let name = obj("a");
-        let a = locks.lock(&name).await;
-        {
-            let waiting = locks.lock(&name);
-            tokio::pin!(waiting);
-            assert!(futures::poll!(waiting.as_mut()).is_pending());
+        // Given up on while the lock is held; and once released and woken, before it ran.
+        for released_first in [false, true] {
+            let a = locks.lock(&name).await;
+            let still_held = {
+                let waiting = locks.lock(&name);
+                tokio::pin!(waiting);
+                assert!(futures::poll!(waiting.as_mut()).is_pending());
+                // The waiter goes at the end of this block, after or before the release.
+                (!released_first).then_some(a)
+            };
+            drop(still_held);
+            assert!(locks.is_empty(), "released first: {released_first}");
         }
-        drop(a);
-        assert!(locks.is_empty());
-        // Released and woken, then given up on before it ran.
-        let a = locks.lock(&name).await;
-        {
-            let waiting = locks.lock(&name);
-            tokio::pin!(waiting);
-            assert!(futures::poll!(waiting.as_mut()).is_pending());
-            drop(a);
-        }
-        assert!(locks.is_empty());
     }
 }
