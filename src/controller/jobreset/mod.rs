@@ -8,6 +8,7 @@ pub mod connect;
 pub mod events;
 pub mod fanout;
 pub mod fanout_plan;
+mod fanout_resolve;
 pub mod finish;
 pub mod followers;
 pub mod locks;
