@@ -13,6 +13,7 @@ mod tls;
 mod transport;
 mod types;
 mod wire;
+mod wire_tasks;
 
 pub use error::{EsError, INVALID_CONNECTION, TIMEOUT, TRANSIENT_REASONS, UNREACHABLE};
 pub(crate) use transport::base_url;

@@ -1,6 +1,7 @@
 //! Tests of `wire` (no I/O unless a test says so).
 
 use super::*;
+use crate::es::{ErrorCause, TaskInfo, TaskOutcome, TaskPoll};
 
 #[test]
 fn error_object_form() {
