@@ -135,9 +135,9 @@ impl Followers {
         let es = es.clone();
         tokio::spawn(async move {
             // Never closed; if it were, calling unthrottled would still be correct.
-            let permit = this.limit.acquire().await.ok();
+            // Held until the answer is kept or dropped (tests wait for that by the permits).
+            let _permit = this.limit.acquire().await.ok();
             let answer = call.make(&es).await;
-            drop(permit);
             {
                 let mut slots = this.slots();
                 let still_wanted = matches!(slots.get(&key), Some(Slot::Calling(_, m)) if *m == n);
@@ -168,5 +168,111 @@ impl Follow<EsClient> for Background {
             wait,
         };
         self.followers.start(&self.key, es, call);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Instant;
+
+    use futures::StreamExt;
+    use kube::runtime::reflector::ObjectRef;
+
+    use super::*;
+    use crate::es::{EsConfig, TaskPoll};
+
+    /// Waits until no call holds a permit, or fails after a deadline.
+    async fn until_idle(followers: &Followers, calls: usize) {
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while followers.limit.available_permits() < calls {
+            assert!(Instant::now() < deadline, "the calls did not end");
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+    }
+
+    /// A long-poll started afresh for the same task id (as after a new reset request: task
+    /// numbers are reused after a node restart) is the only one whose answer is kept.
+    #[tokio::test]
+    async fn only_the_latest_call_is_answered() {
+        let sim = es_ml_sim::start(es_ml_sim::SimConfig::default())
+            .await
+            .unwrap_or_else(|e| panic!("simulator: {e}"));
+        let ctl = sim.control();
+        let seed = es_ml_sim::Seed {
+            jobs: vec![es_ml_sim::config::SeedJob {
+                job_id: "j".into(),
+                config: None,
+                state: Some("closed".into()),
+                model_snapshot_id: None,
+                processed_record_count: None,
+                user_annotations: 0,
+                auto_annotations: 0,
+            }],
+            datafeeds: vec![],
+        };
+        ctl.apply_seed(&seed)
+            .unwrap_or_else(|e| panic!("seed: {e}"));
+        ctl.set_reset_duration(Some("j"), Duration::from_secs(3600));
+        let es = EsClient::new(EsConfig {
+            url: sim.url(),
+            auth: None,
+            ca_pem: None,
+            insecure_skip_verify: false,
+            opaque_id: None,
+            request_timeout: Duration::from_secs(30),
+        })
+        .unwrap_or_else(|e| panic!("client: {e}"));
+        let task = es
+            .reset_job("j", false, 1)
+            .await
+            .unwrap_or_else(|e| panic!("reset: {e}"));
+
+        let (wake, mut woken) = futures::channel::mpsc::unbounded();
+        let followers = Followers::new(4, wake, Gauge::default());
+        let key = RunKey {
+            uid: "uid-1".into(),
+            obj: ObjectRef::new("r").within("ns"),
+        };
+        let follow = |wait: Duration| Call::Follow {
+            task_id: task.clone(),
+            wait,
+        };
+        // The earlier call times out (still running) while the later one waits on.
+        assert!(
+            followers
+                .take_or_start(&key, &es, follow(Duration::from_secs(1)))
+                .is_none()
+        );
+        followers.start(&key, &es, follow(Duration::from_secs(60)));
+        let ctl_done = ctl.clone();
+        let timed_out = ctl
+            .wait_for(
+                move |_| {
+                    ctl_done
+                        .requests()
+                        .iter()
+                        .any(|r| r.endpoint == es_ml_sim::Endpoint::TaskGet && r.status >= 400)
+                },
+                Duration::from_secs(30),
+            )
+            .await;
+        assert!(timed_out, "the earlier long-poll timed out");
+        until_idle(&followers, 3).await;
+        assert!(
+            !followers.answered(&key),
+            "the earlier call's answer is not kept"
+        );
+
+        ctl.finish_reset("j");
+        until_idle(&followers, 4).await;
+        assert!(followers.answered(&key), "the latest call's answer is kept");
+        let answer = followers.take_or_start(&key, &es, follow(Duration::from_secs(60)));
+        assert!(
+            matches!(answer, Some(Answer::Task(Ok(TaskPoll::Completed { .. })))),
+            "{answer:?}"
+        );
+        drop(followers);
+        let wakes: Vec<RunKey> = woken.by_ref().collect().await;
+        assert_eq!(wakes.len(), 1, "one wake, for the latest call");
     }
 }
