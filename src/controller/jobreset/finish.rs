@@ -23,9 +23,9 @@ use tracing::warn;
 
 use super::{
     memory::RunKey,
-    reconcile::{Context, reconcile_timed, retry_after},
+    reconcile::{Context, read_fresh, reconcile_timed, retry_after},
 };
-use crate::{api::JobReset, run::steps::Next};
+use crate::{api::JobReset, controller::error::Error, run::steps::Next};
 
 /// Asks the controller to reconcile an object at a given time (the earliest of several wins).
 pub type Requeue = UnboundedSender<ScheduleRequest<ObjectRef<JobReset>>>;
@@ -76,8 +76,7 @@ async fn finish(key: RunKey, ctx: &Arc<Context>, stopped: &AtomicBool, slots: &S
                 return;
             }
             Err(e) => {
-                let namespace = key.obj.namespace.as_deref().unwrap_or_default();
-                warn!(namespace, name = %key.obj.name, error = %e, "cannot read a JobReset whose reset task answered");
+                warn!(reason = e.reason(), error = %e, "cannot read a JobReset whose reset task answered");
                 requeue(ctx, key.obj, ctx.opts.backoff_base);
                 return;
             }
@@ -107,9 +106,9 @@ fn requeue(ctx: &Context, obj: ObjectRef<JobReset>, after: Duration) {
 }
 
 /// The run's object as the API server has it; `None` once it is gone or is another object.
-async fn read(ctx: &Context, key: &RunKey) -> Result<Option<JobReset>, kube::Error> {
+async fn read(ctx: &Context, key: &RunKey) -> Result<Option<JobReset>, Error> {
     let namespace = key.obj.namespace.as_deref().unwrap_or_default();
     let api: Api<JobReset> = Api::namespaced(ctx.client.clone(), namespace);
-    let found = api.get_opt(&key.obj.name).await?;
+    let found = read_fresh(&api, namespace, &key.obj.name).await?;
     Ok(found.filter(|o| o.metadata.uid.as_deref() == Some(key.uid.as_str())))
 }

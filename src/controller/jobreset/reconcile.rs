@@ -287,7 +287,7 @@ fn unavailable(reason: &str, e: &dyn std::fmt::Display) -> Observation {
 }
 
 /// Reads a JobReset from the API server, not the cache (`None` once it is deleted).
-async fn read_fresh(
+pub(super) async fn read_fresh(
     api: &Api<JobReset>,
     namespace: &str,
     name: &str,
