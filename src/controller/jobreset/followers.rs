@@ -71,11 +71,6 @@ impl Followers {
         self.count(&slots);
     }
 
-    /// Runs with a call in flight or an answer not taken yet.
-    pub fn kept(&self) -> usize {
-        self.slots().len()
-    }
-
     /// Whether an answer for the JobReset waits to be taken.
     pub fn answered(&self, key: &RunKey) -> bool {
         matches!(self.slots().get(key), Some(Slot::Answered(..)))
@@ -173,21 +168,18 @@ impl Follow<EsClient> for Background {
 
 #[cfg(test)]
 mod tests {
-    use std::time::Instant;
-
     use futures::StreamExt;
     use kube::runtime::reflector::ObjectRef;
 
     use super::*;
     use crate::es::{EsConfig, TaskPoll};
 
-    /// Waits until no call holds a permit, or fails after a deadline.
-    async fn until_idle(followers: &Followers, calls: usize) {
-        let deadline = Instant::now() + Duration::from_secs(30);
-        while followers.limit.available_permits() < calls {
-            assert!(Instant::now() < deadline, "the calls did not end");
-            tokio::time::sleep(Duration::from_millis(10)).await;
-        }
+    /// Waits until `free` permits are free (the calls holding the others ended), or fails
+    /// after a deadline.
+    async fn until_idle(followers: &Followers, free: u32) {
+        let all_free = followers.limit.acquire_many(free);
+        let got = tokio::time::timeout(Duration::from_secs(30), all_free).await;
+        assert!(matches!(got, Ok(Ok(_))), "the calls did not end");
     }
 
     /// A long-poll started afresh for the same task id (as after a new reset request: task

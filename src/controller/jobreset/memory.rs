@@ -160,16 +160,6 @@ impl Memory {
     pub fn succeeded(&self, key: &RunKey) {
         lock(&self.failures).remove(key);
     }
-
-    /// Runs something is kept for (for tests of the forgetting).
-    pub fn kept(&self) -> usize {
-        self.followers.kept()
-            + self.clients.kept()
-            + lock(&self.failures).len()
-            + lock(&self.unwritten).len()
-            + lock(&self.requests).len()
-            + lock(&self.written).len()
-    }
 }
 
 /// Each change to these maps is one insert or remove, so a poisoned one is still consistent.
