@@ -1,5 +1,6 @@
 //! What the controller keeps per JobReset between reconciles: its background long-poll, its
-//! Elasticsearch client (credentials inside), its count of Kubernetes-side failures. Keyed
+//! Elasticsearch client (credentials inside), its count of Kubernetes-side failures, its
+//! last status write the API server accepted (so a reconcile can go on from the cache). Keyed
 //! by the object's uid, so a JobReset deleted and re-created under the same name starts
 //! afresh, and dropped when the run ends or the object is deleted. No I/O.
 
@@ -12,7 +13,7 @@ use std::{
 use kube::{ResourceExt, runtime::reflector::ObjectRef};
 
 use super::{clients::Clients, followers::Followers, secrets::SecretCache};
-use crate::api::{JobReset, JobResetStatus};
+use crate::api::{JobReset, JobResetStatus, Phase};
 use crate::k8s::events::Recorder;
 
 /// One JobReset object: its uid (what identifies it) and where it lives (to wake it).
@@ -62,6 +63,17 @@ pub struct Memory {
     requests: Mutex<HashMap<RunKey, (u32, bool)>>,
     /// By uid: the statuses this process wrote (or is writing), while the run goes on.
     written: Mutex<HashMap<String, Vec<JobResetStatus>>>,
+    /// By uid: the last status write the API server accepted, while the run is past Pending.
+    last: Mutex<HashMap<String, LastWrite>>,
+}
+
+/// A status write the API server accepted: the resourceVersion it was conditional on, the
+/// one it produced, and the status the server answered with.
+#[derive(Clone, Debug)]
+struct LastWrite {
+    base: String,
+    version: String,
+    status: JobResetStatus,
 }
 
 impl Memory {
@@ -75,6 +87,7 @@ impl Memory {
             unwritten: Mutex::new(HashMap::new()),
             requests: Mutex::new(HashMap::new()),
             written: Mutex::new(HashMap::new()),
+            last: Mutex::new(HashMap::new()),
         }
     }
 
@@ -88,6 +101,46 @@ impl Memory {
         self.task_written(key);
         lock(&self.requests).remove(key);
         lock(&self.written).remove(&key.uid);
+        lock(&self.last).remove(&key.uid);
+    }
+
+    /// The API server accepted a status write conditional on `base` and answered `written`.
+    /// Kept only past Pending: from there on, nothing changes the job before the next
+    /// conditional status write (a Pending run may write its `started` entry first).
+    pub fn wrote(&self, key: &RunKey, base: &str, written: &JobReset) {
+        let mut last = lock(&self.last);
+        match (&written.status, written.metadata.resource_version.as_ref()) {
+            (Some(status), Some(version))
+                if status.phase != Phase::Pending && !status.phase.is_terminal() =>
+            {
+                let write = LastWrite {
+                    base: base.to_owned(),
+                    version: version.clone(),
+                    status: status.clone(),
+                };
+                last.insert(key.uid.clone(), write);
+            }
+            _ => {
+                last.remove(&key.uid);
+            }
+        }
+    }
+
+    /// A status write failed: whether it landed is unknown.
+    pub fn write_unknown(&self, key: &RunKey) {
+        lock(&self.last).remove(&key.uid);
+    }
+
+    /// The object as the API server has it right after this process's last status write, if
+    /// `cached` tells it exactly: `cached` is that write's own version, or the version the
+    /// write was conditional on (the write's watch event not in yet). Anything else (another
+    /// writer came between, or no write is known) asks for a fresh read. Deciding from it is
+    /// as safe as a read made at the moment of that write: every later status write is
+    /// conditional on its version, so any change since fails it with 409.
+    pub fn as_last_written(&self, cached: &Arc<JobReset>) -> Option<Arc<JobReset>> {
+        let uid = cached.metadata.uid.as_deref()?;
+        let last = lock(&self.last).get(uid).cloned()?;
+        after_write(cached, &last)
     }
 
     /// This process is about to write the run's status.
@@ -162,6 +215,20 @@ impl Memory {
     }
 }
 
+fn after_write(cached: &Arc<JobReset>, last: &LastWrite) -> Option<Arc<JobReset>> {
+    let version = cached.metadata.resource_version.as_deref()?;
+    if version == last.version {
+        return Some(Arc::clone(cached));
+    }
+    if version != last.base {
+        return None;
+    }
+    let mut o = JobReset::clone(cached);
+    o.metadata.resource_version = Some(last.version.clone());
+    o.status = Some(last.status.clone());
+    Some(Arc::new(o))
+}
+
 /// Each change to these maps is one insert or remove, so a poisoned one is still consistent.
 fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|p| p.into_inner())
@@ -185,8 +252,81 @@ mod tests {
         assert_eq!(key("uid-1"), key("uid-1"));
     }
 
+    fn at(version: &str, phase: Phase) -> Arc<JobReset> {
+        let mut o: JobReset = serde_json::from_value(serde_json::json!({
+            "apiVersion": "ml.jobreset.io/v1alpha1", "kind": "JobReset",
+            "metadata": {"name": "r", "namespace": "ns", "uid": "uid-1", "resourceVersion": version},
+            "spec": {"jobId": "j", "elasticsearch": {"url": "https://es:9200"}},
+        }))
+        .unwrap_or_else(|e| panic!("{e}"));
+        o.status = Some(JobResetStatus {
+            phase,
+            task_id: (phase == Phase::Resetting).then(|| "n:1".into()),
+            ..Default::default()
+        });
+        Arc::new(o)
+    }
+
+    #[test]
+    fn the_cache_stands_for_the_last_write_only_at_its_version_or_the_one_before() {
+        let last = LastWrite {
+            base: "10".into(),
+            version: "11".into(),
+            status: JobResetStatus {
+                phase: Phase::Resetting,
+                task_id: Some("n:1".into()),
+                ..Default::default()
+            },
+        };
+        let seen = |cached: &Arc<JobReset>| {
+            after_write(cached, &last).map(|o| {
+                let s = o.status.clone().unwrap_or_default();
+                (o.metadata.resource_version.clone(), s.phase, s.task_id)
+            })
+        };
+        let written = Some((Some("11".into()), Phase::Resetting, Some("n:1".into())));
+        // The cache holds the write itself; or the version before it, to which the write's
+        // answer is added.
+        assert_eq!(seen(&at("11", Phase::Resetting)), written);
+        assert_eq!(seen(&at("10", Phase::Pending)), written);
+        // Someone else wrote (before or after), or a version never seen: read it.
+        assert_eq!(seen(&at("12", Phase::Resetting)), None);
+        assert_eq!(seen(&at("9", Phase::Pending)), None);
+        assert_eq!(seen(&at("", Phase::Pending)), None);
+    }
+
     #[tokio::test]
-    async fn an_echo_is_a_status_this_process_wrote_for_the_same_object() {
+    async fn only_a_write_past_pending_is_kept_and_a_failed_write_drops_it() {
+        let memory = memory();
+        let key = RunKey::of(&at("1", Phase::Pending));
+        memory.wrote(&key, "1", &at("2", Phase::Pending));
+        assert!(
+            memory.as_last_written(&at("2", Phase::Pending)).is_none(),
+            "Pending"
+        );
+        memory.wrote(&key, "2", &at("3", Phase::Resetting));
+        assert!(memory.as_last_written(&at("3", Phase::Resetting)).is_some());
+        assert!(memory.as_last_written(&at("2", Phase::Pending)).is_some());
+        memory.write_unknown(&key);
+        assert!(
+            memory.as_last_written(&at("3", Phase::Resetting)).is_none(),
+            "failed"
+        );
+        memory.wrote(&key, "3", &at("4", Phase::Resetting));
+        memory.wrote(&key, "4", &at("5", Phase::Completed));
+        assert!(
+            memory.as_last_written(&at("5", Phase::Completed)).is_none(),
+            "ended"
+        );
+        memory.wrote(&key, "5", &at("6", Phase::Resetting));
+        memory.forget(&key);
+        assert!(
+            memory.as_last_written(&at("6", Phase::Resetting)).is_none(),
+            "forgotten"
+        );
+    }
+
+    fn memory() -> Memory {
         let (wake, _) = futures::channel::mpsc::unbounded();
         // Never called: building a client does no I/O.
         let url = "http://127.0.0.1:9"
@@ -198,10 +338,15 @@ mod tests {
             controller: "test".into(),
             instance: None,
         };
-        let memory = Memory::new(
+        Memory::new(
             Followers::new(1, wake, Default::default()),
             Arc::new(Recorder::new(client, reporter)),
-        );
+        )
+    }
+
+    #[tokio::test]
+    async fn an_echo_is_a_status_this_process_wrote_for_the_same_object() {
+        let memory = memory();
         let obj = |uid: &str, reason: &str| {
             let mut o: JobReset = serde_json::from_value(serde_json::json!({
                 "apiVersion": "ml.jobreset.io/v1alpha1", "kind": "JobReset",

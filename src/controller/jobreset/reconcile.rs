@@ -133,8 +133,12 @@ async fn reconcile_once(obj: Arc<JobReset>, ctx: &Arc<Context>) -> Result<Next, 
         .ok_or_else(|| Error::MissingNamespace(name.clone()))?;
     let api: Api<JobReset> = Api::namespaced(ctx.client.clone(), &namespace);
     // The cache can lag behind this operator's own last status write (e.g. the task id just
-    // written); deciding on a stale status could send a second reset, so read the object.
-    let fresh = read_fresh(&api, &namespace, &name).await?;
+    // written); deciding on a stale status could send a second reset. So the run goes on
+    // from the object as that write left it when the cache tells it exactly, else from a read.
+    let fresh = match ctx.memory.as_last_written(&obj) {
+        Some(o) => Some(o),
+        None => read_fresh(&api, &namespace, &name).await?.map(Arc::new),
+    };
     let Some(fresh) = fresh else {
         ctx.forget(&RunKey::of(&obj));
         return Ok(Next::Done);

@@ -66,12 +66,14 @@ impl Sink for KubeSink<'_> {
             .filter(|_| old.task_id.is_none() && !new.adopted);
         match written {
             Ok(obj) => {
+                self.ctx.memory.wrote(&self.key, &self.version, &obj);
                 self.version = obj.resource_version().unwrap_or_default();
                 if new_task.is_some() {
                     self.ctx.memory.task_written(&self.key);
                 }
             }
             Err(source) => {
+                self.ctx.memory.write_unknown(&self.key);
                 if let Some(task) = new_task {
                     // Never lost: the next reconcile writes it (and follows it meanwhile).
                     self.ctx.memory.task_unwritten(&self.key, task);

@@ -26,7 +26,7 @@ use crate::api::{JobReset, JobResetGrant, JobResetStatus};
 /// of the last applied manifest are most of a JobReset's bytes, and of a finished run only
 /// what its TTL, its schedule and its fan-out parent read stays (finished runs are most of
 /// the cache). Nothing writes a cached object back (status goes out by server-side apply
-/// of its own fields, decided on a fresh read), so nothing is lost.
+/// of its own fields, conditional on the version decided from), so nothing is lost.
 pub fn slim(o: &mut JobReset) {
     o.metadata.managed_fields = None;
     if let Some(a) = o.metadata.annotations.as_mut() {
