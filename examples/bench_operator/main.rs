@@ -12,6 +12,7 @@
 //! poller and the probes run; docs/ is written only by a run of both modes.
 
 mod naive;
+mod pprof;
 mod probe;
 mod procfs;
 mod report;
@@ -92,7 +93,7 @@ async fn main() -> Result<(), BoxError> {
         .clone()
         .ok_or("the idle scenario left no Completed status to shape the probe on")?;
     eprintln!("== capacity probe");
-    let mut probes = vec![probe::capacity(&env, &template, 1000, 16).await?];
+    let mut probes = vec![probe::capacity(&env, &template, 1000, 16, None).await?];
     eprintln!("== naive 5 s poller");
     let naive_n = env_list("BENCH_NAIVE_N", "60")
         .first()
@@ -103,11 +104,22 @@ async fn main() -> Result<(), BoxError> {
     for &n in &sizes {
         for mode in modes.iter().copied() {
             eprintln!("== {} {n} (after a capacity probe)", mode.as_str());
-            let p = probe::capacity(&env, &template, 500, 16).await?;
+            let name = format!("probe-before-{}-{n}", mode.as_str());
+            let p = probe::capacity(&env, &template, 500, 16, Some(&name)).await?;
             let mut f = scenario::run(&env, n, mode, default_concurrency).await?;
             f.bound = Some(p.per_second);
             probes.push(p);
-            eprintln!("   {:.1} resets/s against {:.1}", f.rate(), p.per_second);
+            let after =
+                probe::capacity_among(&env, &f.ns, &f.prefix, &template, n.min(500), 16).await?;
+            f.probes = Some((p, after));
+            eprintln!(
+                "   {:.1} resets/s against {:.1} before ({:.1} ms server CPU per reset's worth), {:.1} after among its own ({:.1} ms)",
+                f.rate(),
+                p.per_second,
+                p.server_cpu_ms,
+                after.per_second,
+                after.server_cpu_ms
+            );
             scenarios.push(f);
         }
     }
@@ -119,7 +131,7 @@ async fn main() -> Result<(), BoxError> {
         swept.push(f);
     }
     eprintln!("== capacity probe, again");
-    probes.push(probe::capacity(&env, &template, 1000, 16).await?);
+    probes.push(probe::capacity(&env, &template, 1000, 16, None).await?);
 
     let report = report::Report {
         commit: procfs::commit(),

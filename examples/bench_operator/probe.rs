@@ -28,6 +28,8 @@ pub struct Capacity {
     pub per_second: f64,
     /// API server and etcd CPU per reset's worth, in milliseconds.
     pub server_cpu_ms: f64,
+    /// etcd's share of it.
+    pub etcd_cpu_ms: f64,
 }
 
 /// The four status writes of one reset, from a Completed status the operator wrote.
@@ -65,29 +67,60 @@ fn event(ns: &str, name: &str, reason: &str, note: &str) -> Result<Event, BoxErr
     }))?)
 }
 
-/// Writes `m` resets' worth, `concurrency` JobResets at a time (each one's writes in order,
-/// as a run makes them).
+/// Writes `m` resets' worth to JobResets of a namespace of its own, `concurrency` JobResets
+/// at a time (each one's writes in order, as a run makes them).
 pub async fn capacity(
     env: &Env,
     completed: &Value,
     m: usize,
     concurrency: usize,
+    profile: Option<&str>,
 ) -> Result<Capacity, BoxError> {
     let ns = env.bed.namespace("probe").await?;
     let api: Api<JobReset> = Api::namespaced(env.client.clone(), &ns);
     // Never reconciled: no operator watches this namespace.
     create(&api, "probe", 0..m, "http://127.0.0.1:9").await?;
-    let events: Api<Event> = Api::namespaced(env.client.clone(), &ns);
+    measure(env, &ns, "probe", completed, m, concurrency, profile).await
+}
+
+/// The same writes to the first `m` JobResets of a scenario that just ended (`{prefix}-{i}`
+/// in `ns`, its operator stopped), while all its objects and Events are still stored: the
+/// API server's capacity at the scenario's own size.
+pub async fn capacity_among(
+    env: &Env,
+    ns: &str,
+    prefix: &str,
+    completed: &Value,
+    m: usize,
+    concurrency: usize,
+) -> Result<Capacity, BoxError> {
+    let name = format!("probe-after-{prefix}");
+    measure(env, ns, prefix, completed, m, concurrency, Some(&name)).await
+}
+
+async fn measure(
+    env: &Env,
+    ns: &str,
+    prefix: &str,
+    completed: &Value,
+    m: usize,
+    concurrency: usize,
+    profile: Option<&str>,
+) -> Result<Capacity, BoxError> {
+    let api: Api<JobReset> = Api::namespaced(env.client.clone(), ns);
+    let events: Api<Event> = Api::namespaced(env.client.clone(), ns);
     let steps = statuses(completed);
     let apply = PatchParams::apply("jobreset-operator").force();
     let cpu_before = procfs::cpu_seconds_of(&env.server_pids);
+    let etcd_before = procfs::cpu_seconds_of(env.server_pids.get(..1).unwrap_or(&[]));
     let start = Instant::now();
+    // The probe takes about ten seconds: its first six.
+    let profiled = profile.map(|name| crate::pprof::start(&env.client, name, 6));
     futures::stream::iter(0..m)
         .map(|i| {
-            let (api, events, steps, apply, ns) =
-                (api.clone(), events.clone(), &steps, &apply, &ns);
+            let (api, events, steps, apply) = (api.clone(), events.clone(), &steps, &apply);
             async move {
-                let name = format!("probe-{i}");
+                let name = format!("{prefix}-{i}");
                 for (k, status) in steps.iter().enumerate() {
                     let body = json!({
                         "apiVersion": "ml.jobreset.io/v1alpha1", "kind": "JobReset",
@@ -114,8 +147,13 @@ pub async fn capacity(
         .await?;
     let seconds = start.elapsed().as_secs_f64();
     let cpu = procfs::cpu_seconds_of(&env.server_pids) - cpu_before;
+    let etcd = procfs::cpu_seconds_of(env.server_pids.get(..1).unwrap_or(&[])) - etcd_before;
+    if let Some(p) = profiled {
+        let _ = p.await;
+    }
     Ok(Capacity {
         per_second: m as f64 / seconds.max(1e-9),
         server_cpu_ms: cpu * 1000.0 / m.max(1) as f64,
+        etcd_cpu_ms: etcd * 1000.0 / m.max(1) as f64,
     })
 }

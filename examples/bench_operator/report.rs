@@ -92,6 +92,51 @@ impl Report {
         }
     }
 
+    /// The probe before each scenario (its own namespace, few objects) against the same
+    /// probe right after it among the scenario's own JobResets, and the operator's run
+    /// between them: whether what changes with N is the server's or the operator's.
+    fn size_table(&self, out: &mut String) {
+        let rows: Vec<_> = self
+            .scenarios
+            .iter()
+            .filter_map(|f| f.probes.map(|(b, a)| (f, b, a)))
+            .collect();
+        if rows.is_empty() {
+            return;
+        }
+        let _ = writeln!(
+            out,
+            "The same probe, run again right after each scenario among its own JobResets (its \
+             N objects and their Events still stored, its operator stopped), gives the API \
+             server's capacity at the scenario's size. Server CPU is the API server's and \
+             etcd's (etcd's share in brackets). The API server's CPU profiles of each backlog \
+             and of the probes are summarised in [bench/apiserver-profile.md](bench/apiserver-profile.md).\n"
+        );
+        let _ = writeln!(
+            out,
+            "| scenario | N | probe before: resets/s | its server CPU ms | probe after, among the N: resets/s | its server CPU ms | operator: resets/s | its server CPU ms per reset | × probe after |"
+        );
+        let _ = writeln!(out, "|---|---:|---:|---:|---:|---:|---:|---:|---:|");
+        let cpu = |total: f64, etcd: f64| format!("{total:.1} ({etcd:.1})");
+        for (f, before, after) in rows {
+            let n = f.n.max(1) as f64;
+            let _ = writeln!(
+                out,
+                "| {} | {} | {:.1} | {} | {:.1} | {} | {:.1} | {} | {:.2} |",
+                f.mode.as_str(),
+                f.n,
+                before.per_second,
+                cpu(before.server_cpu_ms, before.etcd_cpu_ms),
+                after.per_second,
+                cpu(after.server_cpu_ms, after.etcd_cpu_ms),
+                f.rate(),
+                cpu(f.cpu_server * 1000.0 / n, f.cpu_etcd * 1000.0 / n),
+                f.rate() / after.per_second.max(1e-9),
+            );
+        }
+        let _ = writeln!(out);
+    }
+
     fn lag_rows(&self) -> Vec<(String, &[f64])> {
         let mut rows = vec![(
             "operator, idle (one reset at a time)".to_owned(),
@@ -140,6 +185,7 @@ impl Report {
                 .join(", "),
             self.probe_cpu_ms()
         );
+        self.size_table(&mut out);
         let _ = writeln!(out, "## Throughput, cost and memory\n");
         self.throughput_table(&mut out, &self.scenarios);
         let _ = writeln!(out, "\n![resets per second](bench/throughput.svg)\n");

@@ -64,6 +64,8 @@ pub struct Figures {
     pub rss_peak: Option<f64>,
     pub cpu_operator: f64,
     pub cpu_server: f64,
+    /// etcd's share of `cpu_server`.
+    pub cpu_etcd: f64,
     /// Elasticsearch requests by call.
     pub es_calls: BTreeMap<String, usize>,
     /// The operator's Kubernetes writes by verb and resource.
@@ -79,6 +81,13 @@ pub struct Figures {
     /// The capacity probe run just before this scenario (the API server slows as etcd
     /// fills, so each scenario is measured against its neighbour).
     pub bound: Option<f64>,
+    /// The probe just before, and the same probe right after the scenario among its own
+    /// JobResets (its objects and Events still stored): the API server's capacity at the
+    /// scenario's size.
+    pub probes: Option<(crate::probe::Capacity, crate::probe::Capacity)>,
+    /// Where its JobResets are: the namespace and their names' prefix.
+    pub ns: String,
+    pub prefix: String,
 }
 
 /// A lag in three parts, in ms: to the confirming read, to the ledger write, to Completed seen.
@@ -312,6 +321,7 @@ pub async fn run(env: &Env, n: usize, mode: Mode, concurrency: u16) -> Result<Fi
     let mut watch = Watch::start(api.clone(), sim.control()).await;
     let url = sim.url();
     let server_before = procfs::cpu_seconds_of(&env.server_pids);
+    let etcd_before = procfs::cpu_seconds_of(env.server_pids.get(..1).unwrap_or(&[]));
     let mut rss_idle = None;
     let (operator, start) = match mode {
         Mode::Backlog => {
@@ -351,9 +361,18 @@ pub async fn run(env: &Env, n: usize, mode: Mode, concurrency: u16) -> Result<Fi
         }
     };
     let sampler = Sampler::start(api.clone(), format!("{prefix}-0"));
+    // Fifteen seconds of the API server's work, past the operator's start-up.
+    let profiled = (mode == Mode::Backlog).then(|| {
+        let (client, name) = (env.client.clone(), prefix.clone());
+        tokio::spawn(async move {
+            tokio::time::sleep(Duration::from_secs(3)).await;
+            crate::pprof::start(&client, &name, 15).await
+        })
+    });
     let terminal = watch.until(n, Duration::from_secs(1800)).await;
     let seconds = start.elapsed().as_secs_f64();
     let cpu_server = procfs::cpu_seconds_of(&env.server_pids) - server_before;
+    let cpu_etcd = procfs::cpu_seconds_of(env.server_pids.get(..1).unwrap_or(&[])) - etcd_before;
     // What the operator holds once the work is done, not while its last writes are freed.
     tokio::time::sleep(Duration::from_secs(1)).await;
     let mut operator = operator;
@@ -398,6 +417,9 @@ pub async fn run(env: &Env, n: usize, mode: Mode, concurrency: u16) -> Result<Fi
             "   lag medians: confirming read {read:.1} ms, ledger write +{write:.1} ms, seen +{done:.1} ms"
         );
     }
+    if let Some(p) = profiled {
+        let _ = p.await;
+    }
     let mut api_get_ms = sampler.stop().await;
     api_get_ms.sort_by(f64::total_cmp);
     if !api_get_ms.is_empty() {
@@ -425,11 +447,15 @@ pub async fn run(env: &Env, n: usize, mode: Mode, concurrency: u16) -> Result<Fi
         rss_peak,
         cpu_operator,
         cpu_server,
+        cpu_etcd,
         es_calls,
         writes,
         sample_status,
         lag_parts: parts,
         api_get_ms,
         bound: None,
+        probes: None,
+        ns,
+        prefix,
     })
 }
