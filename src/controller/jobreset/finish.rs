@@ -49,7 +49,9 @@ pub async fn run(
     let slots = Semaphore::new(limit.max(1));
     answered
         .take_until(stop)
-        .for_each_concurrent(None, |key| finish(key, &ctx, &stopped, &slots))
+        .for_each_concurrent(None, |key| {
+            super::pace::finishing(finish(key, &ctx, &stopped, &slots))
+        })
         .await;
 }
 

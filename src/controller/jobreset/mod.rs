@@ -13,6 +13,7 @@ pub mod finish;
 pub mod followers;
 pub mod locks;
 pub mod memory;
+pub mod pace;
 pub mod queue;
 pub mod reconcile;
 pub mod record;
@@ -86,6 +87,9 @@ pub struct Options {
     pub eck_url_template: String,
     /// Field manager of status writes.
     pub field_manager: String,
+    /// The runs' requests to the API server out at once (0: no limit); those of runs whose
+    /// reset was sent go first.
+    pub kube_requests: usize,
     /// Reset tasks followed (long-polled) at the same time, each on one connection to
     /// Elasticsearch. Following runs beside reconciles, so it does not hold up `concurrency`.
     pub max_task_follows: usize,
@@ -105,6 +109,7 @@ impl Default for Options {
             backoff_cap: Duration::from_secs(300),
             eck_url_template: DEFAULT_ECK_URL_TEMPLATE.to_string(),
             field_manager: FIELD_MANAGER.to_string(),
+            kube_requests: 4,
             max_task_follows: 1024,
             allowed_refs: Vec::new(),
             clock: Arc::new(SystemClock),
@@ -280,6 +285,7 @@ pub async fn run_until(
         gate,
         locks: ObjectLocks::default(),
         requeue,
+        pace: pace::Pace::new(opts.kube_requests),
     });
     let finishing = finish::run(
         answers,

@@ -31,6 +31,7 @@ use super::{
     finish::Requeue,
     locks::{Held, ObjectLocks},
     memory::{Memory, RunKey},
+    pace,
     queue::{self, Blocker},
     record::KubeSink,
     ttl,
@@ -72,6 +73,8 @@ pub struct Context {
     pub locks: ObjectLocks,
     /// The controller's reconciles asked for by the finishing lane.
     pub requeue: Requeue,
+    /// The runs' requests to the API server: how many at once, finishing runs first.
+    pub pace: super::pace::Pace,
 }
 
 impl Context {
@@ -137,7 +140,11 @@ async fn reconcile_once(obj: Arc<JobReset>, ctx: &Arc<Context>) -> Result<Next, 
     // from the object as that write left it when the cache tells it exactly, else from a read.
     let fresh = match ctx.memory.as_last_written(&obj) {
         Some(o) => Some(o),
-        None => read_fresh(&api, &namespace, &name).await?.map(Arc::new),
+        None => ctx
+            .pace
+            .run(pace::is_finishing(), read_fresh(&api, &namespace, &name))
+            .await?
+            .map(Arc::new),
     };
     let Some(fresh) = fresh else {
         ctx.forget(&RunKey::of(&obj));

@@ -6,12 +6,12 @@
 //! from a decision made on an object someone else has moved since (another replica, a
 //! deleted and re-created JobReset of the same name) fails with 409 and the run is read and
 //! decided again. A task id whose write failed is kept in memory for the object (by uid)
-//! and written by the next reconcile.
+//! and written by the next reconcile. Writes and Events take their turn through `pace`.
 
 use kube::{Api, ResourceExt};
 use tracing::info;
 
-use super::{events, memory::RunKey, reconcile::Context};
+use super::{events, memory::RunKey, pace, reconcile::Context};
 use crate::{
     api::{JobReset, JobResetStatus},
     controller::error::Error,
@@ -52,14 +52,23 @@ impl Sink for KubeSink<'_> {
         if !new.phase.is_terminal() {
             self.ctx.memory.writing(&self.key, new);
         }
-        let written = status::apply(
-            self.api,
-            &name,
-            &self.ctx.opts.field_manager,
-            new,
-            &self.version,
-        )
-        .await;
+        // A run whose reset was sent goes ahead of runs still starting: its end (and its
+        // finishing lane, waiting for its lock) must not queue behind them.
+        let first = pace::is_finishing() || old.task_id.is_some() || new.task_id.is_some();
+        let written = self
+            .ctx
+            .pace
+            .run(
+                first,
+                status::apply(
+                    self.api,
+                    &name,
+                    &self.ctx.opts.field_manager,
+                    new,
+                    &self.version,
+                ),
+            )
+            .await;
         let new_task = new
             .task_id
             .as_ref()
@@ -96,7 +105,8 @@ impl Sink for KubeSink<'_> {
             self.ctx.metrics.run_finished(new.phase.as_str(), reason);
         }
         if let Some((reason, note)) = events::for_transition(old, new) {
-            events::publish(&self.ctx.recorder, self.obj, reason, note).await;
+            let publish = events::publish(&self.ctx.recorder, self.obj, reason, note);
+            self.ctx.pace.run(first, publish).await;
         }
         Ok(())
     }
