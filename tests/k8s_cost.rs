@@ -150,6 +150,13 @@ async fn a_run_changed_by_someone_else_meanwhile_is_read_again() {
     assert_eq!(s.ledger_state.as_deref(), Some("succeeded"), "{s:#?}");
     w.assert_job_reset("moved-job");
     assert_eq!(w.accepted_resets("moved-job"), 1, "one reset");
+    let events = w.wait_event("reset-moved", "Completed").await;
+    let completed: Vec<_> = events
+        .iter()
+        .filter(|e| e.reason.as_deref() == Some("Completed"))
+        .collect();
+    assert_eq!(completed.len(), 1, "recorded once: {completed:?}");
+    assert!(completed[0].series.is_none(), "recorded once: {completed:?}");
     let reads = w
         .bed
         .requests()
@@ -159,4 +166,31 @@ async fn a_run_changed_by_someone_else_meanwhile_is_read_again() {
         .filter(|r| r.name.as_deref() == Some("reset-moved"))
         .count();
     assert_eq!(reads, 2, "the creation's read and the one after the change");
+}
+
+/// A retry after a fault reads the JobReset again: it may act on the job with its status
+/// unchanged, and the object may be gone meanwhile. Only the finishing lane goes on from the
+/// operator's own last write.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_retry_after_a_fault_reads_the_jobreset_again() {
+    let w = World::new("cost-retry", SimConfig::default()).await;
+    w.job_with_data("retry-job", "closed");
+    w.ctl().fail_next(
+        Endpoint::JobReset,
+        1,
+        503,
+        json!({"error": {"type": "unavailable_shards_exception", "reason": "try again"}, "status": 503}),
+    );
+    w.create("reset-retry", json!({"jobId": "retry-job"})).await;
+    w.completed("reset-retry").await;
+    assert_eq!(w.accepted_resets("retry-job"), 1, "one reset");
+    let reads = w
+        .bed
+        .requests()
+        .into_iter()
+        .filter(|r| r.namespace.as_deref() == Some(w.ns.as_str()))
+        .filter(|r| r.verb == "get" && r.resource == "jobresets")
+        .filter(|r| r.name.as_deref() == Some("reset-retry"))
+        .count();
+    assert_eq!(reads, 2, "the creation's read and the retry's");
 }

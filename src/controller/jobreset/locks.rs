@@ -1,8 +1,9 @@
 //! One lock per JobReset name, so that the controller's queue and the finishing lane
 //! (`finish`) never reconcile the same object at the same time. kube serialises its own
 //! reconciles of an object, not reconciles started beside it. By name, not uid: a reconcile
-//! reads the object fresh, and a JobReset re-created under the same name is what both would
-//! read. An entry lives only while its lock is held or awaited. No I/O.
+//! reads the object fresh (or goes on from its own last write to the same uid), and a
+//! JobReset re-created under the same name is what both would read. An entry lives only
+//! while its lock is held or awaited. No I/O.
 
 use std::{
     collections::HashMap,

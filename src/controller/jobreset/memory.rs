@@ -105,8 +105,8 @@ impl Memory {
     }
 
     /// The API server accepted a status write conditional on `base` and answered `written`.
-    /// Kept only past Pending: from there on, nothing changes the job before the next
-    /// conditional status write (a Pending run may write its `started` entry first).
+    /// Kept only past Pending (a Pending run may write its `started` entry before its first
+    /// status write) and until the run ends.
     pub fn wrote(&self, key: &RunKey, base: &str, written: &JobReset) {
         let mut last = lock(&self.last);
         match (&written.status, written.metadata.resource_version.as_ref()) {
@@ -135,8 +135,9 @@ impl Memory {
     /// `cached` tells it exactly: `cached` is that write's own version, or the version the
     /// write was conditional on (the write's watch event not in yet). Anything else (another
     /// writer came between, or no write is known) asks for a fresh read. Deciding from it is
-    /// as safe as a read made at the moment of that write: every later status write is
-    /// conditional on its version, so any change since fails it with 409.
+    /// as safe as a read made at the moment of that write for a step that only reads or
+    /// writes status: every status write is conditional on its version, so any change since
+    /// fails it with 409.
     pub fn as_last_written(&self, cached: &Arc<JobReset>) -> Option<Arc<JobReset>> {
         let uid = cached.metadata.uid.as_deref()?;
         let last = lock(&self.last).get(uid).cloned()?;
@@ -306,6 +307,13 @@ mod tests {
         );
         memory.wrote(&key, "2", &at("3", Phase::Resetting));
         assert!(memory.as_last_written(&at("3", Phase::Resetting)).is_some());
+        let mut other = JobReset::clone(&at("3", Phase::Resetting));
+        other.metadata.uid = Some("uid-2".into());
+        let other = Arc::new(other);
+        assert!(
+            memory.as_last_written(&other).is_none(),
+            "re-created: another uid"
+        );
         assert!(memory.as_last_written(&at("2", Phase::Pending)).is_some());
         memory.write_unknown(&key);
         assert!(

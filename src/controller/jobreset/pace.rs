@@ -177,6 +177,11 @@ mod tests {
         let next = pace.run(true, async { "answered" });
         let answered = tokio::time::timeout(HOLD * 10, next).await;
         assert_eq!(answered, Ok("answered"));
+        assert_eq!(
+            lock(pace.0.as_ref().unwrap_or_else(|| panic!())).free,
+            1,
+            "the place is back, and counted once"
+        );
         hung.abort();
     }
 

@@ -136,15 +136,23 @@ async fn reconcile_once(obj: Arc<JobReset>, ctx: &Arc<Context>) -> Result<Next, 
         .ok_or_else(|| Error::MissingNamespace(name.clone()))?;
     let api: Api<JobReset> = Api::namespaced(ctx.client.clone(), &namespace);
     // The cache can lag behind this operator's own last status write (e.g. the task id just
-    // written); deciding on a stale status could send a second reset. So the run goes on
-    // from the object as that write left it when the cache tells it exactly, else from a read.
-    let fresh = match ctx.memory.as_last_written(&obj) {
+    // written); deciding on a stale status could send a second reset, so the object is read.
+    // In the finishing lane the run goes on from a background call's answer, and its next
+    // step only reads or writes status (conditional on the version): there the object as its
+    // own last write left it serves, when the cache tells it exactly. Elsewhere (a retry
+    // after a fault may act on the job with its status unchanged, and the object may be gone
+    // meanwhile) it is read.
+    let finishing = pace::is_finishing();
+    let mine = finishing
+        .then(|| ctx.memory.as_last_written(&obj))
+        .flatten();
+    let fresh = match mine {
         Some(o) => Some(o),
-        None => ctx
-            .pace
-            .run(pace::is_finishing(), read_fresh(&api, &namespace, &name))
-            .await?
-            .map(Arc::new),
+        None => {
+            let first = finishing || obj.status.as_ref().is_some_and(|s| s.task_id.is_some());
+            let read = read_fresh(&api, &namespace, &name);
+            ctx.pace.run(first, read).await?.map(Arc::new)
+        }
     };
     let Some(fresh) = fresh else {
         ctx.forget(&RunKey::of(&obj));
