@@ -156,7 +156,10 @@ async fn a_run_changed_by_someone_else_meanwhile_is_read_again() {
         .filter(|e| e.reason.as_deref() == Some("Completed"))
         .collect();
     assert_eq!(completed.len(), 1, "recorded once: {completed:?}");
-    assert!(completed[0].series.is_none(), "recorded once: {completed:?}");
+    assert!(
+        completed[0].series.is_none(),
+        "recorded once: {completed:?}"
+    );
     let reads = w
         .bed
         .requests()

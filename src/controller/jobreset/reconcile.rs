@@ -74,7 +74,7 @@ pub struct Context {
     /// The controller's reconciles asked for by the finishing lane.
     pub requeue: Requeue,
     /// The runs' requests to the API server: how many at once, finishing runs first.
-    pub pace: super::pace::Pace,
+    pub pace: pace::Pace,
 }
 
 impl Context {
