@@ -12,6 +12,17 @@ use common::World;
 use es_ml_sim::{Endpoint, SimConfig};
 use serde_json::json;
 
+/// GETs of one object of `resource` in the world's namespace, from the front's records.
+fn reads_of(w: &World, resource: &str, name: &str) -> usize {
+    w.bed
+        .requests()
+        .into_iter()
+        .filter(|r| r.namespace.as_deref() == Some(w.ns.as_str()))
+        .filter(|r| r.verb == "get" && r.resource == resource)
+        .filter(|r| r.name.as_deref() == Some(name))
+        .count()
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_closed_job_costs_seven_requests_four_status_writes_two_events_and_one_read() {
     let w = World::new("cost", SimConfig::default()).await;
@@ -80,14 +91,7 @@ async fn a_closed_job_costs_seven_requests_four_status_writes_two_events_and_one
     // The reconcile for its creation reads the JobReset fresh; the one for the long-poll's
     // answer goes on from the object as the task id's write left it (the cache holds that
     // write). The echoes of the operator's own status writes wake none.
-    let reads = w
-        .bed
-        .requests()
-        .into_iter()
-        .filter(|r| r.namespace.as_deref() == Some(w.ns.as_str()))
-        .filter(|r| r.verb == "get" && r.resource == "jobresets")
-        .filter(|r| r.name.as_deref() == Some("reset-cost"))
-        .count();
+    let reads = reads_of(&w, "jobresets", "reset-cost");
     assert_eq!(reads, 1, "fresh reads of the JobReset");
 }
 
@@ -110,18 +114,9 @@ async fn a_runs_secret_is_read_once() {
     w.wait_event("reset-creds", "ResetStarted").await;
     w.ctl().finish_reset("creds-job");
     w.completed("reset-creds").await;
-    let reads = |what: &str, name: &str| {
-        w.bed
-            .requests()
-            .into_iter()
-            .filter(|r| r.namespace.as_deref() == Some(w.ns.as_str()))
-            .filter(|r| r.verb == "get" && r.resource == what)
-            .filter(|r| r.name.as_deref() == Some(name))
-            .count()
-    };
     // Its ADDED event may reach the controller after the run started, and wake a reconcile
     // of its own; it reports the version already read, so nothing is read again.
-    assert_eq!(reads("secrets", "creds"), 1, "the Secret read once");
+    assert_eq!(reads_of(&w, "secrets", "creds"), 1, "the Secret read once");
 }
 
 /// Someone else changes the JobReset while its reset runs: the run no longer goes on from
@@ -160,14 +155,7 @@ async fn a_run_changed_by_someone_else_meanwhile_is_read_again() {
         completed[0].series.is_none(),
         "recorded once: {completed:?}"
     );
-    let reads = w
-        .bed
-        .requests()
-        .into_iter()
-        .filter(|r| r.namespace.as_deref() == Some(w.ns.as_str()))
-        .filter(|r| r.verb == "get" && r.resource == "jobresets")
-        .filter(|r| r.name.as_deref() == Some("reset-moved"))
-        .count();
+    let reads = reads_of(&w, "jobresets", "reset-moved");
     assert_eq!(reads, 2, "the creation's read and the one after the change");
 }
 
@@ -187,13 +175,6 @@ async fn a_retry_after_a_fault_reads_the_jobreset_again() {
     w.create("reset-retry", json!({"jobId": "retry-job"})).await;
     w.completed("reset-retry").await;
     assert_eq!(w.accepted_resets("retry-job"), 1, "one reset");
-    let reads = w
-        .bed
-        .requests()
-        .into_iter()
-        .filter(|r| r.namespace.as_deref() == Some(w.ns.as_str()))
-        .filter(|r| r.verb == "get" && r.resource == "jobresets")
-        .filter(|r| r.name.as_deref() == Some("reset-retry"))
-        .count();
+    let reads = reads_of(&w, "jobresets", "reset-retry");
     assert_eq!(reads, 2, "the creation's read and the retry's");
 }
