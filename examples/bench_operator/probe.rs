@@ -112,7 +112,7 @@ async fn measure(
     let steps = statuses(completed);
     let apply = PatchParams::apply("jobreset-operator").force();
     let cpu_before = procfs::cpu_seconds_of(&env.server_pids);
-    let etcd_before = procfs::cpu_seconds_of(env.server_pids.get(..1).unwrap_or(&[]));
+    let etcd_before = procfs::cpu_seconds_of(env.etcd_pids());
     let start = Instant::now();
     // The probe takes about ten seconds: its first six.
     let profiled = profile.map(|name| crate::pprof::start(&env.client, name, 6));
@@ -147,7 +147,7 @@ async fn measure(
         .await?;
     let seconds = start.elapsed().as_secs_f64();
     let cpu = procfs::cpu_seconds_of(&env.server_pids) - cpu_before;
-    let etcd = procfs::cpu_seconds_of(env.server_pids.get(..1).unwrap_or(&[])) - etcd_before;
+    let etcd = procfs::cpu_seconds_of(env.etcd_pids()) - etcd_before;
     if let Some(p) = profiled {
         let _ = p.await;
     }

@@ -31,6 +31,13 @@ pub struct Env {
     pub server_pids: Vec<u32>,
 }
 
+impl Env {
+    /// etcd's process (the first of `server_pids`), for its share of the server's CPU.
+    pub fn etcd_pids(&self) -> &[u32] {
+        self.server_pids.get(..1).unwrap_or(&[])
+    }
+}
+
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Mode {
     Backlog,
@@ -321,7 +328,7 @@ pub async fn run(env: &Env, n: usize, mode: Mode, concurrency: u16) -> Result<Fi
     let mut watch = Watch::start(api.clone(), sim.control()).await;
     let url = sim.url();
     let server_before = procfs::cpu_seconds_of(&env.server_pids);
-    let etcd_before = procfs::cpu_seconds_of(env.server_pids.get(..1).unwrap_or(&[]));
+    let etcd_before = procfs::cpu_seconds_of(env.etcd_pids());
     let mut rss_idle = None;
     let (operator, start) = match mode {
         Mode::Backlog => {
@@ -372,7 +379,7 @@ pub async fn run(env: &Env, n: usize, mode: Mode, concurrency: u16) -> Result<Fi
     let terminal = watch.until(n, Duration::from_secs(1800)).await;
     let seconds = start.elapsed().as_secs_f64();
     let cpu_server = procfs::cpu_seconds_of(&env.server_pids) - server_before;
-    let cpu_etcd = procfs::cpu_seconds_of(env.server_pids.get(..1).unwrap_or(&[])) - etcd_before;
+    let cpu_etcd = procfs::cpu_seconds_of(env.etcd_pids()) - etcd_before;
     // What the operator holds once the work is done, not while its last writes are freed.
     tokio::time::sleep(Duration::from_secs(1)).await;
     let mut operator = operator;
