@@ -128,6 +128,59 @@ async fn a_sigkill_between_the_started_entry_and_the_reset_resets_once() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[cfg_attr(
+    not(feature = "crash-points"),
+    ignore = "needs --features crash-points"
+)]
+async fn a_sigkill_between_the_recorded_success_and_its_status_ends_as_recorded() {
+    // A success is written to the job with no status write before it: the entry is the
+    // run's record, and the restarted operator ends the run by it without writing again.
+    let w = World::bare("ledger-done-crash", SimConfig::default()).await;
+    w.job_with_data("done-book", "closed");
+    w.create("reset-done-book", json!({"jobId": "done-book"}))
+        .await;
+    let mut first = Operator::spawn(
+        w.bed,
+        &w.ns,
+        Some("after-completion-before-status"),
+        "first",
+    )
+    .await;
+    let exit = first.exited().await;
+    assert!(!exit.success(), "log:\n{}", first.log_text());
+    let before = w
+        .api
+        .get("reset-done-book")
+        .await
+        .unwrap()
+        .status
+        .unwrap_or_default();
+    // Status as the task id's write left it: no write announced the outcome.
+    assert_eq!(
+        (before.phase, before.reason.as_deref()),
+        (Phase::Resetting, Some("ResetStarted")),
+        "{before:#?}"
+    );
+    let settings = custom_settings(&w, "done-book").await;
+    assert_eq!(
+        settings["jobreset_k8s_io"]["runs"][0]["state"], "succeeded",
+        "{settings}"
+    );
+    let updates = w.ctl().count(Endpoint::JobUpdate);
+
+    let mut second = Operator::spawn(w.bed, &w.ns, None, "second").await;
+    let s = w.completed("reset-done-book").await;
+    second.kill().await;
+    assert_eq!(s.ledger_state.as_deref(), Some("succeeded"), "{s:#?}");
+    assert_eq!(w.accepted_resets("done-book"), 1);
+    assert_eq!(
+        w.ctl().count(Endpoint::JobUpdate),
+        updates,
+        "the recorded outcome is not written again"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_refused_ledger_write_warns_or_with_required_stops_before_the_reset() {
     let w = World::new("ledger-refused", SimConfig::default()).await;
     w.job_with_data("warn-book", "closed");

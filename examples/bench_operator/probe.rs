@@ -1,9 +1,9 @@
 //! The bound the operator is measured against: how many resets' worth of the operator's own
 //! minimal writes the API server accepts per second on its own. One reset's worth is what
-//! exactly-once needs: four status applies (the intent, the task id, the outcome announced,
-//! Completed), each shaped like the operator's (its field manager, the fields it writes),
-//! and two Events (ResetStarted, Completed). Writes only: the operator's reads and its
-//! watch come on top, so the bound is generous. Does I/O.
+//! exactly-once needs: three status applies (the intent, the task id, Completed), each
+//! shaped like the operator's (its field manager, the fields it writes), and two Events
+//! (ResetStarted, Completed). Writes only: the operator's reads and its watch come on top,
+//! so the bound is generous. Does I/O.
 
 use std::time::Instant;
 
@@ -32,7 +32,7 @@ pub struct Capacity {
     pub etcd_cpu_ms: f64,
 }
 
-/// The four status writes of one reset, from a Completed status the operator wrote.
+/// The three status writes of one reset, from a Completed status the operator wrote.
 fn statuses(completed: &Value) -> Vec<Value> {
     let step = |phase: &str, reason: &str, task: bool| {
         let mut s = completed.clone();
@@ -49,7 +49,6 @@ fn statuses(completed: &Value) -> Vec<Value> {
     vec![
         step("Resetting", "ResetRequested", false),
         step("Resetting", "ResetStarted", true),
-        step("Resetting", "RecordingOutcome", true),
         completed.clone(),
     ]
 }

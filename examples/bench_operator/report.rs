@@ -229,8 +229,8 @@ impl Report {
                 "\nWhere the idle operator's lag goes (medians): {read:.1} ms from the task's end \
                  to the answer to the confirming job read (the long-poll's answer, the finishing \
                  lane taking it up, the read itself); {write:.1} ms to the answer \
-                 to the outcome's ledger write (the `RecordingOutcome` status write, the ledger \
-                 write); {done:.1} ms until a watch shows Completed (the last status write and its \
+                 to the outcome's ledger write (the write itself: no status write announces \
+                 a success); {done:.1} ms until a watch shows Completed (the last status write and its \
                  watch event). One GET of a JobReset took {:.1} ms at the API server meanwhile \
                  (median).",
                 percentile(&self.idle.api_get_ms, 0.5)

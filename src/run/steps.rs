@@ -18,7 +18,7 @@ use crate::{
     es::Elasticsearch,
     run::act::act,
     run::crash::{self, CrashPoint},
-    run::decide::{Action, Input, Observation, decide, reason},
+    run::decide::{Action, Input, Observation, decide, reason, success_written_unannounced},
     run::follow::Follow,
     run::gate::{Inside, ResetGate},
 };
@@ -73,8 +73,8 @@ pub enum Next {
 /// Runs decide/act rounds from `first` until the run must wait or is over. `status` is
 /// updated to what was last recorded. `es` is `None` when no connection could be built; the
 /// observation then explains why and `decide` only asks to wait. Status reaches the sink
-/// before every action that changes the job (close, reset, open, start), before every
-/// outcome write, and before every return.
+/// before every action that changes the job (close, reset, open, start), before the write
+/// of a failed outcome (a success's own entry is its record), and before every return.
 #[allow(clippy::too_many_arguments)]
 pub async fn drive<E: Elasticsearch, S: Sink + Send, F: Follow<E> + Sync>(
     es: Option<&E>,
@@ -138,8 +138,10 @@ pub async fn drive<E: Elasticsearch, S: Sink + Send, F: Follow<E> + Sync>(
             && new.reason.as_deref() == Some(reason::ACCEPTED)
             && !last
             && es.is_some();
+        let unannounced =
+            !last && es.is_some() && success_written_unannounced(&recorded, &new, &action);
         *status = new;
-        if *status != recorded && !looking {
+        if *status != recorded && !looking && !unannounced {
             if status.phase == Phase::Completed {
                 crash::at(CrashPoint::AfterCompletionBeforeStatus);
             }

@@ -4,7 +4,8 @@
 //! Warning (`ledgerState: unrecorded`); `Required` sends no reset without the `started`
 //! entry. A run that fails after its `started` entry was recorded writes `failed` before it
 //! ends (terminal phases do no I/O), so a JobReset created again under the same key knows no
-//! reset of its own is in doubt. Pure.
+//! reset of its own is in doubt. A success is written with no status write before it, and a
+//! later read that finds it recorded ends the run by it. Pure.
 
 use super::*;
 use crate::api::LedgerMode;
@@ -141,6 +142,23 @@ fn step_back(s: &mut JobResetStatus) {
     };
 }
 
+/// The write of a success goes out without the status write that announces it: the entry
+/// itself is the run's record (`adopt_recorded`), so the announcement would only add a
+/// status write, and its wait, to every reset. A failure is still announced first: its
+/// reason is in status before the job records it.
+pub fn success_written_unannounced(
+    recorded: &JobResetStatus,
+    new: &JobResetStatus,
+    action: &Action,
+) -> bool {
+    matches!(action, Action::WriteLedger { .. })
+        && outcome_known(new)
+        && new.outcome_reason.is_none()
+        && !outcome_known(recorded)
+        && new.phase == recorded.phase
+        && new.reset_requests == recorded.reset_requests
+}
+
 /// The reset's outcome is known and being recorded: nothing may send a reset now.
 pub(super) fn outcome_known(s: &JobResetStatus) -> bool {
     s.reason.as_deref() == Some(reason::RECORDING_OUTCOME)
@@ -192,6 +210,39 @@ pub(super) fn record_outcome(
     })
 }
 
+/// This run's current request is recorded `succeeded` on the job. That entry is written only
+/// on the evidence of the reset's success and without a status write first, so after a
+/// restart it is the run's own record: whatever is seen since (a vanished task, a passed
+/// deadline, new data) cannot undo a reset that was done.
+fn recorded_success(input: &Input, s: &JobResetStatus, settings: Option<&Value>) -> Option<String> {
+    let (key, uid) = identity(input)?;
+    let runs = book::entries(settings);
+    book::latest(&runs, &key)
+        .filter(|e| e.uid == uid && e.state == SUCCEEDED && e.attempt == s.reset_requests.max(1))
+        .map(|e| e.at.clone())
+}
+
+/// A job read after this run's reset request that finds the run's success already recorded
+/// (the operator stopped, or lost an answer, between that write and the status after it):
+/// the run ends as recorded, before anything else the read shows is acted on.
+pub(super) fn adopt_recorded(input: &Input, s: &mut JobResetStatus, job: &Job) -> Option<Action> {
+    if s.reset_requests == 0 || s.ledger_state.as_deref() != Some(STARTED) {
+        return None;
+    }
+    let at = recorded_success(input, s, job.custom_settings.as_ref())?;
+    Some(adopt_success(input, s, &at))
+}
+
+fn adopt_success(input: &Input, s: &mut JobResetStatus, at: &str) -> Action {
+    s.outcome_reason = None;
+    s.ledger_state = Some(SUCCEEDED.to_owned());
+    let msg = format!(
+        "{}, as the job's ledger recorded at {at}",
+        completed_message(input, s)
+    );
+    finish(input, s, msg)
+}
+
 /// The read after the reset: write the outcome unless it is there.
 pub(super) fn on_ledger_read(input: &Input, s: &mut JobResetStatus, job: &Job) -> Action {
     on_outcome_settings(input, s, job.custom_settings.as_ref())
@@ -202,6 +253,11 @@ fn on_outcome_settings(input: &Input, s: &mut JobResetStatus, settings: Option<&
     let Some((key, uid)) = identity(input) else {
         return finish(input, s, msg);
     };
+    if s.outcome_reason.is_some()
+        && let Some(at) = recorded_success(input, s, settings)
+    {
+        return adopt_success(input, s, &at);
+    }
     let state = outcome(s);
     let runs = book::entries(settings);
     if book::latest(&runs, &key).is_some_and(|e| e.uid == uid && e.state == state) {

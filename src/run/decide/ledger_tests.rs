@@ -648,3 +648,127 @@ fn the_confirming_read_needs_the_configuration_only() {
         Some(reason::JOB_BEING_DELETED)
     );
 }
+
+/// What the task id's write left in status: the state a restart finds when the operator
+/// stopped after writing the success to the job (that write is not announced first).
+fn after_task_id() -> JobResetStatus {
+    JobResetStatus {
+        phase: Phase::Resetting,
+        reason: Some(reason::RESET_STARTED.into()),
+        start_time: Some("2023-11-14T22:13:20Z".into()),
+        elasticsearch_version: Some("8.15.0".into()),
+        task_id: Some("n1:39".into()),
+        reset_requests: 1,
+        ledger_state: Some("started".into()),
+        job_fingerprint: Some(fingerprint(&Cluster::new().job())),
+        ..Default::default()
+    }
+}
+
+/// The job as it is once this run's reset is done and recorded `succeeded` (attempt 1);
+/// `gained`: someone has fed it since.
+fn recorded_job(opaque: &str, attempt: u32, gained: bool) -> Job {
+    let mut c = Cluster::new();
+    c.reset = !gained;
+    let (key, uid) = book::identity(opaque, None).unwrap_or_default();
+    let e = book::Entry {
+        key,
+        uid,
+        attempt,
+        task: Some("n1:39".into()),
+        state: "succeeded".into(),
+        reason: None,
+        at: "2023-11-14T22:13:25Z".into(),
+    };
+    let mut job = c.job();
+    if gained {
+        job.processed_record_count = 5000;
+    }
+    job.custom_settings = Some(book::with_entry(Some(&c.settings), &e));
+    job
+}
+
+#[test]
+fn the_write_of_a_success_is_not_announced_and_a_failure_still_is() {
+    let spec = spec(LedgerMode::BestEffort);
+    let opaque = "jobreset/obs/r/u1";
+    let inp = input(&spec, opaque);
+    let recorded = after_task_id();
+    let mut cleared = Cluster::new();
+    cleared.reset = true;
+    let confirmed = Observation::Job {
+        job: cleared.job(),
+        read: JobRead::ConfirmAck,
+    };
+    let (action, s) = decide(&inp, &recorded, confirmed);
+    assert!(matches!(action, Action::WriteLedger { .. }), "{action:?}");
+    assert!(success_written_unannounced(&recorded, &s, &action));
+    // A failure is held in status (read first, then written) before the job records it.
+    let failed = Observation::Task(TaskPoll::Completed {
+        task: reset_task("jobreset/obs/r/u1/1"),
+        outcome: TaskOutcome::Failed(ErrorCause {
+            kind: "illegal_state_exception".into(),
+            reason: "boom".into(),
+        }),
+    });
+    let (action, held) = decide(&inp, &recorded, failed);
+    assert_eq!(action, Action::ReadJob(JobRead::LedgerDone));
+    assert!(!success_written_unannounced(&recorded, &held, &action));
+    let (action, s) = decide(
+        &inp,
+        &held,
+        Observation::Job {
+            job: Cluster::new().job(),
+            read: JobRead::LedgerDone,
+        },
+    );
+    assert!(matches!(action, Action::WriteLedger { .. }), "{action:?}");
+    assert!(!success_written_unannounced(&held, &s, &action));
+}
+
+#[test]
+fn a_success_the_job_records_is_the_runs_outcome_after_a_restart() {
+    let spec = spec(LedgerMode::BestEffort);
+    let opaque = "jobreset/obs/r/u1";
+    // Past the deadline: the run would fail with DeadlineExceeded and record that; the job's
+    // record of its success comes first, and nothing is written.
+    let late = at_deadline(&spec, opaque);
+    let (action, held) = decide(&late, &after_task_id(), Observation::Start);
+    assert_eq!(action, Action::ReadJob(JobRead::LedgerDone), "{held:?}");
+    let read = Observation::Job {
+        job: recorded_job(opaque, 1, false),
+        read: JobRead::LedgerDone,
+    };
+    let (action, s) = decide(&late, &held, read);
+    assert_eq!(action, Action::Done, "{s:#?}");
+    assert_eq!(s.phase, Phase::Completed, "{s:#?}");
+    assert_eq!(s.reason.as_deref(), Some(reason::RESET_COMPLETED));
+    assert_eq!(s.ledger_state.as_deref(), Some("succeeded"));
+    assert!(
+        s.message
+            .as_deref()
+            .is_some_and(|m| m.contains("ledger recorded at 2023-11-14T22:13:25Z")),
+        "{s:#?}"
+    );
+
+    // The task gone and the job fed since: that would be Ambiguous, but the run's own record
+    // says it reset the job.
+    let inp = input(&spec, opaque);
+    let gone = Observation::Job {
+        job: recorded_job(opaque, 1, true),
+        read: JobRead::TaskGone,
+    };
+    let (action, s) = decide(&inp, &after_task_id(), gone);
+    assert_eq!(action, Action::Done, "{s:#?}");
+    assert_eq!(s.phase, Phase::Completed, "{s:#?}");
+
+    // An earlier request's success is not this request's.
+    let mut second = after_task_id();
+    second.reset_requests = 2;
+    let gone = Observation::Job {
+        job: recorded_job(opaque, 1, true),
+        read: JobRead::TaskGone,
+    };
+    let (_, s) = decide(&inp, &second, gone);
+    assert_ne!(s.phase, Phase::Completed, "{s:#?}");
+}

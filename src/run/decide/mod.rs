@@ -21,6 +21,7 @@ use crate::{
 };
 
 pub use crate::es::RESET_ACTION;
+pub use ledger::success_written_unannounced;
 pub use refusal::task_error_reason;
 
 // The steps, by what they decide on; each is pure.
@@ -329,6 +330,11 @@ fn on_job(input: &Input, s: &mut JobResetStatus, job: Job, read: JobRead) -> Act
     let jid = &input.spec.job_id;
     if read == JobRead::Initial && s.job_state_before.is_none() {
         s.job_state_before = Some(job.state.as_str().to_string());
+    }
+    if read != JobRead::Initial
+        && let Some(done) = ledger::adopt_recorded(input, s, &job)
+    {
+        return done;
     }
     if let Some(refused) = refuse_blocked(input, s, job.blocked.as_ref()) {
         return refused;
