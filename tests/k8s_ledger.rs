@@ -134,11 +134,17 @@ async fn a_sigkill_between_the_started_entry_and_the_reset_resets_once() {
 )]
 async fn a_sigkill_between_the_recorded_success_and_its_status_ends_as_recorded() {
     // A success is written to the job with no status write before it: the entry is the
-    // run's record, and the restarted operator ends the run by it without writing again.
+    // run's record, and the operator restarted past the run's deadline (which would fail it
+    // with DeadlineExceeded) ends the run by it, without writing again.
     let w = World::bare("ledger-done-crash", SimConfig::default()).await;
     w.job_with_data("done-book", "closed");
-    w.create("reset-done-book", json!({"jobId": "done-book"}))
-        .await;
+    // Long enough for the first run to reach its end, even on a busy machine.
+    let deadline = 5;
+    w.create(
+        "reset-done-book",
+        json!({"jobId": "done-book", "deadlineSeconds": deadline}),
+    )
+    .await;
     let mut first = Operator::spawn(
         w.bed,
         &w.ns,
@@ -167,11 +173,28 @@ async fn a_sigkill_between_the_recorded_success_and_its_status_ends_as_recorded(
         "{settings}"
     );
     let updates = w.ctl().count(Endpoint::JobUpdate);
+    // The condition under test is the clock past the deadline: wait for that instant.
+    let start: jiff::Timestamp = before
+        .start_time
+        .as_deref()
+        .and_then(|t| t.parse().ok())
+        .expect("a start time");
+    let late = start + jiff::SignedDuration::from_secs(deadline + 1);
+    let left = late.duration_since(jiff::Timestamp::now());
+    if let Ok(left) = std::time::Duration::try_from(left) {
+        tokio::time::sleep(left).await;
+    }
 
     let mut second = Operator::spawn(w.bed, &w.ns, None, "second").await;
     let s = w.completed("reset-done-book").await;
     second.kill().await;
     assert_eq!(s.ledger_state.as_deref(), Some("succeeded"), "{s:#?}");
+    assert!(
+        s.message
+            .as_deref()
+            .is_some_and(|m| m.contains("as the job's ledger recorded at")),
+        "{s:#?}"
+    );
     assert_eq!(w.accepted_resets("done-book"), 1);
     assert_eq!(
         w.ctl().count(Endpoint::JobUpdate),

@@ -10,8 +10,13 @@ pub(super) fn on_error(input: &Input, s: &mut JobResetStatus, op: Op, error: EsE
     {
         return action;
     }
-    if op == Op::ReadJob(JobRead::LedgerDone) && !error.is_transient() {
-        return ledger::on_outcome_read_error(input, s);
+    if op == Op::ReadJob(JobRead::LedgerDone) {
+        if !error.is_transient() {
+            return ledger::on_outcome_read_error(input, s);
+        }
+        if ledger::outcome_known(s) {
+            return ledger::wait_to_record(input, s, "reading the job for", &error);
+        }
     }
     if let Some(action) = restore::on_restore_error(input, s, op, &error) {
         return action;

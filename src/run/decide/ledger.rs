@@ -157,6 +157,8 @@ pub fn success_written_unannounced(
         && !outcome_known(recorded)
         && new.phase == recorded.phase
         && new.reset_requests == recorded.reset_requests
+        && new.reset_requests > 0
+        && !new.adopted
 }
 
 /// The reset's outcome is known and being recorded: nothing may send a reset now.
@@ -216,9 +218,13 @@ pub(super) fn record_outcome(
 /// deadline, new data) cannot undo a reset that was done.
 fn recorded_success(input: &Input, s: &JobResetStatus, settings: Option<&Value>) -> Option<String> {
     let (key, uid) = identity(input)?;
+    if s.reset_requests == 0 || s.adopted {
+        return None;
+    }
     let runs = book::entries(settings);
     book::latest(&runs, &key)
-        .filter(|e| e.uid == uid && e.state == SUCCEEDED && e.attempt == s.reset_requests.max(1))
+        .filter(|e| e.uid == uid && e.state == SUCCEEDED && e.attempt == s.reset_requests)
+        .filter(|e| e.task.is_none() || s.task_id.is_none() || e.task == s.task_id)
         .map(|e| e.at.clone())
 }
 
@@ -226,7 +232,10 @@ fn recorded_success(input: &Input, s: &JobResetStatus, settings: Option<&Value>)
 /// (the operator stopped, or lost an answer, between that write and the status after it):
 /// the run ends as recorded, before anything else the read shows is acted on.
 pub(super) fn adopt_recorded(input: &Input, s: &mut JobResetStatus, job: &Job) -> Option<Action> {
-    if s.reset_requests == 0 || s.ledger_state.as_deref() != Some(STARTED) {
+    if !matches!(
+        s.ledger_state.as_deref(),
+        Some(STARTED | RECORDING | RETRYING)
+    ) {
         return None;
     }
     let at = recorded_success(input, s, job.custom_settings.as_ref())?;
@@ -253,11 +262,6 @@ fn on_outcome_settings(input: &Input, s: &mut JobResetStatus, settings: Option<&
     let Some((key, uid)) = identity(input) else {
         return finish(input, s, msg);
     };
-    if s.outcome_reason.is_some()
-        && let Some(at) = recorded_success(input, s, settings)
-    {
-        return adopt_success(input, s, &at);
-    }
     let state = outcome(s);
     let runs = book::entries(settings);
     if book::latest(&runs, &key).is_some_and(|e| e.uid == uid && e.state == state) {
@@ -329,10 +333,33 @@ pub(super) fn on_write_error(
         return Some(Action::Requeue(backoff(input, s.attempts)));
     }
     if error.is_transient() {
-        return None;
+        return outcome_known(s).then(|| wait_to_record(input, s, "writing", error));
     }
     let why = format!("writing the job's ledger failed: {error}");
     Some(unrecorded(input, s, &why))
+}
+
+/// A transient fault while the outcome is being recorded: retried with the outcome kept in
+/// status (it is written now, with the fault), so no later look (a passed deadline, a task
+/// gone meanwhile) can decide otherwise.
+pub(super) fn wait_to_record(
+    input: &Input,
+    s: &mut JobResetStatus,
+    doing: &str,
+    error: &EsError,
+) -> Action {
+    s.attempts = s.attempts.saturating_add(1);
+    let phase = s.phase;
+    let base = s.message.clone().unwrap_or_default();
+    let base = base
+        .split("; recording it")
+        .next()
+        .unwrap_or_default()
+        .to_owned();
+    let msg =
+        format!("{base}; recording it in the job's ledger: {doing} it failed, will retry: {error}");
+    set(s, phase, reason::RECORDING_OUTCOME, msg);
+    Action::Requeue(backoff(input, s.attempts))
 }
 
 /// The read back after the reset failed for good (the job deleted, a privilege taken away):

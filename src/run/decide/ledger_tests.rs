@@ -381,6 +381,25 @@ fn a_known_outcome_is_recorded_and_completed_past_the_deadline() {
     let (action, s) = decide(&inp, &s, confirmed);
     assert!(matches!(action, Action::WriteLedger { .. }), "{action:?}");
     assert_eq!(s.reason.as_deref(), Some(reason::RECORDING_OUTCOME));
+    // The write is refused for a while (Elasticsearch restarting): the outcome stays in
+    // status, which is written now, with the fault.
+    let unavailable = Observation::EsFailed {
+        op: Op::WriteLedger,
+        error: EsError::Api {
+            what: "POST _update".into(),
+            status: 503,
+            kind: "unavailable_shards_exception".into(),
+            reason: "primary shard is not active".into(),
+        },
+    };
+    let (action, s) = decide(&inp, &s, unavailable);
+    assert!(matches!(action, Action::Requeue(_)), "{action:?}");
+    assert_eq!(
+        s.reason.as_deref(),
+        Some(reason::RECORDING_OUTCOME),
+        "{s:#?}"
+    );
+    assert_eq!(s.ledger_state.as_deref(), Some("started"));
     // A restart, still past the deadline: it goes on recording, never "deadline exceeded".
     let (action, s) = decide(&inp, &s, Observation::Start);
     assert_eq!(action, Action::ReadJob(JobRead::LedgerDone));
@@ -665,8 +684,8 @@ fn after_task_id() -> JobResetStatus {
     }
 }
 
-/// The job as it is once this run's reset is done and recorded `succeeded` (attempt 1);
-/// `gained`: someone has fed it since.
+/// The job as it is once a reset is done and recorded `succeeded` by `opaque`'s run for
+/// request `attempt` of task n1:39; `gained`: someone has fed it since.
 fn recorded_job(opaque: &str, attempt: u32, gained: bool) -> Job {
     let mut c = Cluster::new();
     c.reset = !gained;
@@ -754,21 +773,49 @@ fn a_success_the_job_records_is_the_runs_outcome_after_a_restart() {
     // The task gone and the job fed since: that would be Ambiguous, but the run's own record
     // says it reset the job.
     let inp = input(&spec, opaque);
-    let gone = Observation::Job {
-        job: recorded_job(opaque, 1, true),
+    let gone = |job: Job| Observation::Job {
+        job,
         read: JobRead::TaskGone,
     };
-    let (action, s) = decide(&inp, &after_task_id(), gone);
+    let (action, s) = decide(&inp, &after_task_id(), gone(recorded_job(opaque, 1, true)));
     assert_eq!(action, Action::Done, "{s:#?}");
     assert_eq!(s.phase, Phase::Completed, "{s:#?}");
 
-    // An earlier request's success is not this request's.
+    // Not this request's record: an earlier request's, another JobReset's (same key, other
+    // uid), another task's, or a run with no request of its own (adopted, or none sent).
     let mut second = after_task_id();
     second.reset_requests = 2;
-    let gone = Observation::Job {
-        job: recorded_job(opaque, 1, true),
-        read: JobRead::TaskGone,
+    let mut other_task = after_task_id();
+    other_task.task_id = Some("n1:40".into());
+    let mut adopted = after_task_id();
+    adopted.adopted = true;
+    let cases = [
+        ("an earlier request", second, recorded_job(opaque, 1, true)),
+        (
+            "another uid",
+            after_task_id(),
+            recorded_job("jobreset/obs/r/u0", 1, true),
+        ),
+        ("another task", other_task, recorded_job(opaque, 1, true)),
+        ("adopted", adopted, recorded_job(opaque, 1, true)),
+    ];
+    for (what, status, job) in cases {
+        let (_, s) = decide(&inp, &status, gone(job));
+        assert_ne!(s.phase, Phase::Completed, "{what}: {s:#?}");
+    }
+    // A refused request: its record would be someone else's writing.
+    let refused = Observation::Job {
+        job: recorded_job(opaque, 1, false),
+        read: JobRead::ResetRefused,
     };
-    let (_, s) = decide(&inp, &second, gone);
+    let (_, s) = decide(&inp, &after_task_id(), refused);
+    assert_ne!(s.reason.as_deref(), Some(reason::RESET_COMPLETED), "{s:#?}");
+    // With the ledger disabled nothing on the job is the run's record.
+    let off = self::spec(LedgerMode::Disabled);
+    let (_, s) = decide(
+        &input(&off, opaque),
+        &after_task_id(),
+        gone(recorded_job(opaque, 1, true)),
+    );
     assert_ne!(s.phase, Phase::Completed, "{s:#?}");
 }

@@ -331,9 +331,17 @@ fn on_job(input: &Input, s: &mut JobResetStatus, job: Job, read: JobRead) -> Act
     if read == JobRead::Initial && s.job_state_before.is_none() {
         s.job_state_before = Some(job.state.as_str().to_string());
     }
-    if read != JobRead::Initial
-        && let Some(done) = ledger::adopt_recorded(input, s, &job)
-    {
+    // Where the outcome is in question; after a refusal of this very request (or before it)
+    // a record of its success would be someone else's writing.
+    let outcome_read = matches!(
+        read,
+        JobRead::ConfirmAck
+            | JobRead::TaskGone
+            | JobRead::Recover
+            | JobRead::AdoptWait
+            | JobRead::LedgerDone
+    );
+    if outcome_read && let Some(done) = ledger::adopt_recorded(input, s, &job) {
         return done;
     }
     if let Some(refused) = refuse_blocked(input, s, job.blocked.as_ref()) {
