@@ -195,6 +195,7 @@ impl Report {
             for (what, calls) in [
                 ("Elasticsearch", &f.es_calls),
                 ("Kubernetes writes", &f.writes),
+                ("Kubernetes reads, lists and watches", &f.reads),
             ] {
                 let list: Vec<String> = calls
                     .iter()

@@ -77,6 +77,8 @@ pub struct Figures {
     pub es_calls: BTreeMap<String, usize>,
     /// The operator's Kubernetes writes by verb and resource.
     pub writes: BTreeMap<String, usize>,
+    /// Its other Kubernetes requests (reads, lists, watches) by verb and resource.
+    pub reads: BTreeMap<String, usize>,
     /// One Completed status as the operator wrote it (the capacity probe's template).
     pub sample_status: Option<Value>,
     /// Medians of where the lag goes, in ms: task end to the confirming read answered, to
@@ -398,18 +400,21 @@ pub async fn run(env: &Env, n: usize, mode: Mode, concurrency: u16) -> Result<Fi
         *es_calls.entry(r.endpoint.as_str().to_owned()).or_default() += 1;
     }
     let mut writes = BTreeMap::new();
+    let mut reads = BTreeMap::new();
     for r in env.bed.requests() {
-        let write = matches!(r.verb.as_str(), "create" | "update" | "patch" | "delete");
-        if write
-            && r.namespace.as_deref() == Some(ns.as_str())
-            && r.user_agent.starts_with("jobreset-operator")
+        if r.namespace.as_deref() != Some(ns.as_str())
+            || !r.user_agent.starts_with("jobreset-operator")
         {
-            let what = match &r.subresource {
-                Some(sub) => format!("{} {}/{sub}", r.verb, r.resource),
-                None => format!("{} {}", r.verb, r.resource),
-            };
-            *writes.entry(what).or_default() += 1;
+            continue;
         }
+        let what = match &r.subresource {
+            Some(sub) => format!("{} {}/{sub}", r.verb, r.resource),
+            None => format!("{} {}", r.verb, r.resource),
+        };
+        let write = matches!(r.verb.as_str(), "create" | "update" | "patch" | "delete");
+        *if write { &mut writes } else { &mut reads }
+            .entry(what)
+            .or_default() += 1;
     }
     let (parts, slowest) = lag_parts(&sim.control(), &seen);
     for (name, [read, write, done]) in &slowest {
@@ -457,6 +462,7 @@ pub async fn run(env: &Env, n: usize, mode: Mode, concurrency: u16) -> Result<Fi
         cpu_etcd,
         es_calls,
         writes,
+        reads,
         sample_status,
         lag_parts: parts,
         api_get_ms,
