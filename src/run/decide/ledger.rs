@@ -157,8 +157,13 @@ pub fn success_written_unannounced(
         && !outcome_known(recorded)
         && new.phase == recorded.phase
         && new.reset_requests == recorded.reset_requests
-        && new.reset_requests > 0
-        && !new.adopted
+        && own_request(new)
+}
+
+/// The run sent the reset it is recording (not one it adopted): only then does its entry
+/// stand for the outcome, unannounced and after a restart alike.
+fn own_request(s: &JobResetStatus) -> bool {
+    s.reset_requests > 0 && !s.adopted
 }
 
 /// The reset's outcome is known and being recorded: nothing may send a reset now.
@@ -218,7 +223,7 @@ pub(super) fn record_outcome(
 /// deadline, new data) cannot undo a reset that was done.
 fn recorded_success(input: &Input, s: &JobResetStatus, settings: Option<&Value>) -> Option<String> {
     let (key, uid) = identity(input)?;
-    if s.reset_requests == 0 || s.adopted {
+    if !own_request(s) {
         return None;
     }
     let runs = book::entries(settings);
