@@ -24,15 +24,16 @@ fn reads_of(w: &World, resource: &str, name: &str) -> usize {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_closed_job_costs_seven_requests_three_status_writes_two_events_and_one_read() {
+async fn a_closed_job_costs_seven_requests_three_status_writes_one_event_and_one_read() {
     let w = World::new("cost", SimConfig::default()).await;
     w.job_with_data("cost-job", "closed");
-    // The reset runs until the reconcile that started it is over (its last step, the
-    // ResetStarted Event, is out), so another reconcile records its end.
+    // The reset runs until the reconcile that started it has written the task id (its last
+    // step), so another reconcile records its end.
     w.ctl()
         .set_reset_duration(Some("cost-job"), std::time::Duration::from_secs(3600));
     w.create("reset-cost", json!({"jobId": "cost-job"})).await;
-    w.wait_event("reset-cost", "ResetStarted").await;
+    w.wait("reset-cost", "the task id", |s| s.task_id.is_some())
+        .await;
     w.ctl().finish_reset("cost-job");
     let s = w.completed("reset-cost").await;
     assert_eq!(s.ledger_state.as_deref(), Some("succeeded"), "{s:#?}");
@@ -86,8 +87,9 @@ async fn a_closed_job_costs_seven_requests_three_status_writes_two_events_and_on
     // The intent, the task id, Completed (the success's entry on the job is written with no
     // status write announcing it).
     assert_eq!(count("patch jobresets/status"), 3, "{writes:?}");
-    // ResetStarted, Completed (the first write is already the intent).
-    assert_eq!(count("create events"), 2, "{writes:?}");
+    // Completed alone: it names the task; the first write is already the intent, and the
+    // reset ended before the first long-poll did.
+    assert_eq!(count("create events"), 1, "{writes:?}");
 
     // The reconcile for its creation reads the JobReset fresh; the one for the long-poll's
     // answer goes on from the object as the task id's write left it (the cache holds that
@@ -104,7 +106,7 @@ async fn a_runs_secret_is_read_once() {
     w.secret("creds", &[("username", b"u"), ("password", b"p")])
         .await;
     // Two reconciles at least: the reset runs on after the one that started it has ended
-    // (its last step, the ResetStarted Event, is out), and its end is recorded by another.
+    // (its last step, the task id's write, is done), and its end is recorded by another.
     w.ctl()
         .set_reset_duration(Some("creds-job"), std::time::Duration::from_secs(3600));
     w.create(
@@ -112,7 +114,8 @@ async fn a_runs_secret_is_read_once() {
         json!({"jobId": "creds-job", "elasticsearch": {"credentialsSecret": {"name": "creds"}}}),
     )
     .await;
-    w.wait_event("reset-creds", "ResetStarted").await;
+    w.wait("reset-creds", "the task id", |s| s.task_id.is_some())
+        .await;
     w.ctl().finish_reset("creds-job");
     w.completed("reset-creds").await;
     // Its ADDED event may reach the controller after the run started, and wake a reconcile
@@ -131,7 +134,8 @@ async fn a_run_changed_by_someone_else_meanwhile_is_read_again() {
     w.ctl()
         .set_reset_duration(Some("moved-job"), std::time::Duration::from_secs(3600));
     w.create("reset-moved", json!({"jobId": "moved-job"})).await;
-    w.wait_event("reset-moved", "ResetStarted").await;
+    w.wait("reset-moved", "the task id", |s| s.task_id.is_some())
+        .await;
     let label = json!({"metadata": {"labels": {"team": "search"}}});
     w.api
         .patch(
@@ -178,4 +182,29 @@ async fn a_retry_after_a_fault_reads_the_jobreset_again() {
     assert_eq!(w.accepted_resets("retry-job"), 1, "one reset");
     let reads = reads_of(&w, "jobresets", "reset-retry");
     assert_eq!(reads, 2, "the creation's read and the retry's");
+}
+
+/// A reset outlasting the first long-poll is told once more while it runs: the status says
+/// the task is running, and so does one Event. A quick one (above) is told by its outcome's
+/// Event alone.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_reset_outlasting_the_first_long_poll_is_told_by_one_more_event() {
+    let w = World::new("cost-long", SimConfig::default()).await;
+    w.job_with_data("long-job", "closed");
+    w.ctl()
+        .set_reset_duration(Some("long-job"), std::time::Duration::from_secs(3600));
+    w.create("reset-long", json!({"jobId": "long-job"})).await;
+    let running = w.wait_event("reset-long", "ResetRunning").await;
+    let s = w.api.get("reset-long").await.expect("reset-long").status;
+    let note = running
+        .iter()
+        .find(|e| e.reason.as_deref() == Some("ResetRunning"))
+        .and_then(|e| e.note.clone());
+    assert_eq!(note, s.and_then(|s| s.message), "{running:?}");
+    w.ctl().finish_reset("long-job");
+    w.completed("reset-long").await;
+    let events = w.wait_event("reset-long", "Completed").await;
+    let mut reasons: Vec<String> = events.iter().filter_map(|e| e.reason.clone()).collect();
+    reasons.sort();
+    assert_eq!(reasons, ["Completed", "ResetRunning"], "{events:?}");
 }

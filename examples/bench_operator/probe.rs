@@ -1,8 +1,8 @@
 //! The bound the operator is measured against: how many resets' worth of the operator's own
 //! minimal writes the API server accepts per second on its own. One reset's worth is what
 //! exactly-once needs: three status applies (the intent, the task id, Completed), each
-//! shaped like the operator's (its field manager, the fields it writes), and two Events
-//! (ResetStarted, Completed). Writes only: the operator's reads and its watch come on top,
+//! shaped like the operator's (its field manager, the fields it writes), and the outcome's
+//! Event (Completed). Writes only: the operator's reads and its watch come on top,
 //! so the bound is generous. Does I/O.
 
 use std::time::Instant;
@@ -120,21 +120,12 @@ async fn measure(
             let (api, events, steps, apply) = (api.clone(), events.clone(), &steps, &apply);
             async move {
                 let name = format!("{prefix}-{i}");
-                for (k, status) in steps.iter().enumerate() {
+                for status in steps {
                     let body = json!({
                         "apiVersion": "ml.jobreset.io/v1alpha1", "kind": "JobReset",
                         "metadata": {"name": name}, "status": status,
                     });
                     api.patch_status(&name, apply, &Patch::Apply(&body)).await?;
-                    if k == 1 {
-                        let e = event(
-                            ns,
-                            &name,
-                            "ResetStarted",
-                            "Elasticsearch accepted the reset",
-                        )?;
-                        events.create(&PostParams::default(), &e).await?;
-                    }
                 }
                 let e = event(ns, &name, "Completed", "The reset completed")?;
                 events.create(&PostParams::default(), &e).await?;

@@ -173,8 +173,8 @@ impl Report {
             out,
             "The API server's capacity for the operator's own minimal writes per reset (three \
              JobReset status applies by the operator's field manager, shaped like its own: the \
-             intent, the task id, Completed; and two Events), with no operator running. It is probed before each scenario, since \
-             the API server slows as etcd fills with the run's objects and Events: {} resets/s \
+             intent, the task id, Completed; and the outcome's Event), with no operator \
+             running. It is probed before each scenario, since the API server slows as etcd fills with the run's objects and Events: {} resets/s \
              in order, costing the API server and etcd {:.1} ms CPU per reset on average. \
              Each scenario's ratio is to the probe just before it; the concurrency sweep's to \
              their mean.\n",

@@ -25,8 +25,11 @@ pub enum EventReason {
     Closing,
     /// The reset intent is recorded; the reset request is being sent.
     Resetting,
-    /// Elasticsearch accepted the reset; the task id is in status.
-    ResetStarted,
+    /// The reset is still running when the first long-poll ends, or was found running
+    /// after its answer was lost. A reset that ends sooner is told by its outcome's Event
+    /// alone (which names the task), so a cleanup over thousands of jobs writes one Event
+    /// per job, not two.
+    ResetRunning,
     /// A reset already under way was adopted instead of starting another.
     Adopted,
     /// A transient fault; the step will be retried.
@@ -56,7 +59,7 @@ impl EventReason {
         EventReason::CrossNamespaceRefDenied,
         EventReason::Closing,
         EventReason::Resetting,
-        EventReason::ResetStarted,
+        EventReason::ResetRunning,
         EventReason::Adopted,
         EventReason::Retrying,
         EventReason::Restoring,
@@ -76,7 +79,7 @@ impl EventReason {
             EventReason::CrossNamespaceRefDenied => CROSS_NAMESPACE_REF_DENIED,
             EventReason::Closing => "Closing",
             EventReason::Resetting => "Resetting",
-            EventReason::ResetStarted => "ResetStarted",
+            EventReason::ResetRunning => "ResetRunning",
             EventReason::Adopted => "Adopted",
             EventReason::Retrying => "Retrying",
             EventReason::Restoring => "Restoring",
@@ -112,8 +115,8 @@ pub fn for_transition(old: &JobResetStatus, new: &JobResetStatus) -> Option<(Eve
         (_, Phase::Failed) if old.phase != Phase::Failed => EventReason::Failed,
         (p, Phase::Closing) if p != Phase::Closing => EventReason::Closing,
         (p, Phase::Resetting) if p != Phase::Resetting && new.adopted => EventReason::Adopted,
-        // The request itself is told by ResetStarted (its task), milliseconds later, or by
-        // Retrying or Failed: an Event for the intent would only double the writes.
+        // The request itself is told by its outcome (which names the task), by ResetRunning
+        // if it lasts, or by Retrying: an Event for the intent would only add writes.
         (p, Phase::Resetting)
             if p != Phase::Resetting && new.reason.as_deref() != Some(reason::RESET_REQUESTED) =>
         {
@@ -123,8 +126,11 @@ pub fn for_transition(old: &JobResetStatus, new: &JobResetStatus) -> Option<(Eve
         _ if reason_changed && new.reason.as_deref() == Some(reason::LEDGER_WRITE_FAILED) => {
             EventReason::LedgerWriteFailed
         }
-        _ if old.task_id.is_none() && new.task_id.is_some() && !new.adopted => {
-            EventReason::ResetStarted
+        _ if reason_changed
+            && !new.adopted
+            && new.reason.as_deref() == Some(reason::RESET_RUNNING) =>
+        {
+            EventReason::ResetRunning
         }
         _ if !old.adopted && new.adopted => EventReason::Adopted,
         _ if new.attempts > old.attempts => EventReason::Retrying,
@@ -147,7 +153,7 @@ pub fn for_transition(old: &JobResetStatus, new: &JobResetStatus) -> Option<(Eve
         {
             EventReason::WaitingForConnection
         }
-        // A first write that is already the intent is told by ResetStarted, as above.
+        // A first write that is already the intent is told by the reset's outcome, as above.
         _ if old.start_time.is_none()
             && new.start_time.is_some()
             && new.reason.as_deref() != Some(reason::RESET_REQUESTED) =>
@@ -202,16 +208,24 @@ mod tests {
         let mut adopted = resetting.clone();
         adopted.adopted = true;
         assert_eq!(t(&pending, &closing), Some(EventReason::Closing));
-        assert_eq!(t(&closing, &resetting), None, "ResetStarted follows");
+        assert_eq!(t(&closing, &resetting), None, "the outcome tells it");
         let mut found = resetting.clone();
         found.reason = Some("ResetRunning".into());
         assert_eq!(t(&closing, &found), Some(EventReason::Resetting));
-        // A run whose first write is already the intent is told by ResetStarted.
+        // A run whose first write is already the intent is told by its outcome.
         let fresh = JobResetStatus::default();
         assert_eq!(t(&fresh, &resetting), None);
         assert_eq!(t(&fresh, &pending), Some(EventReason::Accepted));
         assert_eq!(t(&closing, &adopted), Some(EventReason::Adopted));
-        assert_eq!(t(&resetting, &started), Some(EventReason::ResetStarted));
+        // The task id alone is no Event; a reset that lasts past the first long-poll is.
+        assert_eq!(t(&resetting, &started), None);
+        let mut running = started.clone();
+        running.reason = Some("ResetRunning".into());
+        assert_eq!(t(&started, &running), Some(EventReason::ResetRunning));
+        assert_eq!(t(&running, &running), None);
+        let mut adopted_running = running.clone();
+        adopted_running.adopted = true;
+        assert_eq!(t(&adopted, &adopted_running), None);
         assert_eq!(
             t(&started, &s(Phase::Completed, "ResetCompleted")),
             Some(EventReason::Completed)
