@@ -98,6 +98,36 @@ async fn a_closed_job_costs_seven_requests_three_status_writes_one_event_and_one
     assert_eq!(reads, 1, "fresh reads of the JobReset");
 }
 
+/// Without the ledger a closed job costs four requests: the first read (configuration and
+/// stats), the reset and one long-poll. The task's acknowledgement is the evidence.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_closed_job_without_the_ledger_costs_four_requests() {
+    let w = World::new("cost-noledger", SimConfig::default()).await;
+    w.job_with_data("bare-job", "closed");
+    w.create(
+        "reset-bare",
+        json!({"jobId": "bare-job", "ledger": "Disabled"}),
+    )
+    .await;
+    w.completed("reset-bare").await;
+    w.assert_job_reset("bare-job");
+    let ctl = w.ctl();
+    let mut calls: Vec<String> = ctl
+        .requests()
+        .iter()
+        .filter(|r| r.endpoint != Endpoint::Control)
+        .filter(|r| r.path.contains("bare-job") || r.endpoint == Endpoint::TaskGet)
+        .map(|r| format!("{:?}", r.endpoint))
+        .collect();
+    // The configuration and the stats are read side by side.
+    calls.sort();
+    assert_eq!(
+        calls,
+        ["JobGet", "JobReset", "JobStats", "TaskGet"],
+        "{calls:?}"
+    );
+}
+
 /// A run's reconciles read its credentials Secret once, not once each.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_runs_secret_is_read_once() {

@@ -29,6 +29,11 @@ fn identity(input: &Input) -> Option<(String, String)> {
     book::identity(input.opaque_id, input.spec.run_key.as_deref())
 }
 
+/// Whether this run writes its outcome into the job's ledger.
+pub(super) fn keeps_a_ledger(input: &Input) -> bool {
+    identity(input).is_some()
+}
+
 fn entry(input: &Input, s: &JobResetStatus, key: String, uid: String, state: &str) -> Entry {
     Entry {
         key,

@@ -70,7 +70,7 @@ pub(super) fn on_task(input: &Input, s: &mut JobResetStatus, poll: TaskPoll) -> 
             Action::ReadJob(JobRead::TaskGone)
         }
         TaskPoll::Completed { outcome, .. } => match outcome {
-            TaskOutcome::Acknowledged => Action::ReadJob(JobRead::ConfirmAck),
+            TaskOutcome::Acknowledged => acknowledged(input, s),
             TaskOutcome::NoResult => Action::ReadJob(JobRead::TaskGone),
             TaskOutcome::NotAcknowledged => {
                 let msg = format!(
@@ -112,6 +112,19 @@ pub(super) fn on_task(input: &Input, s: &mut JobResetStatus, poll: TaskPoll) -> 
             }
         },
     }
+}
+
+/// The run's own task acknowledged the reset. Elasticsearch answers so only after it has
+/// cleared the job's reset block (reference 4.3, step 9), so that answer is the evidence. The
+/// job is read once more where the outcome's ledger entry needs the job's `custom_settings`
+/// as they are now (`_update` replaces the map whole: an older copy would undo an edit made
+/// during the reset), or for an adopted reset, whose task is known by its action and
+/// description alone.
+fn acknowledged(input: &Input, s: &mut JobResetStatus) -> Action {
+    if s.adopted || ledger::keeps_a_ledger(input) {
+        return Action::ReadJob(JobRead::ConfirmAck);
+    }
+    restore::reset_done(input, s, completed_message(input, s), None)
 }
 
 /// Task numbers restart at 1 when a node restarts, so an id may name someone else's task, even
