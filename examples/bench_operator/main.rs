@@ -12,6 +12,7 @@
 //! poller and the probes run; docs/ is written only by a run of both modes.
 
 mod naive;
+mod plots;
 mod pprof;
 mod probe;
 mod procfs;
@@ -87,11 +88,13 @@ async fn main() -> Result<(), BoxError> {
     };
 
     eprintln!("== idle operator, one reset at a time (lag; warms the API server up)");
-    let idle = scenario::run(&env, 100, Mode::Sequential, default_concurrency).await?;
+    let idle = scenario::run(&env, 100, Mode::Sequential, default_concurrency, true).await?;
     let template = idle
         .sample_status
         .clone()
         .ok_or("the idle scenario left no Completed status to shape the probe on")?;
+    eprintln!("== idle operator, one reset at a time, no ledger");
+    let unledgered = scenario::run(&env, 50, Mode::Sequential, default_concurrency, false).await?;
     eprintln!("== capacity probe");
     let mut probes = vec![probe::capacity(&env, &template, 1000, 16, None).await?];
     eprintln!("== naive 5 s poller");
@@ -106,7 +109,7 @@ async fn main() -> Result<(), BoxError> {
             eprintln!("== {} {n} (after a capacity probe)", mode.as_str());
             let name = format!("probe-before-{}-{n}", mode.as_str());
             let p = probe::capacity(&env, &template, 500, 16, Some(&name)).await?;
-            let mut f = scenario::run(&env, n, mode, default_concurrency).await?;
+            let mut f = scenario::run(&env, n, mode, default_concurrency, true).await?;
             f.bound = Some(p.per_second);
             probes.push(p);
             let after =
@@ -126,7 +129,7 @@ async fn main() -> Result<(), BoxError> {
     let mut swept = Vec::new();
     for &c in &sweep {
         eprintln!("== backlog {sweep_n} at concurrency {c}");
-        let f = scenario::run(&env, sweep_n, Mode::Backlog, c as u16).await?;
+        let f = scenario::run(&env, sweep_n, Mode::Backlog, c as u16, true).await?;
         eprintln!("   {:.1} resets/s", f.rate());
         swept.push(f);
     }
@@ -142,6 +145,7 @@ async fn main() -> Result<(), BoxError> {
         reset_ms,
         probes,
         idle,
+        unledgered,
         naive_ms,
         scenarios,
         sweep: swept,

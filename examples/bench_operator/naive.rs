@@ -26,7 +26,7 @@ pub async fn lags(env: &Env, k: usize) -> Result<Vec<f64>, BoxError> {
     let ns = env.bed.namespace("naive").await?;
     let api: Api<JobReset> = Api::namespaced(env.client.clone(), &ns);
     let mut watch = Watch::start(api.clone(), sim.control()).await;
-    create(&api, "naive", 0..k, "http://127.0.0.1:9").await?;
+    create(&api, "naive", 0..k, "http://127.0.0.1:9", true).await?;
     let http = reqwest::Client::new();
     let url = sim.url();
     let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<(String, String)>();

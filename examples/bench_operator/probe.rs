@@ -78,7 +78,7 @@ pub async fn capacity(
     let ns = env.bed.namespace("probe").await?;
     let api: Api<JobReset> = Api::namespaced(env.client.clone(), &ns);
     // Never reconciled: no operator watches this namespace.
-    create(&api, "probe", 0..m, "http://127.0.0.1:9").await?;
+    create(&api, "probe", 0..m, "http://127.0.0.1:9", true).await?;
     measure(env, &ns, "probe", completed, m, concurrency, profile).await
 }
 

@@ -1,9 +1,7 @@
-//! Prints the bench's figures and writes `docs/benchmarks.md` with its plots as SVG
-//! (`docs/bench/*.svg`), each naming the commit and the machine. Writes files.
+//! The bench's figures as markdown: the bound, throughput, cost by call, lag. `write` (in
+//! `plots.rs`) puts it in `docs/benchmarks.md` beside its plots. No I/O here.
 
-use std::{fmt::Write as _, path::Path};
-
-use plotters::prelude::*;
+use std::fmt::Write as _;
 
 use crate::{probe::Capacity, scenario::Figures};
 
@@ -14,6 +12,8 @@ pub struct Report {
     pub reset_ms: u64,
     pub probes: Vec<Capacity>,
     pub idle: Figures,
+    /// The same, with `spec.ledger: Disabled`.
+    pub unledgered: Figures,
     pub naive_ms: Vec<f64>,
     pub scenarios: Vec<Figures>,
     pub sweep: Vec<Figures>,
@@ -27,6 +27,15 @@ pub fn percentile(sorted: &[f64], p: f64) -> f64 {
     }
     let i = ((sorted.len() - 1) as f64 * p).round() as usize;
     sorted[i.min(sorted.len() - 1)]
+}
+
+/// `call` count per reset, for each call.
+fn by_call(f: &Figures, calls: &std::collections::BTreeMap<String, usize>) -> String {
+    let list: Vec<String> = calls
+        .iter()
+        .map(|(k, n)| format!("`{k}` {:.2}", f.per_reset(*n)))
+        .collect();
+    list.join(", ")
 }
 
 fn mib(v: Option<f64>) -> String {
@@ -45,7 +54,7 @@ impl Report {
         self.probes.iter().map(|p| p.server_cpu_ms).sum::<f64>() / n
     }
 
-    fn caption(&self) -> String {
+    pub(crate) fn caption(&self) -> String {
         format!("commit {} · {}", self.commit, self.machine)
     }
 
@@ -137,11 +146,17 @@ impl Report {
         let _ = writeln!(out);
     }
 
-    fn lag_rows(&self) -> Vec<(String, &[f64])> {
-        let mut rows = vec![(
-            "operator, idle (one reset at a time)".to_owned(),
-            &self.idle.lags_ms[..],
-        )];
+    pub(crate) fn lag_rows(&self) -> Vec<(String, &[f64])> {
+        let mut rows = vec![
+            (
+                "operator, idle (one reset at a time)".to_owned(),
+                &self.idle.lags_ms[..],
+            ),
+            (
+                "operator, idle, no ledger".to_owned(),
+                &self.unledgered.lags_ms[..],
+            ),
+        ];
         for f in self
             .scenarios
             .iter()
@@ -197,14 +212,23 @@ impl Report {
                 ("Kubernetes writes", &f.writes),
                 ("Kubernetes reads, lists and watches", &f.reads),
             ] {
-                let list: Vec<String> = calls
-                    .iter()
-                    .map(|(k, n)| format!("`{k}` {:.2}", f.per_reset(*n)))
-                    .collect();
-                let _ = writeln!(out, "- {what}: {}", list.join(", "));
+                let _ = writeln!(out, "- {what}: {}", by_call(f, calls));
             }
             let _ = writeln!(out);
         }
+        let u = &self.unledgered;
+        let _ = writeln!(
+            out,
+            "Without the job's ledger (`spec.ledger: Disabled`; {} resets one at a time): \
+             {:.1} Elasticsearch requests per reset ({}) and {:.1} Kubernetes writes ({}). The \
+             ledger's cost is the difference: its two `_update` writes and the read of the \
+             job's `custom_settings` the outcome's write starts from.\n",
+            u.n,
+            u.per_reset(u.es_calls.values().sum()),
+            by_call(u, &u.es_calls),
+            u.per_reset(u.writes.values().sum()),
+            by_call(u, &u.writes)
+        );
         let _ = writeln!(out, "## Completion lag\n");
         let _ = writeln!(
             out,
@@ -269,194 +293,4 @@ impl Report {
         }
         out
     }
-
-    /// Prints the markdown and writes it and the plots under `docs/`.
-    pub fn write(&self, docs: &Path) -> Result<(), Box<dyn std::error::Error>> {
-        let md = self.markdown();
-        println!("{md}");
-        std::fs::create_dir_all(docs.join("bench"))?;
-        std::fs::write(docs.join("benchmarks.md"), md)?;
-        self.plot_throughput(&docs.join("bench/throughput.svg"))?;
-        self.plot_memory(&docs.join("bench/memory.svg"))?;
-        self.plot_lag(&docs.join("bench/lag.svg"))?;
-        Ok(())
-    }
-
-    fn plot_throughput(&self, path: &Path) -> Result<(), Box<dyn std::error::Error>> {
-        let max_n = self.scenarios.iter().map(|f| f.n).max().unwrap_or(1) as f64;
-        let top = self
-            .scenarios
-            .iter()
-            .flat_map(|f| [f.rate(), f.bound.unwrap_or_default()])
-            .fold(self.bound(), f64::max)
-            * 1.2;
-        let root = SVGBackend::new(path, (760, 420)).into_drawing_area();
-        root.fill(&WHITE)?;
-        let mut chart = titled(
-            &root,
-            format!("resets/s against N JobResets — {}", self.caption()),
-        )
-        .build_cartesian_2d((100f64..max_n * 2.0).log_scale(), 0f64..top)?;
-        chart
-            .configure_mesh()
-            .x_desc("JobResets (log scale)")
-            .y_desc("resets per second")
-            .draw()?;
-        let bounds: Vec<(f64, f64)> = self
-            .scenarios
-            .iter()
-            .filter_map(|f| f.bound.map(|b| (f.n as f64, b)))
-            .collect();
-        chart
-            .draw_series(
-                bounds
-                    .iter()
-                    .map(|p| Cross::new(*p, 5, BLACK.stroke_width(2))),
-            )?
-            .label("bound: the API server's capacity, probed before each run")
-            .legend(|(x, y)| Cross::new((x + 10, y), 5, BLACK.stroke_width(2)));
-        for (mode, color) in [
-            (crate::scenario::Mode::Backlog, BLUE),
-            (crate::scenario::Mode::Live, RED),
-        ] {
-            let pts: Vec<(f64, f64)> = self
-                .scenarios
-                .iter()
-                .filter(|f| f.mode == mode)
-                .map(|f| (f.n as f64, f.rate()))
-                .collect();
-            line(
-                &mut chart,
-                &pts,
-                color,
-                format!("operator, {}", mode.as_str()),
-                true,
-            )?;
-        }
-        legend(&mut chart, SeriesLabelPosition::LowerRight)?;
-        root.present()?;
-        Ok(())
-    }
-
-    fn plot_memory(&self, path: &Path) -> Result<(), Box<dyn std::error::Error>> {
-        let max_n = self.scenarios.iter().map(|f| f.n).max().unwrap_or(1) as f64;
-        let top = self
-            .scenarios
-            .iter()
-            .filter_map(|f| f.rss_peak)
-            .fold(16.0, f64::max)
-            * 1.2;
-        let root = SVGBackend::new(path, (760, 420)).into_drawing_area();
-        root.fill(&WHITE)?;
-        let mut chart = titled(
-            &root,
-            format!("operator resident memory — {}", self.caption()),
-        )
-        .build_cartesian_2d(0f64..max_n * 1.05, 0f64..top)?;
-        chart
-            .configure_mesh()
-            .x_desc("JobResets held (backlog scenarios; 0 = idle)")
-            .y_desc("MiB")
-            .draw()?;
-        let backlog: Vec<&Figures> = self
-            .scenarios
-            .iter()
-            .filter(|f| f.mode == crate::scenario::Mode::Backlog)
-            .collect();
-        let idle = self.idle.rss_idle.unwrap_or(0.0);
-        for (label, color, pick) in [("steady (all done)", BLUE, 0usize), ("peak", RED, 1usize)] {
-            let mut pts = vec![(0.0, idle)];
-            pts.extend(backlog.iter().filter_map(|f| {
-                let v = if pick == 0 { f.rss_steady } else { f.rss_peak };
-                v.map(|v| (f.n as f64, v))
-            }));
-            line(&mut chart, &pts, color, label, true)?;
-        }
-        legend(&mut chart, SeriesLabelPosition::LowerRight)?;
-        root.present()?;
-        Ok(())
-    }
-
-    fn plot_lag(&self, path: &Path) -> Result<(), Box<dyn std::error::Error>> {
-        let root = SVGBackend::new(path, (760, 420)).into_drawing_area();
-        root.fill(&WHITE)?;
-        let mut chart = titled(
-            &root,
-            format!("completion lag, cumulative — {}", self.caption()),
-        )
-        .build_cartesian_2d((0.1f64..20_000f64).log_scale(), 0f64..1f64)?;
-        chart
-            .configure_mesh()
-            .x_desc("task finished → terminal status seen, ms (log scale)")
-            .y_desc("fraction of resets")
-            .draw()?;
-        let colors = [BLUE, MAGENTA, GREEN, RED, BLACK];
-        for (i, (name, lags)) in self.lag_rows().into_iter().enumerate() {
-            let color = colors[i % colors.len()];
-            let n = lags.len().max(1) as f64;
-            let pts: Vec<(f64, f64)> = lags
-                .iter()
-                .enumerate()
-                .map(|(k, l)| (l.max(0.1), (k + 1) as f64 / n))
-                .collect();
-            line(&mut chart, &pts, color, name, false)?;
-        }
-        legend(&mut chart, SeriesLabelPosition::UpperLeft)?;
-        root.present()?;
-        Ok(())
-    }
-}
-
-type Plot<'a, 'b, X, Y> = ChartContext<'a, SVGBackend<'b>, Cartesian2d<X, Y>>;
-
-/// A chart on `root` with the bench's caption style and label areas.
-fn titled<'a, 'b>(
-    root: &'a DrawingArea<SVGBackend<'b>, plotters::coord::Shift>,
-    title: String,
-) -> ChartBuilder<'a, 'b, SVGBackend<'b>> {
-    let mut b = ChartBuilder::on(root);
-    b.caption(title, ("sans-serif", 13))
-        .margin(12)
-        .x_label_area_size(40)
-        .y_label_area_size(50);
-    b
-}
-
-/// One labelled series, as a line and, with `dots`, its points.
-fn line<X, Y>(
-    chart: &mut Plot<'_, '_, X, Y>,
-    pts: &[(f64, f64)],
-    color: RGBColor,
-    label: impl Into<String>,
-    dots: bool,
-) -> Result<(), Box<dyn std::error::Error>>
-where
-    X: Ranged<ValueType = f64>,
-    Y: Ranged<ValueType = f64>,
-{
-    chart
-        .draw_series(LineSeries::new(pts.to_vec(), color.stroke_width(2)))?
-        .label(label)
-        .legend(move |(x, y)| PathElement::new([(x, y), (x + 20, y)], color));
-    if dots {
-        chart.draw_series(pts.iter().map(|p| Circle::new(*p, 4, color.filled())))?;
-    }
-    Ok(())
-}
-
-fn legend<'a, 'b: 'a, X, Y>(
-    chart: &mut Plot<'a, 'b, X, Y>,
-    position: SeriesLabelPosition,
-) -> Result<(), Box<dyn std::error::Error>>
-where
-    X: Ranged<ValueType = f64>,
-    Y: Ranged<ValueType = f64>,
-{
-    chart
-        .configure_series_labels()
-        .position(position)
-        .border_style(BLACK)
-        .background_style(WHITE)
-        .draw()?;
-    Ok(())
 }

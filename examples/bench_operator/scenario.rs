@@ -208,6 +208,12 @@ impl Operator {
             .arg(concurrency.to_string())
             .arg("--metrics-addr")
             .arg(format!("127.0.0.1:{port}"))
+            // For experiments with other settings; `make bench` measures the defaults.
+            .args(
+                std::env::var("BENCH_OPERATOR_ARGS")
+                    .unwrap_or_default()
+                    .split_whitespace(),
+            )
             .env("KUBECONFIG", env.bed.kubeconfig_path())
             .env("RUST_LOG", "warn")
             .stdin(Stdio::null())
@@ -267,11 +273,16 @@ impl Sampler {
     }
 }
 
-pub fn jobreset(name: &str, job: &str, url: &str) -> Result<JobReset, BoxError> {
+/// A JobReset of `job`; with `ledger` false it keeps no entry in the job's ledger.
+pub fn jobreset(name: &str, job: &str, url: &str, ledger: bool) -> Result<JobReset, BoxError> {
+    let mut spec = json!({"jobId": job, "elasticsearch": {"url": url}});
+    if !ledger {
+        spec["ledger"] = json!("Disabled");
+    }
     Ok(serde_json::from_value(json!({
         "apiVersion": "ml.jobreset.io/v1alpha1", "kind": "JobReset",
         "metadata": {"name": name},
-        "spec": {"jobId": job, "elasticsearch": {"url": url}},
+        "spec": spec,
     }))?)
 }
 
@@ -306,13 +317,17 @@ pub async fn create(
     prefix: &str,
     range: std::ops::Range<usize>,
     url: &str,
+    ledger: bool,
 ) -> Result<(), BoxError> {
     futures::stream::iter(range)
         .map(|i| {
             let (api, name) = (api.clone(), format!("{prefix}-{i}"));
             async move {
-                api.create(&PostParams::default(), &jobreset(&name, &name, url)?)
-                    .await?;
+                api.create(
+                    &PostParams::default(),
+                    &jobreset(&name, &name, url, ledger)?,
+                )
+                .await?;
                 Ok::<_, BoxError>(())
             }
         })
@@ -322,8 +337,19 @@ pub async fn create(
     Ok(())
 }
 
-pub async fn run(env: &Env, n: usize, mode: Mode, concurrency: u16) -> Result<Figures, BoxError> {
-    let prefix = format!("{}-{n}-c{concurrency}", mode.as_str().replace(' ', ""));
+/// Runs `n` resets in `mode`; with `ledger` false their JobResets keep no ledger entry.
+pub async fn run(
+    env: &Env,
+    n: usize,
+    mode: Mode,
+    concurrency: u16,
+    ledger: bool,
+) -> Result<Figures, BoxError> {
+    let bare = if ledger { "" } else { "-noledger" };
+    let prefix = format!(
+        "{}-{n}-c{concurrency}{bare}",
+        mode.as_str().replace(' ', "")
+    );
     let sim = simulator(&prefix, n, env.reset_ms).await?;
     let ns = env.bed.namespace(&prefix).await?;
     let api: Api<JobReset> = Api::namespaced(env.client.clone(), &ns);
@@ -334,7 +360,7 @@ pub async fn run(env: &Env, n: usize, mode: Mode, concurrency: u16) -> Result<Fi
     let mut rss_idle = None;
     let (operator, start) = match mode {
         Mode::Backlog => {
-            create(&api, &prefix, 0..n, &url).await?;
+            create(&api, &prefix, 0..n, &url, ledger).await?;
             let op = Operator::spawn(env, &ns, concurrency)?;
             (op, Instant::now())
         }
@@ -359,10 +385,10 @@ pub async fn run(env: &Env, n: usize, mode: Mode, concurrency: u16) -> Result<Fi
             }
             let start = Instant::now();
             if mode == Mode::Live {
-                create(&api, &prefix, 0..n, &url).await?;
+                create(&api, &prefix, 0..n, &url, ledger).await?;
             } else {
                 for i in 0..n {
-                    create(&api, &prefix, i..i + 1, &url).await?;
+                    create(&api, &prefix, i..i + 1, &url, ledger).await?;
                     watch.until(i + 1, Duration::from_secs(60)).await;
                 }
             }
