@@ -126,9 +126,15 @@ pub fn for_transition(old: &JobResetStatus, new: &JobResetStatus) -> Option<(Eve
         _ if reason_changed && new.reason.as_deref() == Some(reason::LEDGER_WRITE_FAILED) => {
             EventReason::LedgerWriteFailed
         }
+        // Once per task: not again when a long-poll answers after a fault was retried.
         _ if reason_changed
             && !new.adopted
-            && new.reason.as_deref() == Some(reason::RESET_RUNNING) =>
+            && new.reason.as_deref() == Some(reason::RESET_RUNNING)
+            && (old.task_id != new.task_id
+                || matches!(
+                    old.reason.as_deref(),
+                    Some(reason::RESET_STARTED | reason::RESET_REQUESTED)
+                )) =>
         {
             EventReason::ResetRunning
         }
@@ -223,6 +229,18 @@ mod tests {
         running.reason = Some("ResetRunning".into());
         assert_eq!(t(&started, &running), Some(EventReason::ResetRunning));
         assert_eq!(t(&running, &running), None);
+        // A long-poll answering after a retried fault is not told again; another task is.
+        let mut faulted = running.clone();
+        faulted.reason = Some("ElasticsearchUnavailable".into());
+        faulted.attempts = 1;
+        assert_eq!(t(&faulted, &running), None);
+        let mut other_task = running.clone();
+        other_task.task_id = Some("n:2".into());
+        assert_eq!(t(&running, &other_task), None, "the reason is the same");
+        let mut following = faulted.clone();
+        following.reason = Some("ResetRunning".into());
+        following.task_id = Some("n:2".into());
+        assert_eq!(t(&faulted, &following), Some(EventReason::ResetRunning));
         let mut adopted_running = running.clone();
         adopted_running.adopted = true;
         assert_eq!(t(&adopted, &adopted_running), None);
