@@ -825,3 +825,67 @@ fn a_success_the_job_records_is_the_runs_outcome_after_a_restart() {
     );
     assert_ne!(s.phase, Phase::Completed, "{s:#?}");
 }
+
+#[test]
+fn an_acknowledged_task_is_confirmed_on_the_job_unless_it_is_the_runs_alone() {
+    let running = |ledger_state: Option<&str>, adopted: bool| JobResetStatus {
+        phase: Phase::Resetting,
+        start_time: Some("2023-11-14T22:13:20Z".into()),
+        elasticsearch_version: Some("8.15.0".into()),
+        task_id: Some("n1:39".into()),
+        reset_requests: 1,
+        reset_requested_time: Some("2023-11-14T22:13:20Z".into()),
+        ledger_state: ledger_state.map(String::from),
+        adopted,
+        ..Default::default()
+    };
+    let acked = |opaque: &str| {
+        Observation::Task(TaskPoll::Completed {
+            task: reset_task(&format!("{opaque}/1")),
+            outcome: TaskOutcome::Acknowledged,
+        })
+    };
+    let run = "jobreset/obs/reset-x/uid-1";
+    // The standalone command's requests name the job only: another invocation's stored
+    // result could answer for the same task id.
+    let cli = "jobreset/cli/total-requests";
+    let cases = [
+        ("no ledger", LedgerMode::Disabled, run, None, false, true),
+        (
+            "no ledger, adopted",
+            LedgerMode::Disabled,
+            run,
+            None,
+            true,
+            false,
+        ),
+        ("standalone", LedgerMode::Disabled, cli, None, false, false),
+        (
+            "outcome to write",
+            LedgerMode::BestEffort,
+            run,
+            Some("started"),
+            false,
+            false,
+        ),
+        (
+            "ledger given up",
+            LedgerMode::BestEffort,
+            run,
+            Some("unrecorded"),
+            false,
+            true,
+        ),
+    ];
+    for (name, mode, opaque, ledger_state, adopted, direct) in cases {
+        let spec = spec(mode);
+        let inp = input(&spec, opaque);
+        let (action, s) = decide(&inp, &running(ledger_state, adopted), acked(opaque));
+        if direct {
+            assert_eq!(action, Action::Done, "{name}");
+            assert_eq!(s.phase, Phase::Completed, "{name}");
+        } else {
+            assert_eq!(action, Action::ReadJob(JobRead::ConfirmAck), "{name}");
+        }
+    }
+}

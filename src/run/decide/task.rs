@@ -118,10 +118,11 @@ pub(super) fn on_task(input: &Input, s: &mut JobResetStatus, poll: TaskPoll) -> 
 /// cleared the job's reset block (reference 4.3, step 9), so that answer is the evidence. The
 /// job is read once more where the outcome's ledger entry needs the job's `custom_settings`
 /// as they are now (`_update` replaces the map whole: an older copy would undo an edit made
-/// during the reset), or for an adopted reset, whose task is known by its action and
-/// description alone.
+/// during the reset), or where the task is not known to be this run's alone (adopted: its
+/// action and description are all there is; the standalone command: see
+/// `confirmed_by_task`).
 fn acknowledged(input: &Input, s: &mut JobResetStatus) -> Action {
-    if s.adopted || ledger::keeps_a_ledger(input) {
+    if !ledger::confirmed_by_task(input, s) {
         return Action::ReadJob(JobRead::ConfirmAck);
     }
     restore::reset_done(input, s, completed_message(input, s), None)
