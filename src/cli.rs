@@ -34,7 +34,7 @@ pub struct RunArgs {
     pub concurrency: u16,
     /// How many of the runs' requests to the API server are out at once (0: no limit);
     /// those of runs whose reset was sent go first.
-    #[arg(long, default_value_t = 2)]
+    #[arg(long, default_value_t = 4)]
     pub kube_requests: usize,
     /// How many reset tasks are long-polled at the same time (one connection each).
     #[arg(long, default_value_t = 1024)]

@@ -109,7 +109,7 @@ impl Default for Options {
             backoff_cap: Duration::from_secs(300),
             eck_url_template: DEFAULT_ECK_URL_TEMPLATE.to_string(),
             field_manager: FIELD_MANAGER.to_string(),
-            kube_requests: 2,
+            kube_requests: 4,
             max_task_follows: 1024,
             allowed_refs: Vec::new(),
             clock: Arc::new(SystemClock),
