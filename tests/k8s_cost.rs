@@ -128,6 +128,27 @@ async fn a_closed_job_without_the_ledger_costs_four_requests() {
     );
 }
 
+/// A reset right after another on the same cluster asks it nothing the first one learned:
+/// the version and the privilege check are kept with the connection a while after the run
+/// that made them ended.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_reset_after_another_asks_the_cluster_nothing_again() {
+    let w = World::new("cost-again", SimConfig::default()).await;
+    w.job_with_data("first-job", "closed");
+    w.job_with_data("next-job", "closed");
+    w.create("reset-first", json!({"jobId": "first-job"})).await;
+    w.completed("reset-first").await;
+    let ctl = w.ctl();
+    let asked =
+        || [Endpoint::MlInfo, Endpoint::HasPrivileges, Endpoint::Other].map(|e| ctl.count(e));
+    let after_first = asked();
+    assert_eq!(after_first[0], 1, "the version asked once");
+    w.create("reset-next", json!({"jobId": "next-job"})).await;
+    w.completed("reset-next").await;
+    w.assert_job_reset("next-job");
+    assert_eq!(asked(), after_first, "nothing asked again");
+}
+
 /// A run's reconciles read its credentials Secret once, not once each.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_runs_secret_is_read_once() {

@@ -226,6 +226,11 @@ impl EsClient {
         &self.opaque_id
     }
 
+    /// The answers kept for every run on these connection settings.
+    pub fn memo(&self) -> &super::memo::Memo {
+        &self.memo
+    }
+
     /// `POST .../_reset?wait_for_completion=false[&delete_user_annotations=true]`; returns the
     /// task id. Request number `attempt` of the run carries `X-Opaque-Id: <run id>/<attempt>`,
     /// which its task keeps: the operator can tell its own task from any other.

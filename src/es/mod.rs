@@ -8,7 +8,7 @@
 mod client;
 mod error;
 mod jobs;
-mod memo;
+pub mod memo;
 mod tls;
 mod transport;
 mod types;

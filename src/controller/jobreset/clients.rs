@@ -2,15 +2,18 @@
 //! every JobReset on the same cluster as the same user shares its connection pool, TLS
 //! sessions and the cluster's kept answers (version, granted privileges), each with its own
 //! `X-Opaque-Id`. A changed Secret (rotated password, new CA) gives a new client; one no run
-//! uses any more is dropped. No I/O of its own.
+//! uses any more is kept for as long as its answers stay fresh, so runs one after another
+//! (a schedule's, a queue on one job) do not ask the cluster again, then dropped. No I/O of
+//! its own.
 
 use std::{
     collections::HashMap,
     sync::{Mutex, MutexGuard},
+    time::Instant,
 };
 
 use super::memory::RunKey;
-use crate::es::{EsClient, EsConfig, EsError};
+use crate::es::{EsClient, EsConfig, EsError, memo::KEEP_FOR};
 
 #[derive(Default)]
 pub struct Clients {
@@ -21,9 +24,16 @@ pub struct Clients {
 struct Inner {
     /// The run's settings (with its opaque id) and its client.
     by_run: HashMap<RunKey, (EsConfig, EsClient)>,
-    /// The shared client of each connection setting (opaque id left out), and how many runs
-    /// use it.
-    shared: HashMap<EsConfig, (EsClient, usize)>,
+    /// The shared client of each connection setting (opaque id left out).
+    shared: HashMap<EsConfig, Shared>,
+}
+
+struct Shared {
+    client: EsClient,
+    /// How many runs use it.
+    users: usize,
+    /// Since when none has.
+    unused_since: Option<Instant>,
 }
 
 /// The settings a client is shared on: everything but the run's own `X-Opaque-Id`.
@@ -35,35 +45,53 @@ fn shared_key(cfg: &EsConfig) -> EsConfig {
 }
 
 impl Inner {
-    fn release(&mut self, cfg: &EsConfig) {
-        let key = shared_key(cfg);
-        if let Some((_, users)) = self.shared.get_mut(&key) {
-            *users = users.saturating_sub(1);
-            if *users == 0 {
-                self.shared.remove(&key);
+    fn release(&mut self, cfg: &EsConfig, now: Instant) {
+        if let Some(shared) = self.shared.get_mut(&shared_key(cfg)) {
+            shared.users = shared.users.saturating_sub(1);
+            if shared.users == 0 {
+                shared.unused_since = Some(now);
             }
         }
+    }
+
+    /// Drops the clients no run has used for `KEEP_FOR`: their kept answers are stale.
+    fn prune(&mut self, now: Instant) {
+        self.shared.retain(|_, s| {
+            s.unused_since
+                .is_none_or(|t| now.saturating_duration_since(t) < KEEP_FOR)
+        });
     }
 }
 
 impl Clients {
     /// The client for this JobReset on `cfg`: the kept one if `cfg` is unchanged.
     pub fn get(&self, key: &RunKey, cfg: EsConfig) -> Result<EsClient, EsError> {
+        self.get_at(key, cfg, Instant::now())
+    }
+
+    fn get_at(&self, key: &RunKey, cfg: EsConfig, now: Instant) -> Result<EsClient, EsError> {
         let mut inner = self.lock();
         if let Some((kept, client)) = inner.by_run.get(key)
             && *kept == cfg
         {
             return Ok(client.clone());
         }
-        let shared = shared_key(&cfg);
-        let base = match inner.shared.get(&shared) {
-            Some((client, _)) => client.clone(),
-            None => EsClient::new(shared.clone())?,
+        inner.prune(now);
+        let key_cfg = shared_key(&cfg);
+        let base = match inner.shared.get(&key_cfg) {
+            Some(shared) => shared.client.clone(),
+            None => EsClient::new(key_cfg.clone())?,
         };
         let client = base.for_run(cfg.opaque_id.clone())?;
-        inner.shared.entry(shared).or_insert_with(|| (base, 0)).1 += 1;
+        let shared = inner.shared.entry(key_cfg).or_insert_with(|| Shared {
+            client: base,
+            users: 0,
+            unused_since: None,
+        });
+        shared.users += 1;
+        shared.unused_since = None;
         if let Some((old, _)) = inner.by_run.insert(key.clone(), (cfg, client.clone())) {
-            inner.release(&old);
+            inner.release(&old, now);
         }
         Ok(client)
     }
@@ -81,10 +109,15 @@ impl Clients {
 
     /// Drops the client of a JobReset that is gone or finished.
     pub fn forget(&self, key: &RunKey) {
+        self.forget_at(key, Instant::now());
+    }
+
+    fn forget_at(&self, key: &RunKey, now: Instant) {
         let mut inner = self.lock();
         if let Some((cfg, _)) = inner.by_run.remove(key) {
-            inner.release(&cfg);
+            inner.release(&cfg, now);
         }
+        inner.prune(now);
     }
 
     fn lock(&self) -> MutexGuard<'_, Inner> {
@@ -138,11 +171,55 @@ mod tests {
                 .is_some_and(|(c, _)| *c == cfg(p))
         };
         assert!(kept("one"));
-        clients.get(&a, cfg("rotated")).unwrap();
+        let t0 = Instant::now();
+        clients.get_at(&a, cfg("rotated"), t0).unwrap();
         assert!(kept("rotated"), "a rotated password builds a new client");
-        assert_eq!(clients.connections(), 1, "the old one is dropped");
-        clients.forget(&a);
-        assert_eq!((clients.kept(), clients.connections()), (0, 0));
+        assert_eq!(clients.connections(), 2, "the old one is kept a while");
+        clients.forget_at(&a, t0);
+        assert_eq!((clients.kept(), clients.connections()), (0, 2));
+        // Unused for as long as its answers stay fresh: dropped.
+        clients.forget_at(&a, t0 + KEEP_FOR);
+        assert_eq!(clients.connections(), 0);
+    }
+
+    #[test]
+    fn a_run_after_the_last_one_ended_reuses_its_client_and_answers() {
+        let clients = Clients::default();
+        let run = |n: &str| RunKey {
+            uid: format!("uid-{n}"),
+            obj: kube::runtime::reflector::ObjectRef::new(n).within("ns"),
+        };
+        let t0 = Instant::now();
+        let first = clients
+            .get_at(&run("a"), cfg_for("jobreset/ns/a/uid-a", "pw"), t0)
+            .unwrap();
+        first.memo().keep_version(
+            t0,
+            &crate::es::ClusterInfo {
+                version: "8.15.0".into(),
+                upgrade_mode: false,
+            },
+        );
+        clients.forget_at(&run("a"), t0);
+        let soon = t0 + KEEP_FOR / 2;
+        let next = clients
+            .get_at(&run("b"), cfg_for("jobreset/ns/b/uid-b", "pw"), soon)
+            .unwrap();
+        assert_eq!(
+            next.memo().version(soon).map(|i| i.version).as_deref(),
+            Some("8.15.0")
+        );
+        assert_eq!(next.opaque_id(), "jobreset/ns/b/uid-b");
+        clients.forget_at(&run("b"), soon);
+        let late = soon + KEEP_FOR;
+        let after = clients
+            .get_at(&run("c"), cfg_for("jobreset/ns/c/uid-c", "pw"), late)
+            .unwrap();
+        assert!(
+            after.memo().version(late).is_none(),
+            "a new client asks again"
+        );
+        assert_eq!(clients.connections(), 1);
     }
 
     #[test]
@@ -170,6 +247,6 @@ mod tests {
         clients.forget(&run("a"));
         assert_eq!(clients.connections(), 2, "b still uses the first");
         clients.forget(&run("b"));
-        assert_eq!(clients.connections(), 1);
+        assert_eq!(clients.connections(), 2, "kept a while, unused");
     }
 }
