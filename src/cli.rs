@@ -130,22 +130,20 @@ pub struct ResetArgs {
     pub task_poll_timeout: Duration,
 }
 
-/// Parses `500ms`, `30s`, `5m`, `1h` or a plain number of seconds.
+/// Parses a duration in jiff's friendly format (`500ms`, `30s`, `5m`, `1h30m`), ISO 8601
+/// (`PT30S`), or a plain number of seconds.
 pub fn parse_duration(s: &str) -> Result<Duration, String> {
     let s = s.trim();
-    let split = s.find(|c: char| !c.is_ascii_digit()).unwrap_or(s.len());
-    let (num, unit) = s.split_at(split);
-    let n: u64 = num
+    if !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit()) {
+        return s
+            .parse()
+            .map(Duration::from_secs)
+            .map_err(|e| format!("invalid duration {s:?}: {e}"));
+    }
+    let d: jiff::SignedDuration = s
         .parse()
-        .map_err(|_| format!("invalid duration {s:?}: expected e.g. 30s, 5m, 500ms"))?;
-    let d = match unit {
-        "" | "s" => Duration::from_secs(n),
-        "ms" => Duration::from_millis(n),
-        "m" => Duration::from_secs(n.saturating_mul(60)),
-        "h" => Duration::from_secs(n.saturating_mul(3600)),
-        _ => return Err(format!("invalid duration unit in {s:?}: use ms, s, m or h")),
-    };
-    Ok(d)
+        .map_err(|e| format!("invalid duration {s:?} (expected e.g. 30s, 5m, 500ms): {e}"))?;
+    Duration::try_from(d).map_err(|_| format!("invalid duration {s:?}: it is negative"))
 }
 
 #[cfg(test)]
@@ -158,8 +156,15 @@ mod tests {
         assert_eq!(parse_duration("5m"), Ok(Duration::from_secs(300)));
         assert_eq!(parse_duration("250ms"), Ok(Duration::from_millis(250)));
         assert_eq!(parse_duration("2"), Ok(Duration::from_secs(2)));
+        assert_eq!(parse_duration("1h30m"), Ok(Duration::from_secs(5400)));
+        assert_eq!(parse_duration("PT1M"), Ok(Duration::from_secs(60)));
         assert!(parse_duration("abc").is_err());
-        assert!(parse_duration("3w").is_err());
+        assert!(
+            parse_duration("3w").is_err(),
+            "weeks are not a fixed length"
+        );
+        assert!(parse_duration("-5s").is_err());
+        assert!(parse_duration("").is_err());
     }
 
     #[test]
