@@ -29,18 +29,13 @@ fn identity(input: &Input) -> Option<(String, String)> {
     book::identity(input.opaque_id, input.spec.run_key.as_deref())
 }
 
-/// Whether the run's reset can be confirmed from its task alone: its requests name its
-/// JobReset (uid and request number, so a stored result is its own) and no outcome entry is
-/// to be written from the job's current settings. The standalone command's requests name
-/// only the job, so another invocation's stored result could answer for its task id.
-pub(super) fn confirmed_by_task(input: &Input, s: &JobResetStatus) -> bool {
-    let named = book::identity(input.opaque_id, None).is_some();
-    let writes_outcome = identity(input).is_some()
-        && !matches!(
-            s.ledger_state.as_deref(),
-            Some(SUCCEEDED | FAILED | UNRECORDED)
-        );
-    named && !writes_outcome && !s.adopted
+/// Whether an outcome entry is still to be written, from the job's current settings.
+pub(super) fn outcome_to_write(input: &Input, s: &JobResetStatus) -> bool {
+    let done = matches!(
+        s.ledger_state.as_deref(),
+        Some(SUCCEEDED | FAILED | UNRECORDED)
+    );
+    identity(input).is_some() && !done
 }
 
 fn entry(input: &Input, s: &JobResetStatus, key: String, uid: String, state: &str) -> Entry {

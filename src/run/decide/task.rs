@@ -118,11 +118,13 @@ pub(super) fn on_task(input: &Input, s: &mut JobResetStatus, poll: TaskPoll) -> 
 /// cleared the job's reset block (reference 4.3, step 9), so that answer is the evidence. The
 /// job is read once more where the outcome's ledger entry needs the job's `custom_settings`
 /// as they are now (`_update` replaces the map whole: an older copy would undo an edit made
-/// during the reset), or where the task is not known to be this run's alone (adopted: its
-/// action and description are all there is; the standalone command: see
-/// `confirmed_by_task`).
+/// during the reset), or where the task is not known to be this run's alone: an adopted
+/// one's action and description are all there is, and the standalone command's requests
+/// name only the job (no uid), so another invocation's stored result could answer for a
+/// reused task id.
 fn acknowledged(input: &Input, s: &mut JobResetStatus) -> Action {
-    if !ledger::confirmed_by_task(input, s) {
+    let named = crate::run::ledger::identity(input.opaque_id, None).is_some();
+    if s.adopted || !named || ledger::outcome_to_write(input, s) {
         return Action::ReadJob(JobRead::ConfirmAck);
     }
     restore::reset_done(input, s, completed_message(input, s), None)
