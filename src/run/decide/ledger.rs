@@ -29,7 +29,8 @@ fn identity(input: &Input) -> Option<(String, String)> {
     book::identity(input.opaque_id, input.spec.run_key.as_deref())
 }
 
-/// Whether an outcome entry is still to be written, from the job's current settings.
+/// Whether an outcome entry is still to be written (it starts from the job's settings as
+/// they are then, so the job is read first).
 pub(super) fn outcome_to_write(input: &Input, s: &JobResetStatus) -> bool {
     let done = matches!(
         s.ledger_state.as_deref(),

@@ -840,8 +840,13 @@ fn an_acknowledged_task_is_confirmed_on_the_job_unless_it_is_the_runs_alone() {
         ..Default::default()
     };
     let acked = |opaque: &str| {
+        let mut task = reset_task(&format!("{opaque}/1"));
+        // A task that kept no opaque id is known by its start time alone.
+        if opaque.is_empty() {
+            task.opaque_id = None;
+        }
         Observation::Task(TaskPoll::Completed {
-            task: reset_task(&format!("{opaque}/1")),
+            task,
             outcome: TaskOutcome::Acknowledged,
         })
     };
@@ -877,10 +882,24 @@ fn an_acknowledged_task_is_confirmed_on_the_job_unless_it_is_the_runs_alone() {
             true,
         ),
     ];
-    for (name, mode, opaque, ledger_state, adopted, direct) in cases {
+    let cases = cases
+        .into_iter()
+        .map(|(name, mode, opaque, ledger, adopted, direct)| {
+            (name, mode, opaque, opaque, ledger, adopted, direct)
+        })
+        .chain([(
+            "known by its start time",
+            LedgerMode::Disabled,
+            run,
+            "",
+            None,
+            false,
+            false,
+        )]);
+    for (name, mode, opaque, task_opaque, ledger_state, adopted, direct) in cases {
         let spec = spec(mode);
         let inp = input(&spec, opaque);
-        let (action, s) = decide(&inp, &running(ledger_state, adopted), acked(opaque));
+        let (action, s) = decide(&inp, &running(ledger_state, adopted), acked(task_opaque));
         if direct {
             assert_eq!(action, Action::Done, "{name}");
             assert_eq!(s.phase, Phase::Completed, "{name}");

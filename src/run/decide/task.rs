@@ -69,8 +69,8 @@ pub(super) fn on_task(input: &Input, s: &mut JobResetStatus, poll: TaskPoll) -> 
         TaskPoll::Completed { task, .. } if !task_is_ours(input, s, &task) => {
             Action::ReadJob(JobRead::TaskGone)
         }
-        TaskPoll::Completed { outcome, .. } => match outcome {
-            TaskOutcome::Acknowledged => acknowledged(input, s),
+        TaskPoll::Completed { outcome, task } => match outcome {
+            TaskOutcome::Acknowledged => acknowledged(input, s, &task),
             TaskOutcome::NoResult => Action::ReadJob(JobRead::TaskGone),
             TaskOutcome::NotAcknowledged => {
                 let msg = format!(
@@ -118,13 +118,16 @@ pub(super) fn on_task(input: &Input, s: &mut JobResetStatus, poll: TaskPoll) -> 
 /// cleared the job's reset block (reference 4.3, step 9), so that answer is the evidence. The
 /// job is read once more where the outcome's ledger entry needs the job's `custom_settings`
 /// as they are now (`_update` replaces the map whole: an older copy would undo an edit made
-/// during the reset), or where the task is not known to be this run's alone: an adopted
-/// one's action and description are all there is, and the standalone command's requests
-/// name only the job (no uid), so another invocation's stored result could answer for a
-/// reused task id.
-fn acknowledged(input: &Input, s: &mut JobResetStatus) -> Action {
+/// during the reset), or where the task is not known to be this run's alone: by its
+/// `X-Opaque-Id` naming this JobReset and request. An adopted one's action and description
+/// are all there is; one known by its start time alone (no opaque id kept) may be another
+/// client's; and the standalone command's requests name only the job (no uid), so another
+/// invocation's stored result could answer for a reused task id.
+fn acknowledged(input: &Input, s: &mut JobResetStatus, task: &TaskInfo) -> Action {
     let named = crate::run::ledger::identity(input.opaque_id, None).is_some();
-    if s.adopted || !named || ledger::outcome_to_write(input, s) {
+    let mine = attempt_opaque_id(input.opaque_id, s.reset_requests);
+    let by_id = task.opaque_id.as_deref() == Some(mine.as_str());
+    if s.adopted || !named || !by_id || ledger::outcome_to_write(input, s) {
         return Action::ReadJob(JobRead::ConfirmAck);
     }
     restore::reset_done(input, s, completed_message(input, s), None)
