@@ -126,15 +126,16 @@ pub fn for_transition(old: &JobResetStatus, new: &JobResetStatus) -> Option<(Eve
         _ if reason_changed && new.reason.as_deref() == Some(reason::LEDGER_WRITE_FAILED) => {
             EventReason::LedgerWriteFailed
         }
-        // Once per task: not again when a long-poll answers after a fault was retried.
-        _ if reason_changed
-            && !new.adopted
+        // Once per task: not again when a long-poll answers after a fault was retried (nor
+        // when the fault came before the first long-poll's end: Retrying told that one).
+        _ if !new.adopted
             && new.reason.as_deref() == Some(reason::RESET_RUNNING)
             && (old.task_id != new.task_id
-                || matches!(
-                    old.reason.as_deref(),
-                    Some(reason::RESET_STARTED | reason::RESET_REQUESTED)
-                )) =>
+                || reason_changed
+                    && matches!(
+                        old.reason.as_deref(),
+                        Some(reason::RESET_STARTED | reason::RESET_REQUESTED)
+                    )) =>
         {
             EventReason::ResetRunning
         }
@@ -236,7 +237,11 @@ mod tests {
         assert_eq!(t(&faulted, &running), None);
         let mut other_task = running.clone();
         other_task.task_id = Some("n:2".into());
-        assert_eq!(t(&running, &other_task), None, "the reason is the same");
+        assert_eq!(
+            t(&running, &other_task),
+            Some(EventReason::ResetRunning),
+            "the task its job's block names"
+        );
         let mut following = faulted.clone();
         following.reason = Some("ResetRunning".into());
         following.task_id = Some("n:2".into());
