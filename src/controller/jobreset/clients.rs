@@ -3,8 +3,8 @@
 //! sessions and the cluster's kept answers (version, granted privileges), each with its own
 //! `X-Opaque-Id`. A changed Secret (rotated password, new CA) gives a new client; one no run
 //! uses any more is kept for as long as its answers stay fresh, so runs one after another
-//! (a schedule's, a queue on one job) do not ask the cluster again; the next run to start or
-//! end after that drops it. No I/O of its own.
+//! (a schedule's, a queue on one job) do not ask the cluster again; then it is dropped (the
+//! controller prunes every minute). No I/O of its own.
 
 use std::{
     collections::HashMap,
@@ -94,6 +94,12 @@ impl Clients {
             inner.release(&old, now);
         }
         Ok(client)
+    }
+
+    /// Drops the clients no run has used for a minute (with their credentials), also when
+    /// no run starts or ends to do it.
+    pub fn prune(&self) {
+        self.lock().prune(Instant::now());
     }
 
     /// Runs a client is kept for.

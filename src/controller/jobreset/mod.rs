@@ -294,6 +294,18 @@ pub async fn run_until(
         usize::from(opts.concurrency),
     );
     let template = opts.eck_url_template.clone();
+    // Unused connections go with their credentials within a minute or two, also when no run
+    // starts or ends to drop them.
+    let pruning = {
+        let ctx = Arc::clone(&ctx);
+        async move {
+            let mut every = tokio::time::interval(crate::es::memo::KEEP_FOR);
+            loop {
+                every.tick().await;
+                ctx.memory.clients.prune();
+            }
+        }
+    };
     info!(namespace = ?opts.namespace, concurrency = opts.concurrency, "controller starting");
     let reconciling = controller
         // Metadata only: the operator must not receive the data of Secrets it does not use.
@@ -332,6 +344,7 @@ pub async fn run_until(
         () = both => {}
         () = grant_watch => {}
         () = stopped_before_sync => {}
+        () = pruning => {}
     }
     Ok(())
 }
