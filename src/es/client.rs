@@ -226,7 +226,8 @@ impl EsClient {
         &self.opaque_id
     }
 
-    /// The answers kept for every run on these connection settings.
+    /// The answers kept for every run on these connection settings (for tests of sharing).
+    #[cfg(test)]
     pub fn memo(&self) -> &super::memo::Memo {
         &self.memo
     }

@@ -141,6 +141,14 @@ mod tests {
     use super::*;
     use crate::es::Auth;
 
+    /// The key of JobReset `n` in namespace `ns`.
+    fn run(n: &str) -> RunKey {
+        RunKey {
+            uid: format!("uid-{n}"),
+            obj: kube::runtime::reflector::ObjectRef::new(n).within("ns"),
+        }
+    }
+
     fn cfg(password: &str) -> EsConfig {
         cfg_for("jobreset/ns/a/uid", password)
     }
@@ -191,10 +199,6 @@ mod tests {
     #[test]
     fn a_run_after_the_last_one_ended_reuses_its_client_and_answers() {
         let clients = Clients::default();
-        let run = |n: &str| RunKey {
-            uid: format!("uid-{n}"),
-            obj: kube::runtime::reflector::ObjectRef::new(n).within("ns"),
-        };
         let t0 = Instant::now();
         let first = clients
             .get_at(&run("a"), cfg_for("jobreset/ns/a/uid-a", "pw"), t0)
@@ -231,10 +235,6 @@ mod tests {
     #[test]
     fn runs_on_the_same_settings_share_one_connection_each_with_its_opaque_id() {
         let clients = Clients::default();
-        let run = |n: &str| RunKey {
-            uid: format!("uid-{n}"),
-            obj: kube::runtime::reflector::ObjectRef::new(n).within("ns"),
-        };
         let a = clients
             .get(&run("a"), cfg_for("jobreset/ns/a/uid-a", "pw"))
             .unwrap();
