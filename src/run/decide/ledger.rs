@@ -404,5 +404,5 @@ fn unrecorded(input: &Input, s: &mut JobResetStatus, why: &str) -> Action {
 }
 
 #[cfg(test)]
-#[path = "ledger_tests.rs"]
+#[path = "ledger_tests/mod.rs"]
 mod tests;
