@@ -24,6 +24,8 @@ use crate::{
 /// What one probe measured.
 #[derive(Clone, Copy, Debug)]
 pub struct Capacity {
+    /// Resets' worth written.
+    pub resets: usize,
     /// Resets' worth of writes per second.
     pub per_second: f64,
     /// API server and etcd CPU per reset's worth, in milliseconds.
@@ -142,6 +144,7 @@ async fn measure(
         let _ = p.await;
     }
     Ok(Capacity {
+        resets: m,
         per_second: m as f64 / seconds.max(1e-9),
         server_cpu_ms: cpu * 1000.0 / m.max(1) as f64,
         etcd_cpu_ms: etcd * 1000.0 / m.max(1) as f64,

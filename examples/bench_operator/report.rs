@@ -3,7 +3,10 @@
 
 use std::fmt::Write as _;
 
-use crate::{probe::Capacity, scenario::Figures};
+use crate::{
+    probe::Capacity,
+    scenario::{Figures, Mode},
+};
 
 pub struct Report {
     pub commit: String,
@@ -115,15 +118,17 @@ impl Report {
         }
         let _ = writeln!(
             out,
-            "The same probe, run again right after each scenario among its own JobResets (its \
-             N objects and their Events still stored, its operator stopped), gives the API \
-             server's capacity at the scenario's size. Server CPU is the API server's and \
-             etcd's (etcd's share in brackets). The API server's CPU profiles of each backlog \
-             and of the probes are summarised in [bench/apiserver-profile.md](bench/apiserver-profile.md).\n"
+            "The same probe, run again right after each scenario over its own JobResets (its \
+             N objects and their Events still stored, its operator stopped; `probe after` \
+             writes the resets' worth shown in brackets, by default one for each of the N, the \
+             run's own number of writes), gives the API server's capacity at the scenario's \
+             size. Server CPU is the API server's and etcd's (etcd's share in brackets). The \
+             API server's CPU profiles of each backlog and of the probes are summarised in \
+             [bench/apiserver-profile.md](bench/apiserver-profile.md).\n"
         );
         let _ = writeln!(
             out,
-            "| scenario | N | probe before: resets/s | its server CPU ms | probe after, among the N: resets/s | its server CPU ms | operator: resets/s | its server CPU ms per reset | × probe after |"
+            "| scenario | N | probe before: resets/s | its server CPU ms | probe after, over the N: resets/s | its server CPU ms | operator: resets/s | its server CPU ms per reset | × probe after |"
         );
         let _ = writeln!(out, "|---|---:|---:|---:|---:|---:|---:|---:|---:|");
         let cpu = |total: f64, etcd: f64| format!("{total:.1} ({etcd:.1})");
@@ -131,12 +136,13 @@ impl Report {
             let n = f.n.max(1) as f64;
             let _ = writeln!(
                 out,
-                "| {} | {} | {:.1} | {} | {:.1} | {} | {:.1} | {} | {:.2} |",
+                "| {} | {} | {:.1} | {} | {:.1} ({}) | {} | {:.1} | {} | {:.2} |",
                 f.mode.as_str(),
                 f.n,
                 before.per_second,
                 cpu(before.server_cpu_ms, before.etcd_cpu_ms),
                 after.per_second,
+                after.resets,
                 cpu(after.server_cpu_ms, after.etcd_cpu_ms),
                 f.rate(),
                 cpu(f.cpu_server * 1000.0 / n, f.cpu_etcd * 1000.0 / n),
@@ -144,6 +150,38 @@ impl Report {
             );
         }
         let _ = writeln!(out);
+        self.linearity(out);
+    }
+
+    /// The largest N's rate over the smallest's, for the operator and for the probe after
+    /// each (over the same N): whether what falls with N is the operator or the server.
+    fn linearity(&self, out: &mut String) {
+        for mode in [Mode::Backlog, Mode::Live] {
+            let of_mode: Vec<_> = self
+                .scenarios
+                .iter()
+                .filter(|f| f.mode == mode)
+                .filter_map(|f| f.probes.map(|(_, after)| (f, after)))
+                .collect();
+            let small = of_mode.iter().min_by_key(|(f, _)| f.n);
+            let large = of_mode.iter().max_by_key(|(f, _)| f.n);
+            let (Some((fs, ps)), Some((fl, pl))) = (small, large) else {
+                continue;
+            };
+            if fs.n == fl.n {
+                continue;
+            }
+            let _ = writeln!(
+                out,
+                "{}: from {} to {} JobResets the operator's rate goes ×{:.2}, the probe's over \
+                 the same objects ×{:.2}.\n",
+                mode.as_str(),
+                fs.n,
+                fl.n,
+                fl.rate() / fs.rate().max(1e-9),
+                pl.per_second / ps.per_second.max(1e-9),
+            );
+        }
     }
 
     pub(crate) fn lag_rows(&self) -> Vec<(String, &[f64])> {
@@ -157,11 +195,7 @@ impl Report {
                 &self.unledgered.lags_ms[..],
             ),
         ];
-        for f in self
-            .scenarios
-            .iter()
-            .filter(|f| f.mode == crate::scenario::Mode::Backlog)
-        {
+        for f in self.scenarios.iter().filter(|f| f.mode == Mode::Backlog) {
             rows.push((
                 format!("operator, during a {} backlog", f.n),
                 &f.lags_ms[..],
@@ -266,11 +300,7 @@ impl Report {
                 percentile(&self.idle.api_get_ms, 0.5)
             );
         }
-        for f in self
-            .scenarios
-            .iter()
-            .filter(|f| f.mode == crate::scenario::Mode::Backlog)
-        {
+        for f in self.scenarios.iter().filter(|f| f.mode == Mode::Backlog) {
             let Some([read, write, done]) = f.lag_parts else {
                 continue;
             };
