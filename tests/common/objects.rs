@@ -1,0 +1,63 @@
+//! Test objects: a simulator seed, a JobReset, a watch that tracks how many runs are in a phase
+//! at once. Builds values; `track_max_in_phase` watches the API server.
+
+use super::*;
+/// A seed with one job (snapshot + 1234 records) and optionally its started datafeed.
+pub fn seed(id: &str, state: &str, datafeed: bool) -> es_ml_sim::Seed {
+    use es_ml_sim::config::{SeedDatafeed, SeedJob};
+    es_ml_sim::Seed {
+        jobs: vec![SeedJob {
+            job_id: id.to_owned(),
+            config: Some(job_body()),
+            state: Some(state.to_owned()),
+            model_snapshot_id: Some("1700000000".to_owned()),
+            processed_record_count: Some(1234),
+            user_annotations: 0,
+            auto_annotations: 0,
+        }],
+        datafeeds: if datafeed {
+            vec![SeedDatafeed {
+                datafeed_id: format!("datafeed-{id}"),
+                job_id: id.to_owned(),
+                started: true,
+            }]
+        } else {
+            vec![]
+        },
+    }
+}
+
+/// A typed JobReset from a JSON spec.
+pub fn jobreset(name: &str, spec: Value) -> JobReset {
+    serde_json::from_value(json!({
+        "apiVersion": "ml.jobreset.io/v1alpha1",
+        "kind": "JobReset",
+        "metadata": {"name": name},
+        "spec": spec,
+    }))
+    .expect("JobReset from JSON")
+}
+
+/// Watches the namespace's JobResets and records the largest number seen in `phase` at the
+/// same time (every update is an event, so no overlap can slip between two looks).
+pub fn track_max_in_phase(
+    api: Api<JobReset>,
+    phase: Phase,
+) -> (Arc<AtomicUsize>, tokio::task::JoinHandle<()>) {
+    use futures::StreamExt;
+    use kube::runtime::{WatchStreamExt, watcher};
+    let max = Arc::new(AtomicUsize::new(0));
+    let seen = max.clone();
+    let handle = tokio::spawn(async move {
+        let mut phases: BTreeMap<String, Phase> = BTreeMap::new();
+        let mut stream = std::pin::pin!(watcher(api, watcher::Config::default()).applied_objects());
+        while let Some(item) = stream.next().await {
+            let Ok(obj) = item else { continue };
+            let name = obj.metadata.name.clone().unwrap_or_default();
+            phases.insert(name, obj.status.map(|s| s.phase).unwrap_or_default());
+            let n = phases.values().filter(|p| **p == phase).count();
+            seen.fetch_max(n, Ordering::SeqCst);
+        }
+    });
+    (max, handle)
+}
