@@ -13,10 +13,12 @@
 //! poller and the probes run; docs/ is written only by a run of both modes with the
 //! operator's default flags.
 
+mod lag;
 mod naive;
 mod plots;
 mod pprof;
 mod probe;
+mod process;
 mod procfs;
 mod report;
 mod scenario;

@@ -4,9 +4,8 @@
 //! requests and writes per reset from the simulator's and the front's records. Does I/O.
 
 use std::{
-    collections::{BTreeMap, HashMap},
+    collections::BTreeMap,
     path::PathBuf,
-    process::Stdio,
     time::{Duration, Instant},
 };
 
@@ -17,6 +16,8 @@ use kube::{Api, Client, api::PostParams};
 use serde_json::{Value, json};
 use testbed::TestBed;
 
+use crate::lag::{Parts, lag_parts};
+use crate::process::{Operator, Sampler};
 use crate::{procfs, watch::Watch};
 
 pub type BoxError = Box<dyn std::error::Error + Send + Sync>;
@@ -98,178 +99,12 @@ pub struct Figures {
     pub ns: String,
     pub prefix: String,
 }
-
-/// A lag in three parts, in ms: to the confirming read, to the ledger write, to Completed seen.
-type Parts = [f64; 3];
-
-/// Splits each reset's lag at the simulator's answers to the confirming read and to the
-/// outcome's ledger write (both recorded with the wall clock; the reset's end and the watch
-/// with the monotonic one, mapped here). Returns the medians and the slowest resets' parts.
-fn lag_parts(
-    sim: &es_ml_sim::Control,
-    seen: &[crate::watch::Seen],
-) -> (Option<Parts>, Vec<(String, Parts)>) {
-    let (now, wall) = (Instant::now(), std::time::SystemTime::now());
-    let mut by_job: HashMap<&str, Vec<&es_ml_sim::LoggedRequest>> = HashMap::new();
-    let requests = sim.requests();
-    for r in &requests {
-        // The operator's requests name their JobReset in X-Opaque-Id (a task's path does not).
-        match r.opaque_id.as_deref().and_then(|o| o.split('/').nth(2)) {
-            Some(name) => by_job.entry(name).or_default().push(r),
-            None => r
-                .path
-                .split('/')
-                .for_each(|seg| by_job.entry(seg).or_default().push(r)),
-        }
-    }
-    let mut parts: [Vec<f64>; 3] = Default::default();
-    let mut each = Vec::new();
-    for s in seen {
-        let (Some(done), Some(lag)) = (sim.last_reset_done(&s.name), s.lag_ms) else {
-            continue;
-        };
-        let done_wall = wall - now.saturating_duration_since(done);
-        let ms = |t: std::time::SystemTime| {
-            t.duration_since(done_wall)
-                .unwrap_or_default()
-                .as_secs_f64()
-                * 1000.0
-        };
-        let mine = by_job
-            .get(s.name.as_str())
-            .map(Vec::as_slice)
-            .unwrap_or_default();
-        let after = |e: es_ml_sim::Endpoint| {
-            mine.iter()
-                .filter(|r| r.endpoint == e && r.time >= done_wall)
-                .map(|r| ms(r.time))
-                .next()
-        };
-        if let (Some(read), Some(write)) = (
-            after(es_ml_sim::Endpoint::JobGet),
-            after(es_ml_sim::Endpoint::JobUpdate),
-        ) {
-            parts[0].push(read);
-            parts[1].push(write - read);
-            parts[2].push(lag - write);
-            let trail: Vec<String> = mine
-                .iter()
-                .map(|r| {
-                    let before = done_wall.duration_since(r.time).unwrap_or_default();
-                    let at = ms(r.time) - before.as_secs_f64() * 1000.0;
-                    format!("{}{at:+.0}", r.endpoint.as_str())
-                })
-                .collect();
-            each.push((
-                format!("{} [{}]", s.name, trail.join(" ")),
-                [read, write - read, lag - write],
-            ));
-        }
-    }
-    let median = |v: &mut Vec<f64>| {
-        v.sort_by(f64::total_cmp);
-        crate::report::percentile(v, 0.5)
-    };
-    each.sort_by(|a, b| {
-        let total = |p: &[f64; 3]| p.iter().sum::<f64>();
-        total(&b.1).total_cmp(&total(&a.1))
-    });
-    each.truncate(3);
-    let [a, b, c] = &mut parts;
-    (
-        (!a.is_empty()).then(|| [median(a), median(b), median(c)]),
-        each,
-    )
-}
-
 impl Figures {
     pub fn rate(&self) -> f64 {
         self.n as f64 / self.seconds.max(1e-9)
     }
     pub fn per_reset(&self, count: usize) -> f64 {
         count as f64 / self.n.max(1) as f64
-    }
-}
-
-/// The release operator, scoped to one namespace, with its probes on a free port.
-struct Operator {
-    child: tokio::process::Child,
-    pid: u32,
-    port: u16,
-}
-
-impl Operator {
-    fn spawn(env: &Env, ns: &str, concurrency: u16) -> Result<Operator, BoxError> {
-        let port = std::net::TcpListener::bind("127.0.0.1:0")?
-            .local_addr()?
-            .port();
-        let child = tokio::process::Command::new(&env.operator)
-            .args(["run", "--namespace", ns, "--concurrency"])
-            .arg(concurrency.to_string())
-            .arg("--metrics-addr")
-            .arg(format!("127.0.0.1:{port}"))
-            // For experiments with other settings; `make bench` measures the defaults.
-            .args(
-                std::env::var("BENCH_OPERATOR_ARGS")
-                    .unwrap_or_default()
-                    .split_whitespace(),
-            )
-            .env("KUBECONFIG", env.bed.kubeconfig_path())
-            .env("RUST_LOG", "warn")
-            .stdin(Stdio::null())
-            .kill_on_drop(true)
-            .spawn()?;
-        let pid = child.id().unwrap_or(0);
-        Ok(Operator { child, pid, port })
-    }
-
-    /// Waits until the operator reports ready (its cache listed).
-    async fn ready(&self) -> Result<(), BoxError> {
-        let url = format!("http://127.0.0.1:{}/readyz", self.port);
-        let http = reqwest::Client::new();
-        let deadline = Instant::now() + Duration::from_secs(60);
-        while Instant::now() < deadline {
-            if let Ok(r) = http.get(&url).send().await
-                && r.status().is_success()
-            {
-                return Ok(());
-            }
-            tokio::time::sleep(Duration::from_millis(20)).await;
-        }
-        Err("the operator did not become ready within 60 s".into())
-    }
-}
-
-/// Times one GET of a JobReset at a time, every 50 ms, until stopped: the API server's
-/// latency for a single request while the operator loads it.
-struct Sampler {
-    stop: tokio::sync::oneshot::Sender<()>,
-    task: tokio::task::JoinHandle<Vec<f64>>,
-}
-
-impl Sampler {
-    fn start(api: Api<JobReset>, name: String) -> Sampler {
-        let (stop, mut stopped) = tokio::sync::oneshot::channel();
-        let task = tokio::spawn(async move {
-            let mut ms = Vec::new();
-            let mut tick = tokio::time::interval(Duration::from_millis(50));
-            loop {
-                tokio::select! {
-                    _ = &mut stopped => return ms,
-                    _ = tick.tick() => {}
-                }
-                let t = Instant::now();
-                if api.get_opt(&name).await.is_ok() {
-                    ms.push(t.elapsed().as_secs_f64() * 1000.0);
-                }
-            }
-        });
-        Sampler { stop, task }
-    }
-
-    async fn stop(self) -> Vec<f64> {
-        let _ = self.stop.send(());
-        self.task.await.unwrap_or_default()
     }
 }
 
