@@ -5,6 +5,7 @@
 mod common;
 mod races;
 mod table;
+
 use std::time::Duration;
 
 use common::*;
