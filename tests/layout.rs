@@ -2,7 +2,8 @@
 //! `run/` (one reset of one job) imports neither kube nor reqwest and names no concrete
 //! client; `es/` never imports kube; `k8s/` never imports the Elasticsearch client or the
 //! run; only `controller/` joins them, and `controller/schedule/` only creates JobResets
-//! (no Elasticsearch, no run); `standalone.rs` joins the run and `es/` without Kubernetes. Reads the files under src/.
+//! (no Elasticsearch, no run); `standalone.rs` joins the run and `es/` without Kubernetes. Also
+//! that no Rust file of the workspace grows past `MAX_LINES`. Reads the files, no other I/O.
 
 use std::path::{Path, PathBuf};
 
@@ -121,6 +122,46 @@ fn import_rules_hold() {
         broken.is_empty(),
         "import rules broken:\n{}",
         broken.join("\n")
+    );
+}
+
+/// A file longer than this holds more than one concern: split it into a folder (the
+/// standards say ~400 lines; the margin is for a file that is one concern and a little over).
+const MAX_LINES: usize = 450;
+
+/// Where the workspace's Rust code lives, relative to the manifest.
+const CODE_ROOTS: &[&str] = &[
+    "src",
+    "tests",
+    "examples",
+    "testbed/cluster/src",
+    "testbed/cluster/tests",
+    "testbed/es-ml-sim/src",
+    "testbed/es-ml-sim/tests",
+];
+
+#[test]
+fn no_file_grows_past_the_limit() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let mut long = vec![];
+    for place in CODE_ROOTS {
+        let mut files = vec![];
+        rust_files(&root.join(place), &mut files);
+        assert!(!files.is_empty(), "no Rust files under {place}");
+        for f in files
+            .iter()
+            .filter(|f| f.extension().is_some_and(|e| e == "rs"))
+        {
+            let lines = std::fs::read_to_string(f).expect("read").lines().count();
+            if lines > MAX_LINES {
+                long.push(format!("{}: {lines} lines", f.display()));
+            }
+        }
+    }
+    assert!(
+        long.is_empty(),
+        "files over {MAX_LINES} lines (split them into a folder, one concern per file):\n{}",
+        long.join("\n")
     );
 }
 
