@@ -104,6 +104,44 @@ impl Report {
         }
     }
 
+    /// Each setting's mean ratio to its probes, and the default's place among them.
+    fn sweep_summary(&self) -> String {
+        let mut by_c: std::collections::BTreeMap<u16, Vec<f64>> = Default::default();
+        for f in &self.sweep {
+            let bound = f.bound.unwrap_or_else(|| self.bound());
+            by_c.entry(f.concurrency)
+                .or_default()
+                .push(f.rate() / bound.max(1e-9));
+        }
+        let means: Vec<(u16, f64)> = by_c
+            .iter()
+            .map(|(c, r)| (*c, r.iter().sum::<f64>() / r.len().max(1) as f64))
+            .collect();
+        let list: Vec<String> = means.iter().map(|(c, m)| format!("{c}: {m:.2}")).collect();
+        let best = means
+            .iter()
+            .copied()
+            .fold(None, |b: Option<(u16, f64)>, x| match b {
+                Some(b) if b.1 >= x.1 => Some(b),
+                _ => Some(x),
+            });
+        let default = means.iter().find(|(c, _)| *c == self.default_concurrency);
+        let verdict = match (best, default) {
+            (Some((bc, _)), Some(_)) if bc == self.default_concurrency => {
+                "the default is the best of them".to_string()
+            }
+            (Some((bc, bm)), Some((_, dm))) => format!(
+                "the default reaches {:.0} % of the best ({bc})",
+                100.0 * dm / bm.max(1e-9)
+            ),
+            _ => "the default was not among them".to_string(),
+        };
+        format!(
+            "Mean × bound per setting over its runs: {}; {verdict}.",
+            list.join(", ")
+        )
+    }
+
     /// The probe before each scenario (its own namespace, few objects) against the same
     /// probe right after it among the scenario's own JobResets, and the operator's run
     /// between them: whether what changes with N is the server's or the operator's.
@@ -320,11 +358,13 @@ impl Report {
             let _ = writeln!(out, "## Concurrency\n");
             let _ = writeln!(
                 out,
-                "The same backlog at several `--concurrency` settings (the default is {}).\n",
+                "The same backlog at several `--concurrency` settings (the default is {}), \
+                 there and back so that each setting runs once early and once late, each \
+                 against a probe just before it.\n",
                 self.default_concurrency
             );
             self.throughput_table(&mut out, &self.sweep);
-            let _ = writeln!(out);
+            let _ = writeln!(out, "\n{}\n", self.sweep_summary());
         }
         out
     }
