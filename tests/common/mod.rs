@@ -191,10 +191,12 @@ impl World {
             es["url"] = json!(self.sim.url());
         }
         let jr = jobreset(name, spec);
-        self.api
-            .create(&PostParams::default(), &jr)
-            .await
-            .expect("create JobReset")
+        // Bounded: a request the API server never answers fails here, named, instead of
+        // hanging the test until the harness kills it without a word.
+        match tokio::time::timeout(DEADLINE, self.api.create(&PostParams::default(), &jr)).await {
+            Ok(created) => created.expect("create JobReset"),
+            Err(_) => panic!("creating JobReset {name}: no answer within {DEADLINE:?}"),
+        }
     }
 
     /// Creates a Secret with the given keys.
@@ -248,11 +250,11 @@ impl World {
             Ok(Ok(None)) => panic!("JobReset {name} vanished while waiting for {what}"),
             Ok(Err(e)) => panic!("watching JobReset {name}: {e}"),
             Err(_) => {
-                let now = self
-                    .api
-                    .get_opt(name)
+                let read = tokio::time::timeout(Duration::from_secs(10), self.api.get_opt(name));
+                let now = read
                     .await
                     .ok()
+                    .and_then(Result::ok)
                     .flatten()
                     .and_then(|o| o.status);
                 let log: Vec<String> = self
