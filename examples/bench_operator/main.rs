@@ -8,10 +8,10 @@
 //! `cargo run --release --example bench_operator -- --operator target/dist/jobreset-operator`
 //! Environment: BENCH_SIZES (default "1000,10000"), BENCH_SWEEP (concurrencies, default
 //! "4,8,16,32", run there and back; empty skips), BENCH_SWEEP_N (default 1000),
-//! BENCH_RESET_MS (default 50), BENCH_MODES (default "backlog,live"), BENCH_NAIVE_N (default 60), BENCH_OPERATOR_ARGS
-//! (extra operator flags, for experiments). With BENCH_SIZES empty, only the lag, the naive
-//! poller and the probes run; docs/ is written only by a run of both modes with the
-//! operator's default flags.
+//! BENCH_RESET_MS (default 50), BENCH_MODES (default "backlog,live"), BENCH_NAIVE_N (default
+//! 60), BENCH_OPERATOR_ARGS (extra operator flags, for experiments). With BENCH_SIZES empty,
+//! only the lag, the naive poller and the probes run; docs/ is written only by a run of both
+//! modes with the operator's default flags.
 
 mod lag;
 mod naive;
