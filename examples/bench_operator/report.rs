@@ -108,31 +108,29 @@ impl Report {
     /// store fills cancels), the mean ratio to the probes beside it, and the default's place.
     /// The verdict goes on the rates: a 500-write probe moves more than the drift it corrects.
     fn sweep_summary(&self) -> String {
-        let mut by_c: std::collections::BTreeMap<u16, Vec<(f64, f64)>> = Default::default();
+        let mut by_c: std::collections::BTreeMap<u16, Vec<&Figures>> = Default::default();
         for f in &self.sweep {
-            let bound = f.bound.unwrap_or_else(|| self.bound());
-            by_c.entry(f.concurrency)
-                .or_default()
-                .push((f.rate(), f.rate() / bound.max(1e-9)));
+            by_c.entry(f.concurrency).or_default().push(f);
         }
-        let mean = |v: &[(f64, f64)], pick: fn(&(f64, f64)) -> f64| {
-            v.iter().map(pick).sum::<f64>() / v.len().max(1) as f64
-        };
+        // (concurrency, mean rate, mean ratio to the probe beside each run)
         let means: Vec<(u16, f64, f64)> = by_c
             .iter()
-            .map(|(c, v)| (*c, mean(v, |x| x.0), mean(v, |x| x.1)))
+            .map(|(c, runs)| {
+                let n = runs.len() as f64;
+                let rate = runs.iter().map(|f| f.rate()).sum::<f64>() / n;
+                let ratio = runs
+                    .iter()
+                    .map(|f| f.rate() / f.bound.unwrap_or_else(|| self.bound()).max(1e-9))
+                    .sum::<f64>()
+                    / n;
+                (*c, rate, ratio)
+            })
             .collect();
         let list: Vec<String> = means
             .iter()
             .map(|(c, rate, ratio)| format!("{c}: {rate:.1} resets/s (× bound {ratio:.2})"))
             .collect();
-        let best = means
-            .iter()
-            .copied()
-            .fold(None, |b: Option<(u16, f64, f64)>, x| match b {
-                Some(b) if b.1 >= x.1 => Some(b),
-                _ => Some(x),
-            });
+        let best = means.iter().max_by(|a, b| a.1.total_cmp(&b.1));
         let default = means.iter().find(|m| m.0 == self.default_concurrency);
         let verdict = match (best, default) {
             (Some(b), Some(_)) if b.0 == self.default_concurrency => {
@@ -145,11 +143,8 @@ impl Report {
             ),
             _ => "the default was not among them".to_string(),
         };
-        let probes: Vec<f64> = self.sweep.iter().filter_map(|f| f.bound).collect();
-        let spread = match (
-            probes.iter().copied().reduce(f64::min),
-            probes.iter().copied().reduce(f64::max),
-        ) {
+        let probes = self.sweep.iter().filter_map(|f| f.bound);
+        let spread = match (probes.clone().reduce(f64::min), probes.reduce(f64::max)) {
             (Some(lo), Some(hi)) => format!(" The probes beside them ranged {lo:.1}–{hi:.1}."),
             _ => String::new(),
         };
