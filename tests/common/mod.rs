@@ -11,11 +11,7 @@ pub mod proxy;
 
 // Each test binary uses its own subset of these.
 #[allow(unused_imports)]
-pub use objects::*;
-#[allow(unused_imports)]
-pub use operator::*;
-#[allow(unused_imports)]
-pub use pki::*;
+pub use {objects::*, operator::*, pki::*};
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
