@@ -13,6 +13,7 @@
 //! only the lag, the naive poller and the probes run; docs/ is written only by a run of both
 //! modes with the operator's default flags.
 
+mod cores;
 mod lag;
 mod naive;
 mod plots;

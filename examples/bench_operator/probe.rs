@@ -32,6 +32,10 @@ pub struct Capacity {
     pub server_cpu_ms: f64,
     /// etcd's share of it.
     pub etcd_cpu_ms: f64,
+    /// How long it took, and the CPU used meanwhile (the server's, this process's as the
+    /// probe's client, the machine's).
+    pub seconds: f64,
+    pub cpu: procfs::Cpu,
 }
 
 /// The three status writes of one reset, from a Completed status the operator wrote.
@@ -112,8 +116,7 @@ async fn measure(
     let events: Api<Event> = Api::namespaced(env.client.clone(), ns);
     let steps = statuses(completed);
     let apply = PatchParams::apply("jobreset-operator").force();
-    let cpu_before = procfs::cpu_seconds_of(&env.server_pids);
-    let etcd_before = procfs::cpu_seconds_of(env.etcd_pids());
+    let before = env.cpu();
     let start = Instant::now();
     // The probe takes about ten seconds: its first six.
     let profiled = profile.map(|name| crate::pprof::start(&env.client, name, 6));
@@ -138,15 +141,16 @@ async fn measure(
         .try_collect::<Vec<_>>()
         .await?;
     let seconds = start.elapsed().as_secs_f64();
-    let cpu = procfs::cpu_seconds_of(&env.server_pids) - cpu_before;
-    let etcd = procfs::cpu_seconds_of(env.etcd_pids()) - etcd_before;
+    let cpu = env.cpu().since(before);
     if let Some(p) = profiled {
         let _ = p.await;
     }
     Ok(Capacity {
         resets: m,
         per_second: m as f64 / seconds.max(1e-9),
-        server_cpu_ms: cpu * 1000.0 / m.max(1) as f64,
-        etcd_cpu_ms: etcd * 1000.0 / m.max(1) as f64,
+        server_cpu_ms: cpu.server * 1000.0 / m.max(1) as f64,
+        etcd_cpu_ms: cpu.etcd * 1000.0 / m.max(1) as f64,
+        seconds,
+        cpu,
     })
 }

@@ -36,6 +36,60 @@ pub fn cpu_seconds_of(pids: &[u32]) -> f64 {
     pids.iter().filter_map(|p| cpu_seconds(*p)).sum()
 }
 
+/// CPU seconds the whole machine has been busy, all cores together (`/proc/stat`: every
+/// column of the `cpu` line but idle and iowait).
+pub fn machine_busy_seconds() -> Option<f64> {
+    let stat = std::fs::read_to_string("/proc/stat").ok()?;
+    let line = stat.lines().find(|l| l.starts_with("cpu "))?;
+    let ticks: Vec<f64> = line
+        .split_whitespace()
+        .skip(1)
+        .filter_map(|t| t.parse().ok())
+        .collect();
+    // user nice system idle iowait irq softirq steal (guest time is within user already).
+    let busy: f64 = ticks
+        .iter()
+        .take(8)
+        .enumerate()
+        .filter(|(i, _)| *i != 3 && *i != 4)
+        .map(|(_, t)| t)
+        .sum();
+    // SAFETY: sysconf only reads a configuration value.
+    let hz = unsafe { libc::sysconf(libc::_SC_CLK_TCK) };
+    Some(busy / hz.max(1) as f64)
+}
+
+/// CPU seconds used so far by the API server with etcd, by etcd alone, by this process (the
+/// simulator, the watch, the creates) and by the whole machine.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct Cpu {
+    pub server: f64,
+    pub etcd: f64,
+    pub bench: f64,
+    pub machine: f64,
+}
+
+impl Cpu {
+    pub fn now(server_pids: &[u32], etcd_pids: &[u32]) -> Cpu {
+        Cpu {
+            server: cpu_seconds_of(server_pids),
+            etcd: cpu_seconds_of(etcd_pids),
+            bench: cpu_seconds(std::process::id()).unwrap_or(0.0),
+            machine: machine_busy_seconds().unwrap_or(0.0),
+        }
+    }
+
+    /// What was used between `earlier` and `self`.
+    pub fn since(self, earlier: Cpu) -> Cpu {
+        Cpu {
+            server: self.server - earlier.server,
+            etcd: self.etcd - earlier.etcd,
+            bench: self.bench - earlier.bench,
+            machine: self.machine - earlier.machine,
+        }
+    }
+}
+
 /// What this machine is, for the figures' captions.
 pub fn machine() -> String {
     let cpu = std::fs::read_to_string("/proc/cpuinfo")

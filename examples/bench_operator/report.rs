@@ -95,8 +95,8 @@ impl Report {
                 f.per_reset(es),
                 f.per_reset(writes),
                 f.cpu_operator * 1000.0 / f.n.max(1) as f64,
-                f.cpu_server * 1000.0 / f.n.max(1) as f64,
-                f.cpu_operator / f.cpu_server.max(1e-9),
+                f.cpu.server * 1000.0 / f.n.max(1) as f64,
+                f.cpu_operator / f.cpu.server.max(1e-9),
                 mib(f.rss_idle),
                 mib(f.rss_steady),
                 mib(f.rss_peak),
@@ -195,7 +195,7 @@ impl Report {
                 after.resets,
                 cpu(after.server_cpu_ms, after.etcd_cpu_ms),
                 f.rate(),
-                cpu(f.cpu_server * 1000.0 / n, f.cpu_etcd * 1000.0 / n),
+                cpu(f.cpu.server * 1000.0 / n, f.cpu.etcd * 1000.0 / n),
                 f.rate() / after.per_second.max(1e-9),
             );
         }
@@ -285,6 +285,7 @@ impl Report {
             self.probe_cpu_ms()
         );
         self.size_table(&mut out);
+        self.cores_section(&mut out);
         let _ = writeln!(out, "## Throughput, cost and memory\n");
         self.throughput_table(&mut out, &self.scenarios);
         let _ = writeln!(out, "\n![resets per second](bench/throughput.svg)\n");

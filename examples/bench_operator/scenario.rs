@@ -18,7 +18,10 @@ use testbed::TestBed;
 
 use crate::lag::{Parts, lag_parts};
 use crate::process::{Operator, Sampler};
-use crate::{procfs, watch::Watch};
+use crate::{
+    procfs::{self, Cpu},
+    watch::Watch,
+};
 
 pub type BoxError = Box<dyn std::error::Error + Send + Sync>;
 
@@ -36,6 +39,11 @@ impl Env {
     /// etcd's process (the first of `server_pids`), for its share of the server's CPU.
     pub fn etcd_pids(&self) -> &[u32] {
         self.server_pids.get(..1).unwrap_or(&[])
+    }
+
+    /// CPU used so far, by the server and by the machine.
+    pub fn cpu(&self) -> Cpu {
+        Cpu::now(&self.server_pids, self.etcd_pids())
     }
 }
 
@@ -57,6 +65,13 @@ impl Mode {
     }
 }
 
+/// What creating a scenario's JobResets took, no operator running.
+#[derive(Clone, Copy, Debug)]
+pub struct Creates {
+    pub seconds: f64,
+    pub cpu: Cpu,
+}
+
 /// One scenario's figures.
 #[derive(Clone, Debug)]
 pub struct Figures {
@@ -71,9 +86,12 @@ pub struct Figures {
     pub rss_steady: Option<f64>,
     pub rss_peak: Option<f64>,
     pub cpu_operator: f64,
-    pub cpu_server: f64,
-    /// etcd's share of `cpu_server`.
-    pub cpu_etcd: f64,
+    /// CPU used while the operator ran: from its start (backlog) or the first create (live)
+    /// until all were terminal.
+    pub cpu: Cpu,
+    /// The backlog's creates, made before the operator started (live makes them during its
+    /// run, inside `cpu`).
+    pub creates: Option<Creates>,
     /// Elasticsearch requests by call.
     pub es_calls: BTreeMap<String, usize>,
     /// The operator's Kubernetes writes by verb and resource.
@@ -190,14 +208,19 @@ pub async fn run(
     let api: Api<JobReset> = Api::namespaced(env.client.clone(), &ns);
     let mut watch = Watch::start(api.clone(), sim.control()).await;
     let url = sim.url();
-    let server_before = procfs::cpu_seconds_of(&env.server_pids);
-    let etcd_before = procfs::cpu_seconds_of(env.etcd_pids());
     let mut rss_idle = None;
-    let (operator, start) = match mode {
+    let mut creates = None;
+    let (operator, start, mark) = match mode {
         Mode::Backlog => {
+            let (made, before) = (Instant::now(), env.cpu());
             create(&api, &prefix, 0..n, &url, ledger).await?;
+            let mark = env.cpu();
+            creates = Some(Creates {
+                seconds: made.elapsed().as_secs_f64(),
+                cpu: mark.since(before),
+            });
             let op = Operator::spawn(env, &ns, concurrency)?;
-            (op, Instant::now())
+            (op, Instant::now(), mark)
         }
         Mode::Live | Mode::Sequential => {
             let op = Operator::spawn(env, &ns, concurrency)?;
@@ -218,7 +241,7 @@ pub async fn run(
                     .collect();
                 eprintln!("   idle RSS {rss:.1} MiB; {}", parts.join("; "));
             }
-            let start = Instant::now();
+            let (start, mark) = (Instant::now(), env.cpu());
             if mode == Mode::Live {
                 create(&api, &prefix, 0..n, &url, ledger).await?;
             } else {
@@ -227,7 +250,7 @@ pub async fn run(
                     watch.until(i + 1, Duration::from_secs(60)).await;
                 }
             }
-            (op, start)
+            (op, start, mark)
         }
     };
     let sampler = Sampler::start(api.clone(), format!("{prefix}-0"));
@@ -241,8 +264,7 @@ pub async fn run(
     });
     let terminal = watch.until(n, Duration::from_secs(1800)).await;
     let seconds = start.elapsed().as_secs_f64();
-    let cpu_server = procfs::cpu_seconds_of(&env.server_pids) - server_before;
-    let cpu_etcd = procfs::cpu_seconds_of(env.etcd_pids()) - etcd_before;
+    let cpu = env.cpu().since(mark);
     // What the operator holds once the work is done, not while its last writes are freed.
     tokio::time::sleep(Duration::from_secs(1)).await;
     let mut operator = operator;
@@ -319,8 +341,8 @@ pub async fn run(
         rss_steady,
         rss_peak,
         cpu_operator,
-        cpu_server,
-        cpu_etcd,
+        cpu,
+        creates,
         es_calls,
         writes,
         reads,
