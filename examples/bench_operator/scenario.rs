@@ -41,7 +41,7 @@ impl Env {
         self.server_pids.get(..1).unwrap_or(&[])
     }
 
-    /// CPU used so far, by the server and by the machine.
+    /// CPU used so far: the server, etcd, this process and the whole machine.
     pub fn cpu(&self) -> Cpu {
         Cpu::now(&self.server_pids, self.etcd_pids())
     }
