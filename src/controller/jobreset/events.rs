@@ -21,8 +21,6 @@ pub enum EventReason {
     WaitingForConnection,
     /// `elasticsearchRef` names another namespace that grants this one no access.
     CrossNamespaceRefDenied,
-    /// Closing the job.
-    Closing,
     /// The reset intent is recorded; the reset request is being sent.
     Resetting,
     /// The reset is still running when the first long-poll ends, or was found running
@@ -52,12 +50,11 @@ pub enum EventReason {
 
 impl EventReason {
     /// Every reason, for documentation and tests.
-    pub const ALL: [EventReason; 16] = [
+    pub const ALL: [EventReason; 15] = [
         EventReason::Accepted,
         EventReason::Waiting,
         EventReason::WaitingForConnection,
         EventReason::CrossNamespaceRefDenied,
-        EventReason::Closing,
         EventReason::Resetting,
         EventReason::ResetRunning,
         EventReason::Adopted,
@@ -77,7 +74,6 @@ impl EventReason {
             EventReason::Waiting => "Waiting",
             EventReason::WaitingForConnection => "WaitingForConnection",
             EventReason::CrossNamespaceRefDenied => CROSS_NAMESPACE_REF_DENIED,
-            EventReason::Closing => "Closing",
             EventReason::Resetting => "Resetting",
             EventReason::ResetRunning => "ResetRunning",
             EventReason::Adopted => "Adopted",
@@ -113,7 +109,9 @@ pub fn for_transition(old: &JobResetStatus, new: &JobResetStatus) -> Option<(Eve
     let r = match (old.phase, new.phase) {
         (_, Phase::Completed) if old.phase != Phase::Completed => EventReason::Completed,
         (_, Phase::Failed) if old.phase != Phase::Failed => EventReason::Failed,
-        (p, Phase::Closing) if p != Phase::Closing => EventReason::Closing,
+        // The close is status only, like the intent: the outcome's Event says the job was
+        // closed first.
+        (p, Phase::Closing) if p != Phase::Closing => return None,
         (p, Phase::Resetting) if p != Phase::Resetting && new.adopted => EventReason::Adopted,
         // The request itself is told by its outcome (which names the task), by ResetRunning
         // if it lasts, or by Retrying: an Event for the intent would only add writes.
@@ -214,7 +212,8 @@ mod tests {
         started.reason = Some("ResetStarted".into());
         let mut adopted = resetting.clone();
         adopted.adopted = true;
-        assert_eq!(t(&pending, &closing), Some(EventReason::Closing));
+        assert_eq!(t(&pending, &closing), None, "the outcome tells the close");
+        assert_eq!(first(&closing), None);
         assert_eq!(t(&closing, &resetting), None, "the outcome tells it");
         let mut found = resetting.clone();
         found.reason = Some("ResetRunning".into());

@@ -83,10 +83,15 @@ pub(super) fn set(s: &mut JobResetStatus, phase: Phase, r: &str, msg: String) {
 
 pub(super) fn completed_message(input: &Input, s: &JobResetStatus) -> String {
     let jid = &input.spec.job_id;
-    match (&s.task_id, s.adopted) {
+    let said = match (&s.task_id, s.adopted) {
         (_, true) => format!("job {jid} was reset by a reset already under way (adopted)"),
         (Some(t), false) => format!("job {jid} was reset (task {t})"),
         (None, false) => format!("job {jid} was reset"),
+    };
+    // No Event told the close: the outcome's says it.
+    match s.job_state_before.as_deref() {
+        Some(state) if state != "closed" => format!("{said}; it was {state} and was closed first"),
+        _ => said,
     }
 }
 
