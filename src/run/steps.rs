@@ -17,6 +17,7 @@ use crate::{
     api::{JobResetSpec, JobResetStatus, Phase},
     es::Elasticsearch,
     run::act::act,
+    run::conditions,
     run::crash::{self, CrashPoint},
     run::decide::{Action, Input, Observation, decide, reason, success_written_unannounced},
     run::follow::Follow,
@@ -138,8 +139,10 @@ pub async fn drive<E: Elasticsearch, S: Sink + Send, F: Follow<E> + Sync>(
             && new.reason.as_deref() == Some(reason::ACCEPTED)
             && !last
             && es.is_some();
-        let unannounced =
-            !last && es.is_some() && success_written_unannounced(&recorded, &new, &action);
+        let unannounced = !last
+            && es.is_some()
+            && (success_written_unannounced(&recorded, &new, &action)
+                || started_booked_after_close(&recorded, &new, &action));
         *status = new;
         if *status != recorded && !looking && !unannounced {
             if status.phase == Phase::Completed {
@@ -177,4 +180,29 @@ pub async fn drive<E: Elasticsearch, S: Sink + Send, F: Follow<E> + Sync>(
         };
     }
     Ok(Next::Requeue(Duration::ZERO))
+}
+
+/// The `started` entry an opened job's run books after its close: like a Pending run's, it
+/// goes out with the intent's write. Only the ledger's own fields may differ from what was
+/// recorded; a crash before the intent costs the close's look again (the next run finds
+/// its own entry on the job), never a second reset.
+fn started_booked_after_close(
+    recorded: &JobResetStatus,
+    new: &JobResetStatus,
+    action: &Action,
+) -> bool {
+    if !matches!(action, Action::WriteLedger { .. })
+        || recorded.phase != Phase::Closing
+        || new.phase != Phase::Closing
+    {
+        return false;
+    }
+    let ledger_only = |s: &JobResetStatus| {
+        let mut s = s.clone();
+        s.ledger_state = None;
+        s.job_fingerprint = None;
+        s.conditions.retain(|c| c.type_ != conditions::RECORDED);
+        s
+    };
+    ledger_only(recorded) == ledger_only(new)
 }
