@@ -23,6 +23,26 @@ fn reads_of(w: &World, resource: &str, name: &str) -> usize {
         .count()
 }
 
+/// The status writes and Events in the world's namespace (the JobReset's creation left
+/// out), from the front's records.
+fn writes_in(w: &World) -> Vec<String> {
+    w.bed
+        .requests()
+        .into_iter()
+        .filter(|r| r.namespace.as_deref() == Some(w.ns.as_str()))
+        .filter(|r| matches!(r.verb.as_str(), "create" | "update" | "patch"))
+        .map(|r| {
+            format!(
+                "{} {}{}",
+                r.verb,
+                r.resource,
+                r.subresource.map(|s| format!("/{s}")).unwrap_or_default()
+            )
+        })
+        .filter(|w| w != "create jobresets")
+        .collect()
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_closed_job_costs_seven_requests_three_status_writes_one_event_and_one_read() {
     let w = World::new("cost", SimConfig::default()).await;
@@ -67,22 +87,7 @@ async fn a_closed_job_costs_seven_requests_three_status_writes_one_event_and_one
     );
     assert_eq!(ctl.count(Endpoint::TaskGet), 1, "one long-poll");
 
-    let writes: Vec<String> = w
-        .bed
-        .requests()
-        .into_iter()
-        .filter(|r| r.namespace.as_deref() == Some(w.ns.as_str()))
-        .filter(|r| matches!(r.verb.as_str(), "create" | "update" | "patch"))
-        .map(|r| {
-            format!(
-                "{} {}{}",
-                r.verb,
-                r.resource,
-                r.subresource.map(|s| format!("/{s}")).unwrap_or_default()
-            )
-        })
-        .filter(|w| w != "create jobresets")
-        .collect();
+    let writes = writes_in(&w);
     let count = |what: &str| writes.iter().filter(|w| w.as_str() == what).count();
     // The intent, the task id, Completed (the success's entry on the job is written with no
     // status write announcing it).
@@ -258,4 +263,65 @@ async fn a_reset_outlasting_the_first_long_poll_is_told_by_one_more_event() {
     let mut reasons: Vec<String> = events.iter().filter_map(|e| e.reason.clone()).collect();
     reasons.sort();
     assert_eq!(reasons, ["Completed", "ResetRunning"], "{events:?}");
+}
+
+/// An opened job adds its close, the read confirming it and one status write (`Closing`,
+/// which records the state it was in), but no Event: the outcome's Event says the job was
+/// closed first, and the `started` entry booked after the close goes out with the intent.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_opened_job_adds_its_close_a_read_and_one_status_write_but_no_event() {
+    let w = World::new("cost-opened", SimConfig::default()).await;
+    w.job_with_data("opened-job", "opened");
+    w.ctl()
+        .set_reset_duration(Some("opened-job"), std::time::Duration::from_secs(3600));
+    w.create("reset-opened", json!({"jobId": "opened-job"}))
+        .await;
+    w.wait("reset-opened", "the task id", |s| s.task_id.is_some())
+        .await;
+    w.ctl().finish_reset("opened-job");
+    let s = w.completed("reset-opened").await;
+    assert_eq!(s.job_state_before.as_deref(), Some("opened"), "{s:#?}");
+    assert_eq!(s.ledger_state.as_deref(), Some("succeeded"), "{s:#?}");
+    let events = w.wait_event("reset-opened", "Completed").await;
+
+    let ctl = w.ctl();
+    let mut calls: Vec<String> = ctl
+        .requests()
+        .iter()
+        .filter(|r| r.endpoint != Endpoint::Control)
+        .filter(|r| r.path.contains("opened-job") || r.endpoint == Endpoint::TaskGet)
+        .map(|r| format!("{:?}", r.endpoint))
+        .collect();
+    calls.sort();
+    // Two more than a closed job: the close and the read confirming it (configuration
+    // and stats side by side).
+    assert_eq!(
+        calls,
+        [
+            "JobClose",
+            "JobGet",
+            "JobGet",
+            "JobGet",
+            "JobReset",
+            "JobStats",
+            "JobStats",
+            "JobUpdate",
+            "JobUpdate",
+            "TaskGet"
+        ],
+        "{calls:?}"
+    );
+
+    let writes = writes_in(&w);
+    let count = |what: &str| writes.iter().filter(|w| w.as_str() == what).count();
+    // Closing, the intent (with the `started` entry), the task id, Completed.
+    assert_eq!(count("patch jobresets/status"), 4, "{writes:?}");
+    assert_eq!(count("create events"), 1, "{writes:?}");
+    let reasons: Vec<_> = events.iter().filter_map(|e| e.reason.clone()).collect();
+    assert_eq!(reasons, ["Completed"], "{events:?}");
+    let note = events[0].note.clone().unwrap_or_default();
+    assert!(
+        note.contains("it was opened and was closed first"),
+        "{note}"
+    );
 }
