@@ -2,8 +2,9 @@
 //! scenario, a fresh in-process simulator; runs the release operator binary against them.
 //! Measures, side by side in one run: the API server's capacity for the operator's minimal
 //! writes (the bound), backlog and live scenarios at each size, the completion lag of an
-//! idle operator against a naive 5 s poller, a concurrency sweep, memory and CPU. Prints the
-//! figures and writes `docs/benchmarks.md` with plots. Nothing is asserted.
+//! idle operator against a naive 5 s poller, the cost of an opened job's reset, a
+//! concurrency sweep, memory and CPU. Prints the figures and writes `docs/benchmarks.md`
+//! with plots. Nothing is asserted.
 //!
 //! `cargo run --release --example bench_operator -- --operator target/dist/jobreset-operator`
 //! Environment: BENCH_SIZES (default "1000,10000"), BENCH_SWEEP (concurrencies, default
@@ -14,6 +15,7 @@
 //! modes with the operator's default flags.
 
 mod cores;
+mod cost;
 mod lag;
 mod naive;
 mod plots;
@@ -27,7 +29,7 @@ mod watch;
 
 use std::path::PathBuf;
 
-use scenario::{BoxError, Env, Mode};
+use scenario::{BoxError, Env, Jobs, Mode};
 use testbed::{Options, TestBed};
 
 fn env_list(key: &str, default: &str) -> Vec<usize> {
@@ -93,13 +95,30 @@ async fn main() -> Result<(), BoxError> {
     };
 
     eprintln!("== idle operator, one reset at a time (lag; warms the API server up)");
-    let idle = scenario::run(&env, 100, Mode::Sequential, default_concurrency, true).await?;
+    let idle = scenario::run(
+        &env,
+        100,
+        Mode::Sequential,
+        default_concurrency,
+        Jobs::CLOSED,
+    )
+    .await?;
     let template = idle
         .sample_status
         .clone()
         .ok_or("the idle scenario left no Completed status to shape the probe on")?;
     eprintln!("== idle operator, one reset at a time, no ledger");
-    let unledgered = scenario::run(&env, 50, Mode::Sequential, default_concurrency, false).await?;
+    let bare = Jobs {
+        ledger: false,
+        ..Jobs::CLOSED
+    };
+    let unledgered = scenario::run(&env, 50, Mode::Sequential, default_concurrency, bare).await?;
+    eprintln!("== idle operator, one reset at a time, opened jobs");
+    let opened = Jobs {
+        opened: true,
+        ..Jobs::CLOSED
+    };
+    let opened = scenario::run(&env, 50, Mode::Sequential, default_concurrency, opened).await?;
     eprintln!("== capacity probe");
     let mut probes = vec![probe::capacity(&env, &template, 1000, 16, None).await?];
     eprintln!("== naive 5 s poller");
@@ -121,7 +140,7 @@ async fn main() -> Result<(), BoxError> {
             eprintln!("== {} {n} (after a capacity probe)", mode.as_str());
             let name = format!("probe-before-{}-{n}", mode.as_str());
             let p = probe::capacity(&env, &template, 500, 16, Some(&name)).await?;
-            let mut f = scenario::run(&env, n, mode, default_concurrency, true).await?;
+            let mut f = scenario::run(&env, n, mode, default_concurrency, Jobs::CLOSED).await?;
             f.bound = Some(p.per_second);
             probes.push(p);
             let after =
@@ -146,7 +165,7 @@ async fn main() -> Result<(), BoxError> {
     for &c in &order {
         eprintln!("== backlog {sweep_n} at concurrency {c} (after a capacity probe)");
         let p = probe::capacity(&env, &template, 500, 16, None).await?;
-        let mut f = scenario::run(&env, sweep_n, Mode::Backlog, c as u16, true).await?;
+        let mut f = scenario::run(&env, sweep_n, Mode::Backlog, c as u16, Jobs::CLOSED).await?;
         f.bound = Some(p.per_second);
         eprintln!(
             "   {:.1} resets/s against {:.1} before",
@@ -168,6 +187,7 @@ async fn main() -> Result<(), BoxError> {
         probes,
         idle,
         unledgered,
+        opened,
         naive_ms,
         scenarios,
         sweep: swept,

@@ -22,7 +22,7 @@ const TICK: Duration = Duration::from_secs(5);
 
 /// The naive controller's lags (task end to Completed seen), in milliseconds, sorted.
 pub async fn lags(env: &Env, k: usize) -> Result<Vec<f64>, BoxError> {
-    let sim = simulator("naive", k, env.reset_ms).await?;
+    let sim = simulator("naive", k, env.reset_ms, false).await?;
     let ns = env.bed.namespace("naive").await?;
     let api: Api<JobReset> = Api::namespaced(env.client.clone(), &ns);
     let mut watch = Watch::start(api.clone(), sim.control()).await;

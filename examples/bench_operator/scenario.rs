@@ -139,8 +139,29 @@ pub fn jobreset(name: &str, job: &str, url: &str, ledger: bool) -> Result<JobRes
     }))?)
 }
 
-/// A fresh simulator holding `n` closed jobs with data, named `{prefix}-{i}`.
-pub async fn simulator(prefix: &str, n: usize, reset_ms: u64) -> Result<es_ml_sim::Sim, BoxError> {
+/// What a scenario's jobs are like, and whether their JobResets keep a ledger entry.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Jobs {
+    pub ledger: bool,
+    /// Opened jobs (the operator closes each first) rather than closed ones.
+    pub opened: bool,
+}
+
+impl Jobs {
+    /// Closed jobs with data, the ledger on: the bench's ordinary reset.
+    pub const CLOSED: Jobs = Jobs {
+        ledger: true,
+        opened: false,
+    };
+}
+
+/// A fresh simulator holding `n` jobs with data, named `{prefix}-{i}`.
+pub async fn simulator(
+    prefix: &str,
+    n: usize,
+    reset_ms: u64,
+    opened: bool,
+) -> Result<es_ml_sim::Sim, BoxError> {
     let sim = es_ml_sim::start(SimConfig {
         reset_duration: Duration::from_millis(reset_ms),
         ..Default::default()
@@ -150,7 +171,7 @@ pub async fn simulator(prefix: &str, n: usize, reset_ms: u64) -> Result<es_ml_si
         .map(|i| SeedJob {
             job_id: format!("{prefix}-{i}"),
             config: None,
-            state: Some("closed".into()),
+            state: Some(if opened { "opened" } else { "closed" }.into()),
             model_snapshot_id: Some("1700000000".into()),
             processed_record_count: Some(1000),
             user_annotations: 0,
@@ -190,20 +211,22 @@ pub async fn create(
     Ok(())
 }
 
-/// Runs `n` resets in `mode`; with `ledger` false their JobResets keep no ledger entry.
+/// Runs `n` resets of `jobs` in `mode`.
 pub async fn run(
     env: &Env,
     n: usize,
     mode: Mode,
     concurrency: u16,
-    ledger: bool,
+    jobs: Jobs,
 ) -> Result<Figures, BoxError> {
-    let bare = if ledger { "" } else { "-noledger" };
+    let Jobs { ledger, opened } = jobs;
     let prefix = format!(
-        "{}-{n}-c{concurrency}{bare}",
-        mode.as_str().replace(' ', "")
+        "{}-{n}-c{concurrency}{}{}",
+        mode.as_str().replace(' ', ""),
+        if ledger { "" } else { "-noledger" },
+        if opened { "-opened" } else { "" }
     );
-    let sim = simulator(&prefix, n, env.reset_ms).await?;
+    let sim = simulator(&prefix, n, env.reset_ms, opened).await?;
     let ns = env.bed.namespace(&prefix).await?;
     let api: Api<JobReset> = Api::namespaced(env.client.clone(), &ns);
     let mut watch = Watch::start(api.clone(), sim.control()).await;
