@@ -4,7 +4,8 @@
 #  1. es-ml-sim: reset + task-follow requests per second on this machine.
 #  2. operator: the API server's capacity probe, backlog and live scenarios per size, lag
 #     against a naive poller, a concurrency sweep, memory and CPU (examples/bench_operator).
-#     BENCH_SIZES, BENCH_SWEEP, BENCH_SWEEP_N, BENCH_RESET_MS tune it (see its header).
+#     BENCH_SIZES, BENCH_SWEEP, BENCH_SWEEP_N, BENCH_RESET_MS tune it (see its header); a tuned
+#     run prints its figures and leaves docs/ as the last full run wrote it.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 echo "== es-ml-sim: reset + task follow throughput"

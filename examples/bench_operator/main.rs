@@ -10,9 +10,9 @@
 //! Environment: BENCH_SIZES (default "1000,10000"), BENCH_SWEEP (concurrencies, default
 //! "4,8,16,32", run there and back; empty skips), BENCH_SWEEP_N (default 1000),
 //! BENCH_RESET_MS (default 50), BENCH_MODES (default "backlog,live"), BENCH_NAIVE_N (default
-//! 60), BENCH_OPERATOR_ARGS (extra operator flags, for experiments). With BENCH_SIZES empty,
-//! only the lag, the naive poller and the probes run; docs/ is written only by a run of both
-//! modes with the operator's default flags.
+//! 60), BENCH_PROBE_AFTER, BENCH_OPERATOR_ARGS (extra operator flags, for experiments).
+//! With BENCH_SIZES empty, only the lag, the naive poller and the probes run. docs/ is
+//! written only by a run with none of these set (`make bench`); any other prints only.
 
 mod cores;
 mod cost;
@@ -39,6 +39,23 @@ fn env_list(key: &str, default: &str) -> Vec<usize> {
         .filter_map(|s| s.trim().parse().ok())
         .collect()
 }
+
+/// Whether any `BENCH_*` setting is given: such a run is partial (fewer sizes, modes or
+/// rounds, other flags) and must not stand in docs/ for the full one.
+fn tuned() -> bool {
+    TUNING.iter().any(|k| std::env::var_os(k).is_some())
+}
+
+const TUNING: [&str; 8] = [
+    "BENCH_SIZES",
+    "BENCH_SWEEP",
+    "BENCH_SWEEP_N",
+    "BENCH_RESET_MS",
+    "BENCH_MODES",
+    "BENCH_NAIVE_N",
+    "BENCH_PROBE_AFTER",
+    "BENCH_OPERATOR_ARGS",
+];
 
 fn operator_path() -> PathBuf {
     let mut it = std::env::args().skip(1);
@@ -193,9 +210,8 @@ async fn main() -> Result<(), BoxError> {
         sweep: swept,
         default_concurrency,
     };
-    let flags_changed = std::env::var("BENCH_OPERATOR_ARGS").is_ok_and(|a| !a.trim().is_empty());
-    if report.scenarios.is_empty() || modes.len() < 2 || flags_changed {
-        // A partial run prints its figures but leaves docs/ as the last full one.
+    if tuned() {
+        // A tuned run prints its figures but leaves docs/ as the last full one.
         println!("{}", report.markdown());
     } else {
         report

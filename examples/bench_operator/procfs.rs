@@ -115,7 +115,8 @@ fn status_line(path: &str, key: &str) -> Option<f64> {
     line.split_whitespace().nth(1)?.parse().ok()
 }
 
-/// The commit measured, with `-dirty` when the tree has changes.
+/// The commit measured, with `-dirty` when the tree has changes (other than the files the
+/// bench itself writes: a previous run's figures are not a change to what is measured).
 pub fn commit() -> String {
     let run = |args: &[&str]| {
         std::process::Command::new("git")
@@ -126,6 +127,15 @@ pub fn commit() -> String {
             .unwrap_or_default()
     };
     let head = run(&["rev-parse", "--short", "HEAD"]);
-    let dirty = !run(&["status", "--porcelain", "--untracked-files=no"]).is_empty();
+    let dirty = !run(&[
+        "status",
+        "--porcelain",
+        "--untracked-files=no",
+        "--",
+        ".",
+        ":!docs/benchmarks.md",
+        ":!docs/bench",
+    ])
+    .is_empty();
     if dirty { format!("{head}-dirty") } else { head }
 }
