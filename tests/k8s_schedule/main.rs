@@ -1,11 +1,13 @@
 //! JobResetSchedules end to end on the shared test bed: the controller runs in-process on a
 //! clock the test sets (so slots come without waiting for them), creates JobResets that the
 //! JobReset controller runs against a simulator; one case SIGKILLs the operator binary at
-//! the moment of firing (real clock). The clock-driven slot cases are in `slots`; names and the SIGKILL case
-//! here. Does I/O (Kubernetes, loopback HTTP, processes).
+//! the moment of firing (real clock). The clock-driven slot cases are in `slots`, a refused
+//! create in `refused`; names and the SIGKILL case here. Does I/O (Kubernetes, loopback
+//! HTTP, processes).
 
 #[path = "../common/mod.rs"]
 mod common;
+mod refused;
 mod slots;
 
 use std::{sync::Arc, time::Duration};

@@ -266,7 +266,7 @@ pub async fn run_until(
             clock: Arc::clone(&opts.clock),
             field_manager: opts.field_manager.clone(),
             metrics: Arc::clone(&metrics),
-            backoff_cap: opts.backoff_cap,
+            retries: schedule::Retries::new(opts.backoff_base, opts.backoff_cap),
         }),
         schedules_woken,
         stop.clone(),

@@ -7,6 +7,7 @@ pub mod clock;
 pub mod conditions;
 pub mod decide;
 pub mod reconcile;
+pub mod retries;
 pub mod slots;
 
 use std::sync::Arc;
@@ -21,6 +22,7 @@ use tracing::{debug, warn};
 use crate::api::JobResetSchedule;
 pub use clock::{Clock, ManualClock, SystemClock};
 pub use reconcile::{Context, SCHEDULE_LABEL, SLOT_ANNOTATION, run_name};
+pub use retries::Retries;
 
 /// Runs until `stop`; `woken` carries schedules whose runs changed.
 pub async fn run(

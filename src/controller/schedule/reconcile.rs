@@ -18,6 +18,7 @@ use super::{
     clock::Clock,
     conditions,
     decide::{self, Decision, Run},
+    retries::Retries,
     slots::Slots,
 };
 use crate::{
@@ -49,7 +50,7 @@ pub struct Context {
     pub clock: Arc<dyn Clock>,
     pub field_manager: String,
     pub metrics: Arc<Metrics>,
-    pub backoff_cap: Duration,
+    pub retries: Retries,
 }
 
 /// The name of the run of `slot`: AlreadyExists then means "already fired".
@@ -63,6 +64,14 @@ pub fn run_name(schedule: &str, slot: Timestamp) -> String {
 }
 
 pub async fn reconcile(obj: Arc<JobResetSchedule>, ctx: Arc<Context>) -> Result<Action, Error> {
+    let done = reconcile_once(&obj, &ctx).await;
+    if done.is_ok() {
+        ctx.retries.succeeded(&obj.uid().unwrap_or_default());
+    }
+    done
+}
+
+async fn reconcile_once(obj: &JobResetSchedule, ctx: &Context) -> Result<Action, Error> {
     let name = obj.name_any();
     let namespace = obj
         .namespace()
@@ -70,7 +79,7 @@ pub async fn reconcile(obj: Arc<JobResetSchedule>, ctx: Arc<Context>) -> Result<
     if obj.metadata.deletion_timestamp.is_some() {
         return Ok(Action::await_change());
     }
-    let owned = runs_of(&ctx.runs, &ctx.jobs, &obj);
+    let owned = runs_of(&ctx.runs, &ctx.jobs, obj);
     let runs: Vec<Run> = owned.iter().map(|(r, _)| r.clone()).collect();
     let now = ctx.clock.now();
     let created = obj
@@ -85,7 +94,7 @@ pub async fn reconcile(obj: Arc<JobResetSchedule>, ctx: Arc<Context>) -> Result<
     let mut fired = None;
     if let Some(slot) = d.fire {
         let child = run_name(&name, slot);
-        let created = create_run(&ctx, &jobresets, &obj, &child, slot).await?;
+        let created = create_run(ctx, &jobresets, obj, &child, slot).await?;
         if created == Created::New {
             ctx.metrics.schedule_runs(&namespace, &name, "created", 1);
             crash::at(CrashPoint::AfterRunCreated);
@@ -115,7 +124,7 @@ pub async fn reconcile(obj: Arc<JobResetSchedule>, ctx: Arc<Context>) -> Result<
             "the run for {slot} was skipped: {} still running (concurrencyPolicy Forbid) or its name is taken",
             blocking.join(", ")
         );
-        publish(&ctx.recorder, &obj, "SkippedRun", EventType::Warning, note).await;
+        publish(&ctx.recorder, obj, "SkippedRun", EventType::Warning, note).await;
     }
     if let Some(m) = &d.missed {
         ctx.metrics
@@ -137,7 +146,7 @@ pub async fn reconcile(obj: Arc<JobResetSchedule>, ctx: Arc<Context>) -> Result<
         );
         publish(
             &ctx.recorder,
-            &obj,
+            obj,
             "MissedSchedule",
             EventType::Warning,
             note,
@@ -294,6 +303,23 @@ async fn create_run(
                 }),
             }
         }
+        Err(kube::Error::Api(e)) => {
+            // Refused (an admission policy, a quota, validation) or failed at the server:
+            // told on the schedule, where its owner looks, and tried again with backoff.
+            let note = format!(
+                "could not create JobReset {name} for {slot}: the API server answered {} {}: {}; trying again with backoff (a slot past startingDeadlineSeconds, or overtaken by the next one, is counted missed)",
+                e.code, e.reason, e.message
+            );
+            publish(
+                &ctx.recorder,
+                schedule,
+                "RunCreateFailed",
+                EventType::Warning,
+                note,
+            )
+            .await;
+            Err(failed(kube::Error::Api(e)))
+        }
         Err(source) => Err(failed(source)),
     }
 }
@@ -346,17 +372,23 @@ async fn publish(
         .await;
 }
 
-/// Retries with backoff; a failed run or an API error never stops later slots.
+/// Retries with backoff per schedule (a refused create is tried again until its slot is
+/// past `startingDeadlineSeconds`, then counted missed); a failed run or an API error never
+/// stops later slots.
 pub fn error_policy(obj: Arc<JobResetSchedule>, err: &Error, ctx: Arc<Context>) -> Action {
+    let wait = ctx
+        .retries
+        .failed(&obj.uid().unwrap_or_default(), std::time::Instant::now());
     ctx.metrics.reconcile_error(err.reason());
     warn!(
         namespace = %obj.namespace().unwrap_or_default(),
         name = %obj.name_any(),
         reason = err.reason(),
         error = %err,
+        retry_in_secs = wait.as_secs_f64(),
         "schedule reconcile failed"
     );
-    Action::requeue(ctx.backoff_cap.min(Duration::from_secs(5)))
+    Action::requeue(wait)
 }
 
 #[cfg(test)]
