@@ -43,6 +43,21 @@ fn writes_in(w: &World) -> Vec<String> {
         .collect()
 }
 
+/// The Elasticsearch calls about `job` and every task read, sorted (reads made side by side
+/// come in either order).
+fn es_calls(w: &World, job: &str) -> Vec<String> {
+    let mut calls: Vec<String> = w
+        .ctl()
+        .requests()
+        .iter()
+        .filter(|r| r.endpoint != Endpoint::Control)
+        .filter(|r| r.path.contains(job) || r.endpoint == Endpoint::TaskGet)
+        .map(|r| format!("{:?}", r.endpoint))
+        .collect();
+    calls.sort();
+    calls
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_closed_job_costs_seven_requests_three_status_writes_one_event_and_one_read() {
     let w = World::new("cost", SimConfig::default()).await;
@@ -116,16 +131,8 @@ async fn a_closed_job_without_the_ledger_costs_four_requests() {
     .await;
     w.completed("reset-bare").await;
     w.assert_job_reset("bare-job");
-    let ctl = w.ctl();
-    let mut calls: Vec<String> = ctl
-        .requests()
-        .iter()
-        .filter(|r| r.endpoint != Endpoint::Control)
-        .filter(|r| r.path.contains("bare-job") || r.endpoint == Endpoint::TaskGet)
-        .map(|r| format!("{:?}", r.endpoint))
-        .collect();
+    let calls = es_calls(&w, "bare-job");
     // The configuration and the stats are read side by side.
-    calls.sort();
     assert_eq!(
         calls,
         ["JobGet", "JobReset", "JobStats", "TaskGet"],
@@ -284,15 +291,7 @@ async fn an_opened_job_adds_its_close_a_read_and_one_status_write_but_no_event()
     assert_eq!(s.ledger_state.as_deref(), Some("succeeded"), "{s:#?}");
     let events = w.wait_event("reset-opened", "Completed").await;
 
-    let ctl = w.ctl();
-    let mut calls: Vec<String> = ctl
-        .requests()
-        .iter()
-        .filter(|r| r.endpoint != Endpoint::Control)
-        .filter(|r| r.path.contains("opened-job") || r.endpoint == Endpoint::TaskGet)
-        .map(|r| format!("{:?}", r.endpoint))
-        .collect();
-    calls.sort();
+    let calls = es_calls(&w, "opened-job");
     // Two more than a closed job: the close and the read confirming it (configuration
     // and stats side by side).
     assert_eq!(

@@ -111,6 +111,16 @@ impl Bed {
         self.w.api.get(&name).await.expect("run")
     }
 
+    /// The note of the first Event `reason` about the schedule `name`, once there is one.
+    async fn event_note(&self, name: &str, reason: &str) -> String {
+        let events = self.w.wait_event(name, reason).await;
+        events
+            .iter()
+            .filter(|e| e.reason.as_deref() == Some(reason))
+            .find_map(|e| e.note.clone())
+            .unwrap_or_default()
+    }
+
     async fn suspend(&self, name: &str, on: bool) {
         let patch = json!({"spec": {"suspend": on}});
         self.schedules

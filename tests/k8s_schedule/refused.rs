@@ -33,12 +33,7 @@ async fn a_refused_run_is_told_on_the_schedule_and_created_once_allowed() {
     let _rule = b.w.bed.faults().scoped(refuse).expect("fault rule");
     b.clock.set(t("2027-05-01T10:00:30Z"));
 
-    let events = b.w.wait_event("frozen", "RunCreateFailed").await;
-    let note = events
-        .iter()
-        .filter(|e| e.reason.as_deref() == Some("RunCreateFailed"))
-        .find_map(|e| e.note.clone())
-        .unwrap_or_default();
+    let note = b.event_note("frozen", "RunCreateFailed").await;
     let slot = t("2027-05-01T10:00:00Z");
     let name = run_name("frozen", slot);
     assert!(note.contains(&name), "{note}");

@@ -140,12 +140,7 @@ async fn a_two_hour_outage_catches_up_once_within_the_deadline() {
         .await;
     assert_eq!(s.missed_runs, 4, "{s:#?}");
     assert_eq!(s.last_missed_time.as_deref(), Some("2027-05-01T12:00:00Z"));
-    let events = b.w.wait_event("strict", "MissedSchedule").await;
-    let note = events
-        .iter()
-        .filter(|e| e.reason.as_deref() == Some("MissedSchedule"))
-        .find_map(|e| e.note.clone())
-        .unwrap_or_default();
+    let note = b.event_note("strict", "MissedSchedule").await;
     assert!(note.contains("4 scheduled runs were missed"), "{note}");
     assert_eq!(b.runs("strict").await.len(), 1);
 }
