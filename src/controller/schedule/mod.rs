@@ -7,6 +7,7 @@ pub mod clock;
 pub mod conditions;
 pub mod decide;
 pub mod reconcile;
+pub mod redact;
 pub mod retries;
 pub mod slots;
 

@@ -18,6 +18,7 @@ use super::{
     clock::Clock,
     conditions,
     decide::{self, Decision, Run},
+    redact::without_userinfo,
     retries::Retries,
     slots::Slots,
 };
@@ -308,7 +309,9 @@ async fn create_run(
             // told on the schedule, where its owner looks, and tried again with backoff.
             let note = format!(
                 "could not create JobReset {name} for {slot}: the API server answered {} {}: {}; trying again with backoff (a slot past startingDeadlineSeconds, or overtaken by the next one, is counted missed)",
-                e.code, e.reason, e.message
+                e.code,
+                e.reason,
+                without_userinfo(&e.message)
             );
             publish(
                 &ctx.recorder,
