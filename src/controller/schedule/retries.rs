@@ -12,7 +12,7 @@ use std::{
 use backon::{BackoffBuilder, ExponentialBackoff, ExponentialBuilder};
 
 pub struct Retries {
-    base: Duration,
+    backoff: ExponentialBuilder,
     cap: Duration,
     /// Each failing schedule's backoff and when it last failed, by uid.
     failures: Mutex<HashMap<String, (ExponentialBackoff, Instant)>>,
@@ -21,7 +21,12 @@ pub struct Retries {
 impl Retries {
     pub fn new(base: Duration, cap: Duration) -> Retries {
         Retries {
-            base,
+            backoff: ExponentialBuilder::new()
+                .with_min_delay(base)
+                .with_max_delay(cap)
+                .with_factor(2.0)
+                .with_jitter()
+                .without_max_times(),
             cap,
             failures: Mutex::default(),
         }
@@ -35,17 +40,11 @@ impl Retries {
         let stale = self.cap.saturating_mul(3);
         let mut failures = self.lock();
         failures.retain(|_, (_, at)| now.saturating_duration_since(*at) < stale);
-        let (backoff, at) = failures.entry(uid.to_owned()).or_insert_with(|| {
-            let b = ExponentialBuilder::new()
-                .with_min_delay(self.base)
-                .with_max_delay(self.cap)
-                .with_factor(2.0)
-                .with_jitter()
-                .without_max_times()
-                .build();
-            (b, now)
-        });
+        let (backoff, at) = failures
+            .entry(uid.to_owned())
+            .or_insert_with(|| (self.backoff.build(), now));
         *at = now;
+        // Built without a limit of times, it never ends.
         backoff.next().unwrap_or(self.cap)
     }
 
