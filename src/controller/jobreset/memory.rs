@@ -1,8 +1,9 @@
 //! What the controller keeps per JobReset between reconciles: its background long-poll, its
-//! Elasticsearch client (credentials inside), its count of Kubernetes-side failures, its
-//! last status write the API server accepted (so a reconcile can go on from the cache). Keyed
-//! by the object's uid, so a JobReset deleted and re-created under the same name starts
-//! afresh, and dropped when the run ends or the object is deleted. No I/O.
+//! Elasticsearch client (credentials inside), its count of Kubernetes-side failures, the
+//! object as the API server last answered (a status write it accepted, a read; so a reconcile
+//! can go on from the cache). Keyed by the object's uid, so a JobReset deleted and re-created
+//! under the same name starts afresh, and dropped when the run ends or the object is deleted.
+//! No I/O.
 
 use std::{
     collections::HashMap,
@@ -63,14 +64,16 @@ pub struct Memory {
     requests: Mutex<HashMap<RunKey, (u32, bool)>>,
     /// By uid: the statuses this process wrote (or is writing), while the run goes on.
     written: Mutex<HashMap<String, Vec<JobResetStatus>>>,
-    /// By uid: the last status write the API server accepted, while the run is past Pending.
-    last: Mutex<HashMap<String, LastWrite>>,
+    /// By uid: the object as the API server last answered (a write or a read), while the run
+    /// is past Pending.
+    last: Mutex<HashMap<String, Known>>,
 }
 
-/// A status write the API server accepted: the resourceVersion it was conditional on, the
-/// one it produced, and the status the server answered with.
+/// The object as the API server last answered this process (a status write it accepted, or
+/// a read): the resourceVersion a write was conditional on (a read's own), the one answered,
+/// and the status in the answer.
 #[derive(Clone, Debug)]
-struct LastWrite {
+struct Known {
     base: String,
     version: String,
     status: JobResetStatus,
@@ -108,17 +111,32 @@ impl Memory {
     /// Kept only past Pending (a Pending run may write its `started` entry before its first
     /// status write) and until the run ends.
     pub fn wrote(&self, key: &RunKey, base: &str, written: &JobReset) {
+        self.know(key, Some(base), written);
+    }
+
+    /// The API server answered a read with `read`: as good a place to go on from as a write's
+    /// answer (the next status write is conditional on its version), so a run whose next step
+    /// comes from a background call does not read the object once more. Kept as `wrote`.
+    pub fn read(&self, key: &RunKey, read: &JobReset) {
+        self.know(key, None, read);
+    }
+
+    /// `base`: the version a write was conditional on (none for a read).
+    fn know(&self, key: &RunKey, base: Option<&str>, answered: &JobReset) {
         let mut last = lock(&self.last);
-        match (&written.status, written.metadata.resource_version.as_ref()) {
+        match (
+            &answered.status,
+            answered.metadata.resource_version.as_ref(),
+        ) {
             (Some(status), Some(version))
                 if status.phase != Phase::Pending && !status.phase.is_terminal() =>
             {
-                let write = LastWrite {
-                    base: base.to_owned(),
+                let known = Known {
+                    base: base.unwrap_or(version).to_owned(),
                     version: version.clone(),
                     status: status.clone(),
                 };
-                last.insert(key.uid.clone(), write);
+                last.insert(key.uid.clone(), known);
             }
             _ => {
                 last.remove(&key.uid);
@@ -131,17 +149,17 @@ impl Memory {
         lock(&self.last).remove(&key.uid);
     }
 
-    /// The object as the API server has it right after this process's last status write, if
-    /// `cached` tells it exactly: `cached` is that write's own version, or the version the
-    /// write was conditional on (the write's watch event not in yet). Anything else (another
-    /// writer came between, or no write is known) asks for a fresh read. Deciding from it is
-    /// as safe as a read made at the moment of that write for a step that only reads or
-    /// writes status: every status write is conditional on its version, so any change since
-    /// fails it with 409.
-    pub fn as_last_written(&self, cached: &Arc<JobReset>) -> Option<Arc<JobReset>> {
+    /// The object as the API server has it right after this process's last status write or
+    /// read, if `cached` tells it exactly: `cached` is that answer's own version, or the
+    /// version a write was conditional on (the write's watch event not in yet). Anything else
+    /// (another writer came between, or nothing is known) asks for a fresh read. Deciding from
+    /// it is as safe as a read made at the moment of that answer for a step that only reads
+    /// or writes status: every status write is conditional on its version, so any change
+    /// since fails it with 409.
+    pub fn as_last_known(&self, cached: &Arc<JobReset>) -> Option<Arc<JobReset>> {
         let uid = cached.metadata.uid.as_deref()?;
         let last = lock(&self.last).get(uid).cloned()?;
-        after_write(cached, &last)
+        after_answer(cached, &last)
     }
 
     /// This process is about to write the run's status.
@@ -216,7 +234,7 @@ impl Memory {
     }
 }
 
-fn after_write(cached: &Arc<JobReset>, last: &LastWrite) -> Option<Arc<JobReset>> {
+fn after_answer(cached: &Arc<JobReset>, last: &Known) -> Option<Arc<JobReset>> {
     let version = cached.metadata.resource_version.as_deref()?;
     if version == last.version {
         return Some(Arc::clone(cached));
@@ -270,7 +288,7 @@ mod tests {
 
     #[test]
     fn the_cache_stands_for_the_last_write_only_at_its_version_or_the_one_before() {
-        let last = LastWrite {
+        let last = Known {
             base: "10".into(),
             version: "11".into(),
             status: JobResetStatus {
@@ -280,7 +298,7 @@ mod tests {
             },
         };
         let seen = |cached: &Arc<JobReset>| {
-            after_write(cached, &last).map(|o| {
+            after_answer(cached, &last).map(|o| {
                 let s = o.status.clone().unwrap_or_default();
                 (o.metadata.resource_version.clone(), s.phase, s.task_id)
             })
@@ -302,35 +320,53 @@ mod tests {
         let key = RunKey::of(&at("1", Phase::Pending));
         memory.wrote(&key, "1", &at("2", Phase::Pending));
         assert!(
-            memory.as_last_written(&at("2", Phase::Pending)).is_none(),
+            memory.as_last_known(&at("2", Phase::Pending)).is_none(),
             "Pending"
         );
         memory.wrote(&key, "2", &at("3", Phase::Resetting));
-        assert!(memory.as_last_written(&at("3", Phase::Resetting)).is_some());
+        assert!(memory.as_last_known(&at("3", Phase::Resetting)).is_some());
         let mut other = JobReset::clone(&at("3", Phase::Resetting));
         other.metadata.uid = Some("uid-2".into());
         let other = Arc::new(other);
         assert!(
-            memory.as_last_written(&other).is_none(),
+            memory.as_last_known(&other).is_none(),
             "re-created: another uid"
         );
-        assert!(memory.as_last_written(&at("2", Phase::Pending)).is_some());
+        assert!(memory.as_last_known(&at("2", Phase::Pending)).is_some());
         memory.write_unknown(&key);
         assert!(
-            memory.as_last_written(&at("3", Phase::Resetting)).is_none(),
+            memory.as_last_known(&at("3", Phase::Resetting)).is_none(),
             "failed"
         );
         memory.wrote(&key, "3", &at("4", Phase::Resetting));
         memory.wrote(&key, "4", &at("5", Phase::Completed));
         assert!(
-            memory.as_last_written(&at("5", Phase::Completed)).is_none(),
+            memory.as_last_known(&at("5", Phase::Completed)).is_none(),
             "ended"
         );
         memory.wrote(&key, "5", &at("6", Phase::Resetting));
         memory.forget(&key);
         assert!(
-            memory.as_last_written(&at("6", Phase::Resetting)).is_none(),
+            memory.as_last_known(&at("6", Phase::Resetting)).is_none(),
             "forgotten"
+        );
+    }
+
+    #[tokio::test]
+    async fn a_read_stands_for_the_object_at_its_own_version_only() {
+        let memory = memory();
+        let key = RunKey::of(&at("1", Phase::Pending));
+        memory.wrote(&key, "6", &at("7", Phase::Resetting));
+        // Someone else changed it (version 8); the read after the conflict is what is known.
+        memory.read(&key, &at("8", Phase::Resetting));
+        assert!(memory.as_last_known(&at("8", Phase::Resetting)).is_some());
+        // A cache still at the old write (or before it) is behind the read: read again.
+        assert!(memory.as_last_known(&at("7", Phase::Resetting)).is_none());
+        assert!(memory.as_last_known(&at("6", Phase::Pending)).is_none());
+        memory.read(&key, &at("9", Phase::Pending));
+        assert!(
+            memory.as_last_known(&at("9", Phase::Pending)).is_none(),
+            "Pending"
         );
     }
 

@@ -139,19 +139,21 @@ async fn reconcile_once(obj: Arc<JobReset>, ctx: &Arc<Context>) -> Result<Next, 
     // written); deciding on a stale status could send a second reset, so the object is read.
     // In the finishing lane the run goes on from a background call's answer, and its next
     // step only reads or writes status (conditional on the version): there the object as its
-    // own last write left it serves, when the cache tells it exactly. Elsewhere (a retry
-    // after a fault may act on the job with its status unchanged, and the object may be gone
-    // meanwhile) it is read.
+    // own last write (or read) left it serves, when the cache tells it exactly. Elsewhere (a
+    // retry after a fault may act on the job with its status unchanged, and the object may
+    // be gone meanwhile) it is read.
     let finishing = pace::is_finishing();
-    let mine = finishing
-        .then(|| ctx.memory.as_last_written(&obj))
-        .flatten();
+    let mine = finishing.then(|| ctx.memory.as_last_known(&obj)).flatten();
     let fresh = match mine {
         Some(o) => Some(o),
         None => {
             let first = finishing || obj.status.as_ref().is_some_and(|s| s.task_id.is_some());
             let read = read_fresh(&api, &namespace, &name);
-            ctx.pace.run(first, read).await?.map(Arc::new)
+            let read = ctx.pace.run(first, read).await?;
+            if let Some(o) = &read {
+                ctx.memory.read(&RunKey::of(o), o);
+            }
+            read.map(Arc::new)
         }
     };
     let Some(fresh) = fresh else {
