@@ -10,7 +10,10 @@ use std::{
 
 use futures::StreamExt;
 use jobreset_operator::api::JobReset;
-use kube::{Api, runtime::watcher};
+use kube::{
+    Api,
+    runtime::{WatchStreamExt, watcher},
+};
 
 /// What the watch saw of one JobReset.
 #[derive(Clone, Debug)]
@@ -43,7 +46,10 @@ impl Watch {
         let into = Arc::clone(&seen);
         let task = tokio::spawn(async move {
             let mut listed = Some(listed);
-            let mut events = watcher(api, watcher::Config::default()).boxed();
+            // Backed off: errors that come at once (the bench's runtime ending) must not spin.
+            let mut events = watcher(api, watcher::Config::default())
+                .default_backoff()
+                .boxed();
             while let Some(ev) = events.next().await {
                 let o = match ev {
                     Ok(watcher::Event::InitDone) => {

@@ -304,18 +304,13 @@ impl World {
     /// returns every Event regarding it at that point.
     pub async fn wait_event(&self, name: &str, reason: &str) -> Vec<Event> {
         use futures::StreamExt;
-        use kube::runtime::{WatchStreamExt, watcher};
         let api: Api<Event> = Api::namespaced(self.client.clone(), &self.ns);
         let regards =
             |e: &Event| e.regarding.as_ref().and_then(|r| r.name.as_deref()) == Some(name);
         let found = async {
-            let mut stream =
-                std::pin::pin!(watcher(api.clone(), watcher::Config::default()).applied_objects());
-            while let Some(item) = stream.next().await {
-                if let Ok(e) = item
-                    && regards(&e)
-                    && e.reason.as_deref() == Some(reason)
-                {
+            let mut stream = std::pin::pin!(applied(api.clone()));
+            while let Some(e) = stream.next().await {
+                if regards(&e) && e.reason.as_deref() == Some(reason) {
                     return true;
                 }
             }

@@ -1,5 +1,6 @@
 //! Test objects: a simulator seed, a JobReset, a watch that tracks how many runs are in a phase
-//! at once. Builds values; `track_max_in_phase` watches the API server.
+//! at once, a watch stream that backs off on errors. Builds values; `track_max_in_phase` and
+//! `applied` watch the API server.
 
 use super::*;
 /// A seed with one job (snapshot + 1234 records) and optionally its started datafeed.
@@ -45,14 +46,12 @@ pub fn track_max_in_phase(
     phase: Phase,
 ) -> (Arc<AtomicUsize>, tokio::task::JoinHandle<()>) {
     use futures::StreamExt;
-    use kube::runtime::{WatchStreamExt, watcher};
     let max = Arc::new(AtomicUsize::new(0));
     let seen = max.clone();
     let handle = tokio::spawn(async move {
         let mut phases: BTreeMap<String, Phase> = BTreeMap::new();
-        let mut stream = std::pin::pin!(watcher(api, watcher::Config::default()).applied_objects());
-        while let Some(item) = stream.next().await {
-            let Ok(obj) = item else { continue };
+        let mut stream = std::pin::pin!(applied(api));
+        while let Some(obj) = stream.next().await {
             let name = obj.metadata.name.clone().unwrap_or_default();
             phases.insert(name, obj.status.map(|s| s.phase).unwrap_or_default());
             let n = phases.values().filter(|p| **p == phase).count();
@@ -60,4 +59,20 @@ pub fn track_max_in_phase(
         }
     });
     (max, handle)
+}
+
+/// The objects a watch of `api` delivers, across its restarts. Its errors are retried after
+/// kube's default backoff: without a pause, a client that fails at once (as every client does
+/// while its runtime shuts down) keeps the task in one endless poll, which no abort, timeout or
+/// shutdown can end.
+pub fn applied<K>(api: Api<K>) -> impl futures::Stream<Item = K> + Send
+where
+    K: kube::Resource + Clone + serde::de::DeserializeOwned + std::fmt::Debug + Send + 'static,
+{
+    use futures::StreamExt;
+    use kube::runtime::{WatchStreamExt, watcher};
+    watcher(api, watcher::Config::default())
+        .default_backoff()
+        .applied_objects()
+        .filter_map(|item| std::future::ready(item.ok()))
 }

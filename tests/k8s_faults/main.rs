@@ -12,6 +12,7 @@
 #[path = "../common/mod.rs"]
 mod common;
 mod credentials;
+mod harness;
 mod jobs;
 mod outages;
 mod refusals;
