@@ -16,9 +16,9 @@ fn client_failing_at_once() -> Client {
     gone.block_on(async { Client::try_from(Config::new(url)).expect("a client") })
 }
 
-/// Before: the monitor looped on the watcher's errors without ever yielding, so neither an
-/// abort nor the end of the test's runtime could stop it, and a test that had passed hung
-/// until the harness killed it.
+/// A monitor waits between its watch's errors. It once looped on them without yielding, so
+/// neither an abort nor the end of the test's runtime could stop it, and a test that had
+/// passed hung until the harness killed it.
 #[test]
 fn a_phase_monitor_whose_client_fails_at_once_can_be_stopped() {
     let client = client_failing_at_once();

@@ -6,8 +6,9 @@
 //! deleted mid-reset, a slow close, an unstoppable datafeed, old versions, blocked jobs and a
 //! node restart that fails the reset task; a finished reset recorded while a hanging call holds
 //! every slot. Waits are watches with deadlines, never sleeps.
-//! One file per theme: `refusals`, `tasks`, `outages`, `credentials`, `jobs`; the helpers they
-//! share are here. Does I/O (Kubernetes, loopback HTTP).
+//! One file per theme: `refusals`, `tasks`, `outages`, `credentials`, `jobs`, and `harness`
+//! for the shared helpers' own faults; the helpers they share are here. Does I/O (Kubernetes,
+//! loopback HTTP).
 
 #[path = "../common/mod.rs"]
 mod common;
