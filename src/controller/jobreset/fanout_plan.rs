@@ -5,7 +5,7 @@
 
 use std::collections::BTreeMap;
 
-use jiff::{SignedDuration, Timestamp};
+use jiff::Timestamp;
 
 use crate::{
     api::{FailurePolicy, FanOutStatus, JobConditions, Phase, SkippedJob},
@@ -63,10 +63,15 @@ fn unmet(job: &JobSummary, c: &JobConditions, now: Timestamp) -> Option<String> 
         ));
     }
     if let Some(age) = c.latest_record_older_than.as_deref() {
-        let limit = parse_age(age)?;
+        // Fails closed: a condition the operator cannot read holds the job back.
+        let Some(limit_ms) = age_ms(age) else {
+            return Some(format!(
+                "latestRecordOlderThan {age:?} is not an age like 7d, 12h, 30m or 45s"
+            ));
+        };
         if let Some(latest) = job.latest_record_time_ms {
             let since = now.as_millisecond().saturating_sub(latest);
-            if since <= limit.as_millis() as i64 {
+            if since <= limit_ms {
                 return Some(format!("its latest record is not older than {age}"));
             }
         }
@@ -83,18 +88,23 @@ fn unmet(job: &JobSummary, c: &JobConditions, now: Timestamp) -> Option<String> 
     None
 }
 
-/// `7d`, `12h`, `30m`, `45s` (the schema's pattern).
-fn parse_age(s: &str) -> Option<SignedDuration> {
+/// `7d`, `12h`, `30m`, `45s` (the schema's pattern) in milliseconds; an age past what a
+/// clock can count saturates (no record is that old), it never wraps.
+fn age_ms(s: &str) -> Option<i64> {
     let (num, unit) = s.split_at(s.len().checked_sub(1)?);
-    let n: i64 = num.parse().ok()?;
-    let secs = match unit {
-        "d" => n.checked_mul(86_400)?,
-        "h" => n.checked_mul(3_600)?,
-        "m" => n.checked_mul(60)?,
-        "s" => n,
+    let unit_ms: i64 = match unit {
+        "d" => 86_400_000,
+        "h" => 3_600_000,
+        "m" => 60_000,
+        "s" => 1_000,
         _ => return None,
     };
-    Some(SignedDuration::from_secs(secs))
+    if num.is_empty() || !num.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    // More digits than an i64 holds: as large as can be.
+    let n: i64 = num.parse().unwrap_or(i64::MAX);
+    Some(n.saturating_mul(unit_ms))
 }
 
 /// The child of `parent` for `job_id`: the same name every time, so a crash between deciding
@@ -253,6 +263,42 @@ mod tests {
             ..Default::default()
         };
         assert_eq!(select(&jobs, &[], Some(&states), now).0, ["c"]);
+    }
+
+    #[test]
+    fn an_age_too_large_for_any_clock_fails_closed() {
+        // A day-old record: no age of more than a day is met by it.
+        let now = Timestamp::from_second(1_700_000_000 + 86_400).unwrap();
+        let recent = [job("a", JobState::Closed, 1000, "ok")];
+        let mut no_records = job("b", JobState::Closed, 0, "ok");
+        no_records.latest_record_time_ms = None;
+        for age in [
+            "99999999999999999999d",
+            "100000000000000d",
+            "9223372036854775807s",
+            "106751991167301d",
+        ] {
+            let cond = JobConditions {
+                latest_record_older_than: Some(age.into()),
+                created_before: Some("2000-01-01T00:00:00Z".into()),
+                ..Default::default()
+            };
+            let (targets, skipped) = select(&recent, &[], Some(&cond), now);
+            assert!(targets.is_empty(), "{age}: a day-old record is not older");
+            assert!(
+                skipped[0].reason.contains(age),
+                "{age}: {:?}",
+                skipped[0].reason
+            );
+            // The next condition still holds it back: created in 2020, not before 2000.
+            let (targets, skipped) =
+                select(std::slice::from_ref(&no_records), &[], Some(&cond), now);
+            assert!(targets.is_empty(), "{age}: createdBefore still applies");
+            assert!(
+                skipped[0].reason.contains("not created before"),
+                "{skipped:?}"
+            );
+        }
     }
 
     #[test]
