@@ -116,12 +116,16 @@ impl EsClient {
     /// summary of every job the expression names (ids, groups, wildcards, comma lists).
     pub async fn jobs(&self, expression: &str) -> Result<Vec<JobSummary>, EsError> {
         let q = [("allow_no_match", "true")];
-        let config = self.call(Method::GET, &["_ml", "anomaly_detectors", expression], &q);
-        let stats = self.call(
-            Method::GET,
-            &["_ml", "anomaly_detectors", expression, "_stats"],
-            &q,
-        );
+        let config = self
+            .call(Method::GET, &["_ml", "anomaly_detectors", expression], &q)
+            .listing();
+        let stats = self
+            .call(
+                Method::GET,
+                &["_ml", "anomaly_detectors", expression, "_stats"],
+                &q,
+            )
+            .listing();
         let (config_body, stats_body) =
             tokio::try_join!(self.send_ok(&config, None), self.send_ok(&stats, None))?;
         super::jobs::summaries(&config_body, &stats_body).map_err(|detail| config.decode(detail))
@@ -134,7 +138,9 @@ impl EsClient {
         }
         let q = [("allow_no_match", "true")];
         let joined = ids.join(",");
-        let req = self.call(Method::GET, &["_ml", "datafeeds", &joined, "_stats"], &q);
+        let req = self
+            .call(Method::GET, &["_ml", "datafeeds", &joined, "_stats"], &q)
+            .listing();
         let body = self.send_ok(&req, None).await?;
         super::jobs::datafeed_states(&body).map_err(|detail| req.decode(detail))
     }

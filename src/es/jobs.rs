@@ -1,23 +1,33 @@
 //! Decoding of job lists: `GET _ml/anomaly_detectors/<expression>` merged with its `_stats`,
 //! one summary per job, for resolving an expression over many jobs. Pure, no I/O.
 
-use serde::Deserialize;
-use serde_json::Value;
+use std::{collections::HashMap, fmt, marker::PhantomData};
+
+use serde::{
+    Deserialize, Deserializer,
+    de::{self, IgnoredAny, SeqAccess, Visitor},
+};
 
 use super::types::{JobState, JobSummary};
 use super::wire::{DecodeError, json};
 
+/// The most entries a listing may hold: Elasticsearch answers at most 10,000 jobs (its page
+/// of job configurations). A longer list is no Elasticsearch answer, and is refused as it is
+/// read rather than held.
+const MAX_LISTED: usize = 10_000;
+
 #[derive(Deserialize)]
+#[serde(bound(deserialize = "T: Deserialize<'de>"))]
 struct Jobs<T> {
-    #[serde(default = "Vec::new")]
+    #[serde(default = "Vec::new", deserialize_with = "bounded")]
     jobs: Vec<T>,
 }
 
 #[derive(Deserialize)]
 struct Config {
     job_id: String,
-    #[serde(default)]
-    create_time: Option<Value>,
+    #[serde(default, deserialize_with = "millis")]
+    create_time: Option<i64>,
     #[serde(default)]
     model_snapshot_id: Option<String>,
     /// Embedded by GET from 8.0 when the job has a datafeed.
@@ -32,7 +42,7 @@ struct DatafeedRef {
 
 #[derive(Deserialize)]
 struct Datafeeds {
-    #[serde(default = "Vec::new")]
+    #[serde(default = "Vec::new", deserialize_with = "bounded")]
     datafeeds: Vec<DatafeedStats>,
 }
 
@@ -56,8 +66,8 @@ struct Stats {
 struct Counts {
     #[serde(default)]
     processed_record_count: u64,
-    #[serde(default)]
-    latest_record_timestamp: Option<Value>,
+    #[serde(default, deserialize_with = "millis")]
+    latest_record_timestamp: Option<i64>,
 }
 
 #[derive(Deserialize)]
@@ -66,13 +76,67 @@ struct SizeStats {
     memory_status: Option<String>,
 }
 
-/// Epoch millis, as a number or a numeric string.
-fn millis(v: Option<Value>) -> Option<i64> {
-    match v? {
-        Value::Number(n) => n.as_i64(),
-        Value::String(s) => s.parse().ok(),
-        _ => None,
+/// A list of at most `MAX_LISTED` entries.
+fn bounded<'de, D: Deserializer<'de>, T: Deserialize<'de>>(d: D) -> Result<Vec<T>, D::Error> {
+    struct Bounded<T>(PhantomData<T>);
+    impl<'de, T: Deserialize<'de>> Visitor<'de> for Bounded<T> {
+        type Value = Vec<T>;
+        fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+            write!(f, "a list of at most {MAX_LISTED} entries")
+        }
+        fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Vec<T>, A::Error> {
+            let mut out = Vec::new();
+            while let Some(entry) = seq.next_element()? {
+                if out.len() == MAX_LISTED {
+                    return Err(de::Error::custom(format!(
+                        "more than {MAX_LISTED} entries, more than Elasticsearch lists"
+                    )));
+                }
+                out.push(entry);
+            }
+            Ok(out)
+        }
     }
+    d.deserialize_seq(Bounded(PhantomData))
+}
+
+/// Epoch millis, as a number or a numeric string; anything else is no time (and is skipped
+/// as it is read, never held).
+fn millis<'de, D: Deserializer<'de>>(d: D) -> Result<Option<i64>, D::Error> {
+    struct Millis;
+    impl<'de> Visitor<'de> for Millis {
+        type Value = Option<i64>;
+        fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+            f.write_str("epoch milliseconds")
+        }
+        fn visit_i64<E>(self, v: i64) -> Result<Self::Value, E> {
+            Ok(Some(v))
+        }
+        fn visit_u64<E>(self, v: u64) -> Result<Self::Value, E> {
+            Ok(i64::try_from(v).ok())
+        }
+        fn visit_f64<E>(self, _: f64) -> Result<Self::Value, E> {
+            Ok(None)
+        }
+        fn visit_bool<E>(self, _: bool) -> Result<Self::Value, E> {
+            Ok(None)
+        }
+        fn visit_str<E>(self, v: &str) -> Result<Self::Value, E> {
+            Ok(v.parse().ok())
+        }
+        fn visit_unit<E>(self) -> Result<Self::Value, E> {
+            Ok(None)
+        }
+        fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Self::Value, A::Error> {
+            while seq.next_element::<IgnoredAny>()?.is_some() {}
+            Ok(None)
+        }
+        fn visit_map<A: de::MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
+            while map.next_entry::<IgnoredAny, IgnoredAny>()?.is_some() {}
+            Ok(None)
+        }
+    }
+    d.deserialize_any(Millis)
 }
 
 /// One summary per job the config answer lists, in its order; the stats answer gives state
@@ -80,9 +144,10 @@ fn millis(v: Option<Value>) -> Option<i64> {
 pub fn summaries(config_body: &[u8], stats_body: &[u8]) -> Result<Vec<JobSummary>, DecodeError> {
     let config: Jobs<Config> = json(config_body).map_err(|e| format!("job configs: {e}"))?;
     let stats: Jobs<Stats> = json(stats_body).map_err(|e| format!("job stats: {e}"))?;
+    let stats: HashMap<&str, &Stats> = stats.jobs.iter().map(|s| (s.job_id.as_str(), s)).collect();
     let mut out = vec![];
     for c in config.jobs {
-        let Some(st) = stats.jobs.iter().find(|s| s.job_id == c.job_id) else {
+        let Some(st) = stats.get(c.job_id.as_str()) else {
             continue;
         };
         let state = JobState::from_es(&st.state)
@@ -95,8 +160,8 @@ pub fn summaries(config_body: &[u8], stats_body: &[u8]) -> Result<Vec<JobSummary
                 .as_ref()
                 .and_then(|m| m.memory_status.clone()),
             processed_record_count: st.data_counts.processed_record_count,
-            latest_record_time_ms: millis(st.data_counts.latest_record_timestamp.clone()),
-            create_time_ms: millis(c.create_time),
+            latest_record_time_ms: st.data_counts.latest_record_timestamp,
+            create_time_ms: c.create_time,
             has_model_snapshot: c
                 .model_snapshot_id
                 .is_some_and(|s| !s.is_empty() && s != "empty"),
@@ -146,6 +211,47 @@ mod tests {
         assert_eq!(
             d.unwrap(),
             [("datafeed-a".to_owned(), "started".to_owned())]
+        );
+    }
+
+    fn listing(n: usize, entry: impl Fn(usize) -> String) -> Vec<u8> {
+        let entries: Vec<String> = (0..n).map(entry).collect();
+        format!(r#"{{"count":{n},"jobs":[{}]}}"#, entries.join(",")).into_bytes()
+    }
+
+    #[test]
+    fn a_listing_longer_than_elasticsearch_gives_is_refused() {
+        let config = |i| format!(r#"{{"job_id":"j{i}"}}"#);
+        let stats = |i| format!(r#"{{"job_id":"j{i}","state":"closed"}}"#);
+        let all = summaries(&listing(MAX_LISTED, config), &listing(MAX_LISTED, stats));
+        assert_eq!(all.map(|s| s.len()), Ok(MAX_LISTED));
+        let over = summaries(&listing(MAX_LISTED + 1, config), &listing(1, stats));
+        let err = over.err().unwrap_or_default();
+        assert!(err.contains("more than 10000 entries"), "{err}");
+        let over = summaries(&listing(1, config), &listing(MAX_LISTED + 1, stats));
+        assert!(over.is_err(), "the stats are bounded too");
+    }
+
+    #[test]
+    fn times_that_are_not_numbers_are_no_times() {
+        let config = listing(3, |i| {
+            let t = ["\"1700000000000\"", "[[1,2],{\"a\":[3]}]", "1.5"][i];
+            format!(r#"{{"job_id":"j{i}","create_time":{t}}}"#)
+        });
+        let stats = listing(3, |i| {
+            let t = ["null", "{\"a\":1}", "\"soon\""][i];
+            format!(
+                r#"{{"job_id":"j{i}","state":"closed","data_counts":{{"latest_record_timestamp":{t}}}}}"#
+            )
+        });
+        let s = summaries(&config, &stats).unwrap_or_default();
+        let times: Vec<_> = s
+            .iter()
+            .map(|j| (j.create_time_ms, j.latest_record_time_ms))
+            .collect();
+        assert_eq!(
+            times,
+            [(Some(1_700_000_000_000), None), (None, None), (None, None)]
         );
     }
 }

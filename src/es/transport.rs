@@ -78,8 +78,13 @@ impl std::fmt::Debug for Secrets {
 
 const USER_AGENT: &str = concat!("jobreset-operator/", env!("CARGO_PKG_VERSION"));
 const OPAQUE_ID: HeaderName = HeaderName::from_static("x-opaque-id");
-/// The largest answer body read (the job config, stats and task answers are a few KiB).
-const MAX_BODY: usize = 16 << 20;
+/// The largest answer body read for one object (a job's configuration or stats, a task, a
+/// close): Elasticsearch's are a few KiB. A cap per answer bounds what a hostile server can
+/// make the operator hold (up to `--max-task-follows` long-polls at once) and parse.
+const ANSWER_LIMIT: usize = 1 << 20;
+/// The same for the listings of many jobs (a fan-out's expression): up to Elasticsearch's page
+/// of 10,000 jobs, decoded into a few fields each.
+pub(super) const LIST_ANSWER_LIMIT: usize = 16 << 20;
 
 impl EsClient {
     pub fn new(cfg: EsConfig) -> Result<EsClient, EsError> {
@@ -181,6 +186,7 @@ impl EsClient {
             what,
             opaque_id: (!self.opaque_id.is_empty()).then(|| self.opaque_id.clone()),
             body: None,
+            limit: ANSWER_LIMIT,
         }
     }
 
@@ -228,16 +234,18 @@ impl EsClient {
         let status = resp.status();
         // Every answer the operator reads is small; a server that sends more is not one to
         // buffer without end.
+        let too_large = || call.decode(format!("the answer is larger than {}", size(call.limit)));
+        if resp.content_length().is_some_and(|n| n > call.limit as u64) {
+            return Err(too_large());
+        }
         let mut body = Vec::new();
         while let Some(chunk) = resp
             .chunk()
             .await
             .map_err(|e| self.transport_error(call, after, e))?
         {
-            if body.len() + chunk.len() > MAX_BODY {
-                return Err(
-                    call.decode(format!("the answer is larger than {} MiB", MAX_BODY >> 20))
-                );
+            if body.len() + chunk.len() > call.limit {
+                return Err(too_large());
             }
             body.extend_from_slice(&chunk);
         }
@@ -294,14 +302,23 @@ pub(super) struct Call {
     pub(super) opaque_id: Option<String>,
     /// A JSON body.
     pub(super) body: Option<Vec<u8>>,
+    /// The largest answer body read.
+    limit: usize,
 }
 
 impl Call {
     pub(super) fn decode(&self, detail: String) -> EsError {
         EsError::Decode {
             what: self.what.clone(),
-            detail,
+            // It may quote the answer (an unknown state, say): status holds no more of it.
+            detail: wire::truncate(detail),
         }
+    }
+
+    /// A listing of many jobs: its answer may be up to `LIST_ANSWER_LIMIT`.
+    pub(super) fn listing(mut self) -> Call {
+        self.limit = LIST_ANSWER_LIMIT;
+        self
     }
 }
 
@@ -354,6 +371,15 @@ fn sensitive(value: &str, what: &str) -> Result<HeaderValue, EsError> {
     })?;
     v.set_sensitive(true);
     Ok(v)
+}
+
+/// `16 MiB`, `64 KiB`.
+fn size(bytes: usize) -> String {
+    if bytes >= 1 << 20 {
+        format!("{} MiB", bytes >> 20)
+    } else {
+        format!("{} KiB", bytes >> 10)
+    }
 }
 
 /// The error and its sources, one line.

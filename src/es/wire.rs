@@ -18,6 +18,9 @@ pub use super::wire_tasks::*;
 /// Longest error reason kept; a proxy's HTML page or a huge `caused_by` chain must not end
 /// up whole in a Kubernetes status.
 const MAX_REASON: usize = 1000;
+/// Error answers are parsed only up to this size. Elasticsearch's are a few KiB, and a JSON
+/// tree takes many times its text in memory, so a larger answer is described, not parsed.
+const MAX_ERROR_BODY: usize = 64 << 10;
 
 /// `error.type` used when Elasticsearch (or something in front of it) answered without a
 /// typed error object: the string `error` form (routing failures, versions before 7.14) or a
@@ -36,6 +39,16 @@ const POLL_TIMEOUT_TYPES: [&str; 2] = ["timeout_exception", "receive_timeout_tra
 /// (`{"error":{"type","reason","caused_by",..},"status":N}`), the string form
 /// (`{"error":"no handler found ..."}`) and non-JSON bodies.
 pub fn error_body(status: u16, body: &[u8]) -> (String, String) {
+    if body.len() > MAX_ERROR_BODY {
+        return (
+            UNTYPED_ERROR.to_owned(),
+            format!(
+                "{}: an answer of {} KiB, too large for an Elasticsearch error",
+                canonical(status),
+                body.len() >> 10
+            ),
+        );
+    }
     let Ok(value) = serde_json::from_slice::<Value>(body) else {
         return (UNTYPED_ERROR.to_owned(), non_json_reason(status, body));
     };
@@ -74,7 +87,7 @@ pub fn error_body(status: u16, body: &[u8]) -> (String, String) {
 
 /// Whether an error answer to a get-task long-poll means "still running".
 pub fn is_poll_timeout(status: u16, body: &[u8]) -> bool {
-    if !matches!(status, 408 | 429 | 500 | 503 | 504) {
+    if !matches!(status, 408 | 429 | 500 | 503 | 504) || body.len() > MAX_ERROR_BODY {
         return false;
     }
     let Ok(value) = serde_json::from_slice::<Value>(body) else {
@@ -96,6 +109,9 @@ pub fn is_poll_timeout(status: u16, body: &[u8]) -> bool {
 /// Whether a 404 body is an Elasticsearch error (so the task really is unknown), rather than
 /// a proxy's page for a wrong path.
 pub fn is_es_error_body(body: &[u8]) -> bool {
+    if body.len() > MAX_ERROR_BODY {
+        return false;
+    }
     serde_json::from_slice::<Value>(body)
         .map(|v| {
             matches!(
@@ -113,7 +129,8 @@ fn first_root_cause(err: &serde_json::Map<String, Value>) -> Option<&Value> {
 }
 
 fn non_json_reason(status: u16, body: &[u8]) -> String {
-    let text = String::from_utf8_lossy(body);
+    // Only what the reason can hold is looked at.
+    let text = String::from_utf8_lossy(&body[..body.len().min(4 * MAX_REASON)]);
     let text = text.split_whitespace().collect::<Vec<_>>().join(" ");
     if text.is_empty() {
         canonical(status).to_owned()

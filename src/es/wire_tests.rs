@@ -66,6 +66,31 @@ fn error_reason_is_truncated() {
 }
 
 #[test]
+fn an_error_answer_too_large_is_described_not_parsed() {
+    // Shaped like Elasticsearch's, but far larger than any it sends: a hostile server's,
+    // whose JSON tree would take many times its size.
+    let pad = "x".repeat(MAX_ERROR_BODY);
+    let big = |kind: &str| {
+        serde_json::to_vec(&serde_json::json!({"error": {"type": kind, "reason": pad}}))
+            .unwrap_or_default()
+    };
+    let (kind, reason) = error_body(500, &big("status_exception"));
+    assert_eq!(kind, UNTYPED_ERROR);
+    assert_eq!(
+        reason,
+        "Internal Server Error: an answer of 64 KiB, too large for an Elasticsearch error"
+    );
+    assert!(!is_poll_timeout(500, &big("timeout_exception")));
+    assert!(!is_es_error_body(&big("resource_not_found_exception")));
+    // Not JSON, under the limit: only what the reason holds of it is looked at.
+    let words = "word ".repeat(MAX_ERROR_BODY / 5);
+    let (kind, reason) = error_body(502, words.as_bytes());
+    assert_eq!(kind, UNTYPED_ERROR);
+    assert!(reason.starts_with("Bad Gateway: word word"), "{reason}");
+    assert!(reason.len() <= MAX_REASON + '…'.len_utf8());
+}
+
+#[test]
 fn poll_timeouts_in_both_version_modes() {
     let t = br#"{"error":{"root_cause":[{"type":"timeout_exception","reason":"Timed out waiting for completion of task"}],"type":"timeout_exception","reason":"Timed out waiting for completion of task"},"status":500}"#;
     assert!(is_poll_timeout(500, t));

@@ -67,20 +67,31 @@ async fn es_down_then_back() {
     es.info().await.expect("answers again");
 }
 
-#[tokio::test]
-async fn an_endless_answer_is_cut_off() {
-    // A server behind a tenant's `url` that sends an answer without end: the operator must
-    // not buffer it (its memory limit is 256 MiB).
+/// A server (a tenant's `url`) that answers every request with `head` and then `body`
+/// (`None`: chunks of spaces without end).
+async fn serving(status: u16, body: Option<Vec<u8>>) -> String {
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
+    let body = std::sync::Arc::new(body);
     tokio::spawn(async move {
         while let Ok((mut conn, _)) = listener.accept().await {
+            let body = body.clone();
             tokio::spawn(async move {
                 let mut buf = [0u8; 4096];
                 let _ = conn.read(&mut buf).await;
-                let head = "HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ntransfer-encoding: chunked\r\n\r\n";
+                let framing = match body.as_ref() {
+                    Some(b) => format!("content-length: {}", b.len()),
+                    None => "transfer-encoding: chunked".to_owned(),
+                };
+                let head = format!(
+                    "HTTP/1.1 {status} X\r\ncontent-type: application/json\r\n{framing}\r\n\r\n"
+                );
                 if conn.write_all(head.as_bytes()).await.is_err() {
+                    return;
+                }
+                if let Some(b) = body.as_ref() {
+                    let _ = conn.write_all(b).await;
                     return;
                 }
                 let chunk = format!("{:x}\r\n{}\r\n", 1 << 16, " ".repeat(1 << 16));
@@ -88,12 +99,51 @@ async fn an_endless_answer_is_cut_off() {
             });
         }
     });
-    let es = EsClient::new(config(format!("http://{addr}"))).expect("client builds");
+    format!("http://{addr}")
+}
+
+#[tokio::test]
+async fn an_endless_answer_is_cut_off() {
+    // A server behind a tenant's `url` that sends an answer without end: the operator must
+    // not buffer it (its memory limit is 256 MiB).
+    let es = EsClient::new(config(serving(200, None).await)).expect("client builds");
     let err = es
         .info()
         .await
         .err()
         .map(|e| e.to_string())
         .unwrap_or_default();
-    assert!(err.contains("larger than 16 MiB"), "{err}");
+    assert!(err.contains("larger than 1 MiB"), "{err}");
+}
+
+#[tokio::test]
+async fn only_a_listing_of_many_jobs_may_be_large() {
+    // 2 MiB of padding around an empty listing: within a listing's limit, past one object's.
+    let pad = " ".repeat(2 << 20);
+    let body = format!(r#"{{"count":0,{pad}"jobs":[]}}"#).into_bytes();
+    let es = EsClient::new(config(serving(200, Some(body)).await)).expect("client builds");
+    assert_eq!(es.jobs("web-*").await.map(|j| j.len()).ok(), Some(0));
+    let err = es.job_config("web-1").await.err().map(|e| e.to_string());
+    let err = err.unwrap_or_default();
+    assert!(err.contains("larger than 1 MiB"), "{err}");
+}
+
+#[tokio::test]
+async fn a_huge_error_answer_is_not_parsed() {
+    // Half a million numbers, just within one answer's limit: as a JSON tree, 16 MiB. A
+    // server that sends more is cut off before (above).
+    let zeros = vec!["0"; 500_000].join(",");
+    let body = format!(r#"{{"error":{{"type":"status_exception","reason":[{zeros}]}}}}"#);
+    let es = EsClient::new(config(serving(500, Some(body.into_bytes())).await)).unwrap();
+    let err = es.info().await.err();
+    assert_eq!(
+        err.as_ref().and_then(EsError::kind),
+        Some("untyped_error"),
+        "{err:?}"
+    );
+    let err = err.map(|e| e.to_string()).unwrap_or_default();
+    assert!(
+        err.contains("too large for an Elasticsearch error"),
+        "{err}"
+    );
 }
