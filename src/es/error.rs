@@ -9,6 +9,12 @@ pub enum EsError {
     Config(String),
     #[error("cannot reach Elasticsearch at {url}: {detail}")]
     Connect { url: String, detail: String },
+    /// The TLS handshake refused the server's certificate: nothing was sent.
+    #[error(
+        "Elasticsearch at {url} presented a certificate that is not trusted: {detail} (name the \
+         CA that signed it in tls.caSecret)"
+    )]
+    Untrusted { url: String, detail: String },
     #[error("Elasticsearch did not answer {what} within {after:?}")]
     Timeout { what: String, after: Duration },
     #[error("Elasticsearch answered {what} with HTTP {status} {kind}: {reason}")]
@@ -26,7 +32,8 @@ impl EsError {
     /// Whether retrying the same call later may succeed (connect errors, timeouts, 5xx, 429).
     pub fn is_transient(&self) -> bool {
         match self {
-            EsError::Connect { .. } | EsError::Timeout { .. } => true,
+            // A certificate may be rotated, or its CA Secret fixed: tried again, as an outage.
+            EsError::Connect { .. } | EsError::Untrusted { .. } | EsError::Timeout { .. } => true,
             EsError::Api { status, .. } => *status == 429 || *status >= 500,
             EsError::Config(_) | EsError::Decode { .. } => false,
         }
@@ -66,6 +73,7 @@ impl EsError {
         match self {
             EsError::Config(_) => INVALID_CONNECTION,
             EsError::Connect { .. } => UNREACHABLE,
+            EsError::Untrusted { .. } => UNTRUSTED,
             EsError::Timeout { .. } => TIMEOUT,
             EsError::Api { status: 401, .. } => "Unauthorized",
             EsError::Api { status: 403, .. } => "Forbidden",
@@ -82,12 +90,20 @@ impl EsError {
 /// The reason of `EsError::Config`: the connection settings cannot make a client.
 pub const INVALID_CONNECTION: &str = "InvalidConnection";
 pub const UNREACHABLE: &str = "ElasticsearchUnreachable";
+/// The reason of `EsError::Untrusted`.
+pub const UNTRUSTED: &str = "ElasticsearchCertificateNotTrusted";
 pub const TIMEOUT: &str = "ElasticsearchTimeout";
 const TOO_MANY_REQUESTS: &str = "TooManyRequests";
 const SERVER_ERROR: &str = "ElasticsearchError";
 
 /// The reasons `EsError::reason` gives transient errors.
-pub const TRANSIENT_REASONS: [&str; 4] = [UNREACHABLE, TIMEOUT, TOO_MANY_REQUESTS, SERVER_ERROR];
+pub const TRANSIENT_REASONS: [&str; 5] = [
+    UNREACHABLE,
+    UNTRUSTED,
+    TIMEOUT,
+    TOO_MANY_REQUESTS,
+    SERVER_ERROR,
+];
 
 #[cfg(test)]
 mod tests {

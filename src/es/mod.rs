@@ -15,7 +15,7 @@ mod types;
 mod wire;
 mod wire_tasks;
 
-pub use error::{EsError, INVALID_CONNECTION, TIMEOUT, TRANSIENT_REASONS, UNREACHABLE};
+pub use error::{EsError, INVALID_CONNECTION, TIMEOUT, TRANSIENT_REASONS, UNREACHABLE, UNTRUSTED};
 pub(crate) use transport::base_url;
 pub use transport::{Auth, EsClient, EsConfig, attempt_opaque_id};
 pub use types::{

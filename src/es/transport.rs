@@ -270,6 +270,7 @@ impl EsClient {
             };
         }
         let (builder, decode) = (e.is_builder(), e.is_decode());
+        let untrusted = untrusted_certificate(&e);
         let detail = self.scrub(chain(&e.without_url()));
         if builder {
             return EsError::Config(format!("cannot build {}: {detail}", call.what));
@@ -277,7 +278,14 @@ impl EsClient {
         if decode {
             return call.decode(detail);
         }
-        // Connection refused, reset, TLS failure or a body cut short: all "could not talk to it".
+        if untrusted {
+            return EsError::Untrusted {
+                url: self.base.to_string(),
+                detail,
+            };
+        }
+        // Connection refused, reset, another TLS failure or a body cut short: all "could not
+        // talk to it".
         EsError::Connect {
             url: self.base.to_string(),
             detail,
@@ -371,6 +379,26 @@ fn sensitive(value: &str, what: &str) -> Result<HeaderValue, EsError> {
     })?;
     v.set_sensitive(true);
     Ok(v)
+}
+
+/// Whether the handshake refused the server's certificate: rustls says so by its error's
+/// type, somewhere in the chain of sources (an `io::Error` hands its inner error on only
+/// through `get_ref`).
+fn untrusted_certificate(e: &(dyn std::error::Error + 'static)) -> bool {
+    let mut next = Some(e);
+    while let Some(err) = next {
+        if let Some(rustls::Error::InvalidCertificate(_)) = err.downcast_ref::<rustls::Error>() {
+            return true;
+        }
+        next = match err
+            .downcast_ref::<std::io::Error>()
+            .and_then(|io| io.get_ref())
+        {
+            Some(inner) => Some(inner as &(dyn std::error::Error + 'static)),
+            None => err.source(),
+        };
+    }
+    false
 }
 
 /// `16 MiB`, `64 KiB`.

@@ -86,6 +86,46 @@ async fn tls_with_a_ca_secret() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_run_that_cannot_trust_the_certificate_holds_nobody_up() {
+    // Anyone who knows a cluster's URL and a job's id can make such a run (a `url` without
+    // the CA): created first, it must not park ahead of the resets that can run.
+    let certs = pki();
+    let w = World::new(
+        "happy-untrusted",
+        SimConfig {
+            tls: Some(certs.server.clone()),
+            ..Default::default()
+        },
+    )
+    .await;
+    w.job_with_data("shared-tls-job", "closed");
+    w.secret("es-ca", &[("ca.crt", certs.ca_pem.as_bytes())])
+        .await;
+
+    w.create("reset-untrusted", json!({"jobId": "shared-tls-job"}))
+        .await;
+    let untrusted =
+        |s: &JobResetStatus| s.reason.as_deref() == Some("ElasticsearchCertificateNotTrusted");
+    let s = w
+        .wait("reset-untrusted", "its certificate refused", untrusted)
+        .await;
+    assert!(
+        s.message.unwrap_or_default().contains("tls.caSecret"),
+        "the message names the fix"
+    );
+
+    w.create(
+        "reset-trusted",
+        json!({"jobId": "shared-tls-job", "elasticsearch": {"tls": {"caSecret": {"name": "es-ca"}}}}),
+    )
+    .await;
+    w.completed("reset-trusted").await;
+    let s = w.wait("reset-untrusted", "still refused", untrusted).await;
+    assert_eq!(s.phase, Phase::Pending);
+    assert_eq!(w.accepted_resets("shared-tls-job"), 1);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn elasticsearch_ref_uses_eck_secrets() {
     let certs = pki();
     let mut w = World::bare(

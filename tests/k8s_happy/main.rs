@@ -18,7 +18,7 @@ use std::time::Duration;
 
 use common::{World, pki, security};
 use es_ml_sim::{Endpoint, SimConfig};
-use jobreset_operator::api::Phase;
+use jobreset_operator::api::{JobResetStatus, Phase};
 use jobreset_operator::controller::Options;
 use serde_json::json;
 

@@ -2,8 +2,8 @@
 //! never starts while another on its target is past Pending; among waiting runs the one
 //! created first goes first (creation time, then namespace and name: a total, stable order),
 //! except that a run which cannot connect yet (a missing Secret, a refused cross-namespace
-//! reference, ...) holds nobody up, so no tenant can block another's resets by parking a run
-//! that never starts. `goes_first` is pure and table-tested; `same_target` looks in the cache;
+//! reference, a certificate it does not trust, ...) holds nobody up, so no tenant can block
+//! another's resets by parking a run that never starts. `goes_first` is pure and table-tested; `same_target` looks in the cache;
 //! `blocker` reads the candidates fresh from the API server (I/O).
 
 use std::sync::Arc;
@@ -15,6 +15,7 @@ use crate::{
     api::{JobReset, Phase},
     controller::error::Error,
     controller::index::JobIndex,
+    es::UNTRUSTED,
 };
 
 /// Who a waiting run waits for, as its status may say it: another namespace's JobResets are
@@ -44,9 +45,11 @@ pub fn goes_first(me: &JobReset, other: &JobReset) -> bool {
         // Under way: nobody overtakes it, whatever the order.
         Phase::Closing | Phase::Resetting | Phase::Restoring => true,
         Phase::Pending => {
+            // Nor does one whose cluster's certificate it cannot trust: anyone can make one
+            // (a `url` without the CA), and it would park ahead of every tenant's resets.
             let stuck = status
                 .and_then(|s| s.reason.as_deref())
-                .is_some_and(|r| UNAVAILABLE_REASONS.contains(&r));
+                .is_some_and(|r| UNAVAILABLE_REASONS.contains(&r) || r == UNTRUSTED);
             !stuck && order_key(other) < order_key(me)
         }
     }
@@ -197,6 +200,17 @@ mod tests {
                     1,
                     Phase::Pending,
                     Some("CrossNamespaceRefDenied"),
+                ),
+                false,
+            ),
+            (
+                "earlier, its cluster's certificate not trusted",
+                run(
+                    "a",
+                    "evil",
+                    1,
+                    Phase::Pending,
+                    Some("ElasticsearchCertificateNotTrusted"),
                 ),
                 false,
             ),
