@@ -341,3 +341,25 @@ async fn no_match_is_a_failure_unless_allowed() {
         (Phase::Completed, Some("NoJobsMatched"))
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_parent_that_cannot_resolve_its_jobs_fails_at_its_deadline() {
+    // Elasticsearch down from the start: the expression is never resolved, so no job is
+    // touched, and the parent gives up at deadlineSeconds as a single run does.
+    let w = World::new("fan-deadline", SimConfig::default()).await;
+    job_in(&w, "late-1", &[]);
+    w.sim.stop_listening().await;
+    w.create(
+        "late-parent",
+        json!({"jobs": {"expression": "late-*"}, "deadlineSeconds": 1}),
+    )
+    .await;
+    let s = w.failed("late-parent", "DeadlineExceeded").await;
+    let msg = s.message.unwrap_or_default();
+    assert!(
+        msg.contains("no job was touched") && msg.contains("ElasticsearchUnreachable"),
+        "{msg}"
+    );
+    assert!(s.fan_out.is_none(), "nothing was resolved");
+    assert!(children(&w, "late-parent").await.is_empty());
+}

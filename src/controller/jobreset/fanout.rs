@@ -29,7 +29,7 @@ use crate::{
     run::{
         conditions,
         crash::{self, CrashPoint},
-        decide::{Observation, backoff_delay},
+        decide::{Observation, backoff_delay, deadline_left, reason},
         steps::Next,
     },
 };
@@ -46,6 +46,22 @@ pub async fn reconcile(
 ) -> Result<Next, Error> {
     let old = parent.status.clone().unwrap_or_default();
     let mut s = old.clone();
+    // Until its jobs are frozen it has touched none: past its deadline it gives up, as a
+    // single run that never started does (children have deadlines of their own).
+    if s.fan_out.is_none()
+        && deadline_left(&parent.spec, &s, jiff::Timestamp::now()).is_some_and(|left| left < 0)
+    {
+        let waiting = match (&s.reason, &s.message) {
+            (Some(r), Some(m)) => format!(" (it was waiting: {r}: {m})"),
+            _ => String::new(),
+        };
+        let msg = format!(
+            "deadline of {}s exceeded before its jobs were resolved; no job was touched{waiting}",
+            parent.spec.deadline_seconds
+        );
+        set(&mut s, Phase::Failed, reason::DEADLINE_EXCEEDED, msg);
+        return write(ctx, api, parent, &old, s, Next::Done).await;
+    }
     let (es, first) = observe(ctx, parent, key, &s).await?;
     let es = match (es, first) {
         (Some(es), Observation::Start) => es,
