@@ -39,6 +39,10 @@ pub struct RunArgs {
     /// How many reset tasks are long-polled at the same time (one connection each).
     #[arg(long, default_value_t = 1024)]
     pub max_task_follows: usize,
+    /// Of those, how many the JobResets of one namespace may hold at once (a tenant whose
+    /// server never answers holds up nobody else's).
+    #[arg(long, default_value_t = 256)]
+    pub max_task_follows_per_namespace: usize,
     /// Server-side wait of each `GET _tasks/<id>?wait_for_completion=true` long-poll.
     #[arg(long, default_value = "30s", value_parser = parse_duration)]
     pub task_poll_timeout: Duration,

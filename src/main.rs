@@ -74,6 +74,7 @@ async fn run(args: RunArgs) -> ExitCode {
         backoff_cap: args.backoff_cap,
         eck_url_template: args.eck_url_template,
         max_task_follows: args.max_task_follows.max(1),
+        max_task_follows_per_namespace: args.max_task_follows_per_namespace.max(1),
         kube_requests: args.kube_requests,
         allowed_refs: args.allow_cross_namespace_ref,
         ..Options::default()

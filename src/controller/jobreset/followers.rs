@@ -39,6 +39,11 @@ pub struct Followers {
     wake: UnboundedSender<RunKey>,
     /// Caps the calls in flight (each holds one connection to Elasticsearch).
     limit: Semaphore,
+    /// Caps the calls of each namespace within `limit`, so that no tenant's calls (closes
+    /// its own server never answers, say) take every place; an entry lives while a call of
+    /// its namespace does.
+    namespaces: Mutex<HashMap<String, Arc<Semaphore>>>,
+    per_namespace: usize,
     /// The `task_follows` metric: entries in `slots`.
     gauge: Gauge,
     /// The number of the next call.
@@ -46,11 +51,19 @@ pub struct Followers {
 }
 
 impl Followers {
-    pub fn new(max_calls: usize, wake: UnboundedSender<RunKey>, gauge: Gauge) -> Arc<Followers> {
+    pub fn new(
+        max_calls: usize,
+        per_namespace: usize,
+        wake: UnboundedSender<RunKey>,
+        gauge: Gauge,
+    ) -> Arc<Followers> {
+        let max_calls = max_calls.max(1);
         Arc::new(Followers {
             slots: Mutex::new(HashMap::new()),
             wake,
-            limit: Semaphore::new(max_calls.max(1)),
+            limit: Semaphore::new(max_calls),
+            namespaces: Mutex::default(),
+            per_namespace: per_namespace.clamp(1, max_calls),
             gauge,
             calls: AtomicU64::new(0),
         })
@@ -82,11 +95,12 @@ impl Followers {
     }
 
     fn slots(&self) -> MutexGuard<'_, HashMap<RunKey, Slot>> {
-        // The map stays consistent even if a holder panicked: every change is one insert or
-        // remove.
-        self.slots
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner())
+        lock(&self.slots)
+    }
+
+    #[cfg(test)]
+    fn namespaces_held(&self) -> usize {
+        lock(&self.namespaces).len()
     }
 
     /// Takes a ready answer to `call`, or starts the call unless it runs already.
@@ -131,6 +145,7 @@ impl Followers {
         tokio::spawn(async move {
             // Never closed; if it were, calling unthrottled would still be correct.
             // Held until the answer is kept or dropped (tests wait for that by the permits).
+            let _turn = NamespaceTurn::take(&this, &key).await;
             let _permit = this.limit.acquire().await.ok();
             let answer = call.make(&es).await;
             {
@@ -144,6 +159,53 @@ impl Followers {
             let _ = this.wake.unbounded_send(key);
         });
     }
+}
+
+/// A place among the calls of one namespace; the namespace's entry goes with its last call.
+struct NamespaceTurn {
+    followers: Arc<Followers>,
+    namespace: String,
+    gate: Arc<Semaphore>,
+    permit: Option<tokio::sync::OwnedSemaphorePermit>,
+}
+
+impl NamespaceTurn {
+    async fn take(followers: &Arc<Followers>, key: &RunKey) -> NamespaceTurn {
+        let namespace = key.obj.namespace.clone().unwrap_or_default();
+        let gate = {
+            let mut gates = lock(&followers.namespaces);
+            let gate = gates
+                .entry(namespace.clone())
+                .or_insert_with(|| Arc::new(Semaphore::new(followers.per_namespace)));
+            Arc::clone(gate)
+        };
+        let permit = Arc::clone(&gate).acquire_owned().await.ok();
+        NamespaceTurn {
+            followers: Arc::clone(followers),
+            namespace,
+            gate,
+            permit,
+        }
+    }
+}
+
+impl Drop for NamespaceTurn {
+    fn drop(&mut self) {
+        drop(self.permit.take());
+        let mut gates = lock(&self.followers.namespaces);
+        // Only the map and this turn hold it: no call of the namespace runs or waits.
+        if gates
+            .get(&self.namespace)
+            .is_some_and(|g| Arc::ptr_eq(g, &self.gate) && Arc::strong_count(g) == 2)
+        {
+            gates.remove(&self.namespace);
+        }
+    }
+}
+
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    // Every change is one insert or remove: consistent even if a holder panicked.
+    m.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
 }
 
 /// `Follow` for one JobReset of the controller.
@@ -167,104 +229,5 @@ impl Follow<EsClient> for Background {
 }
 
 #[cfg(test)]
-mod tests {
-    use futures::StreamExt;
-    use kube::runtime::reflector::ObjectRef;
-
-    use super::*;
-    use crate::es::{EsConfig, TaskPoll};
-
-    /// Waits until `free` permits are free (the calls holding the others ended), or fails
-    /// after a deadline.
-    async fn until_idle(followers: &Followers, free: u32) {
-        let all_free = followers.limit.acquire_many(free);
-        let got = tokio::time::timeout(Duration::from_secs(30), all_free).await;
-        assert!(matches!(got, Ok(Ok(_))), "the calls did not end");
-    }
-
-    /// A long-poll started afresh for the same task id (as after a new reset request: task
-    /// numbers are reused after a node restart) is the only one whose answer is kept.
-    #[tokio::test]
-    async fn only_the_latest_call_is_answered() {
-        let sim = es_ml_sim::start(es_ml_sim::SimConfig::default())
-            .await
-            .unwrap_or_else(|e| panic!("simulator: {e}"));
-        let ctl = sim.control();
-        let seed = es_ml_sim::Seed {
-            jobs: vec![es_ml_sim::config::SeedJob {
-                job_id: "j".into(),
-                config: None,
-                state: Some("closed".into()),
-                model_snapshot_id: None,
-                processed_record_count: None,
-                user_annotations: 0,
-                auto_annotations: 0,
-            }],
-            datafeeds: vec![],
-        };
-        ctl.apply_seed(&seed)
-            .unwrap_or_else(|e| panic!("seed: {e}"));
-        ctl.set_reset_duration(Some("j"), Duration::from_secs(3600));
-        let es = EsClient::new(EsConfig {
-            url: sim.url(),
-            auth: None,
-            ca_pem: None,
-            insecure_skip_verify: false,
-            opaque_id: None,
-            request_timeout: Duration::from_secs(30),
-        })
-        .unwrap_or_else(|e| panic!("client: {e}"));
-        let task = es
-            .reset_job("j", false, 1)
-            .await
-            .unwrap_or_else(|e| panic!("reset: {e}"));
-
-        let (wake, mut woken) = futures::channel::mpsc::unbounded();
-        let followers = Followers::new(4, wake, Gauge::default());
-        let key = RunKey {
-            uid: "uid-1".into(),
-            obj: ObjectRef::new("r").within("ns"),
-        };
-        let follow = |wait: Duration| Call::Follow {
-            task_id: task.clone(),
-            wait,
-        };
-        // The earlier call times out (still running) while the later one waits on.
-        assert!(
-            followers
-                .take_or_start(&key, &es, follow(Duration::from_secs(1)))
-                .is_none()
-        );
-        followers.start(&key, &es, follow(Duration::from_secs(60)));
-        let ctl_done = ctl.clone();
-        let timed_out = ctl
-            .wait_for(
-                move |_| {
-                    ctl_done
-                        .requests()
-                        .iter()
-                        .any(|r| r.endpoint == es_ml_sim::Endpoint::TaskGet && r.status >= 400)
-                },
-                Duration::from_secs(30),
-            )
-            .await;
-        assert!(timed_out, "the earlier long-poll timed out");
-        until_idle(&followers, 3).await;
-        assert!(
-            !followers.answered(&key),
-            "the earlier call's answer is not kept"
-        );
-
-        ctl.finish_reset("j");
-        until_idle(&followers, 4).await;
-        assert!(followers.answered(&key), "the latest call's answer is kept");
-        let answer = followers.take_or_start(&key, &es, follow(Duration::from_secs(60)));
-        assert!(
-            matches!(answer, Some(Answer::Task(Ok(TaskPoll::Completed { .. })))),
-            "{answer:?}"
-        );
-        drop(followers);
-        let wakes: Vec<RunKey> = woken.by_ref().collect().await;
-        assert_eq!(wakes.len(), 1, "one wake, for the latest call");
-    }
-}
+#[path = "followers_tests.rs"]
+mod tests;

@@ -383,7 +383,7 @@ mod tests {
             instance: None,
         };
         Memory::new(
-            Followers::new(1, wake, Default::default()),
+            Followers::new(1, 1, wake, Default::default()),
             Arc::new(Recorder::new(client, reporter)),
         )
     }

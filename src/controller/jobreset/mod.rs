@@ -93,6 +93,9 @@ pub struct Options {
     /// Reset tasks followed (long-polled) at the same time, each on one connection to
     /// Elasticsearch. Following runs beside reconciles, so it does not hold up `concurrency`.
     pub max_task_follows: usize,
+    /// Of those, how many the JobResets of one namespace may hold, so that no tenant's
+    /// calls (closes its own server never answers) hold up everyone's.
+    pub max_task_follows_per_namespace: usize,
     /// Cross-namespace references the cluster admin allows without a JobResetGrant.
     pub allowed_refs: Vec<AllowedRef>,
     /// The time schedules decide on (the system clock but in tests).
@@ -111,6 +114,7 @@ impl Default for Options {
             field_manager: FIELD_MANAGER.to_string(),
             kube_requests: 4,
             max_task_follows: 1024,
+            max_task_follows_per_namespace: 256,
             allowed_refs: Vec::new(),
             clock: Arc::new(SystemClock),
         }
@@ -188,7 +192,12 @@ pub async fn run_until(
     let (answered, answers) = futures::channel::mpsc::unbounded();
     // What the finishing lane hands back to the controller, at a time.
     let (requeue, requeued) = futures::channel::mpsc::unbounded();
-    let followers = Followers::new(opts.max_task_follows, answered, metrics.task_follows());
+    let followers = Followers::new(
+        opts.max_task_follows,
+        opts.max_task_follows_per_namespace,
+        answered,
+        metrics.task_follows(),
+    );
     let reporter = Reporter {
         controller: opts.field_manager.clone(),
         instance: std::env::var("POD_NAME").ok(),
