@@ -5,9 +5,10 @@
 //! HTTP listener).
 
 use std::{
+    collections::HashSet,
     net::SocketAddr,
     sync::{
-        Arc,
+        Arc, Mutex,
         atomic::{AtomicU8, Ordering},
     },
     time::Duration,
@@ -102,6 +103,9 @@ pub struct Metrics {
     reconcile_seconds: Histogram,
     runs: Family<RunLabel, Counter>,
     schedule_runs: Family<ScheduleLabel, Counter>,
+    /// The series of `schedule_runs`, so that a deleted schedule's can be removed (a
+    /// tenant creating and deleting schedules must not grow the operator without end).
+    schedule_series: Mutex<HashSet<ScheduleLabel>>,
     fanout_targets: Family<OutcomeLabel, Counter>,
     task_follows: Gauge,
     leader: Family<LeaseLabel, Gauge>,
@@ -171,6 +175,7 @@ impl Default for Metrics {
             reconcile_seconds,
             runs,
             schedule_runs,
+            schedule_series: Mutex::default(),
             fanout_targets,
             task_follows,
             leader,
@@ -208,13 +213,31 @@ impl Metrics {
 
     /// `n` slots of a schedule had this outcome.
     pub fn schedule_runs(&self, namespace: &str, schedule: &str, outcome: &'static str, n: u64) {
-        self.schedule_runs
-            .get_or_create(&ScheduleLabel {
-                namespace: namespace.to_owned(),
-                schedule: schedule.to_owned(),
-                outcome,
-            })
-            .inc_by(n);
+        let label = ScheduleLabel {
+            namespace: namespace.to_owned(),
+            schedule: schedule.to_owned(),
+            outcome,
+        };
+        self.schedule_runs.get_or_create(&label).inc_by(n);
+        self.series().insert(label);
+    }
+
+    /// Removes the series of every schedule `exists` says is gone.
+    pub fn retain_schedules(&self, exists: impl Fn(&str, &str) -> bool) {
+        self.series().retain(|l| {
+            let keep = exists(&l.namespace, &l.schedule);
+            if !keep {
+                self.schedule_runs.remove(l);
+            }
+            keep
+        });
+    }
+
+    fn series(&self) -> std::sync::MutexGuard<'_, HashSet<ScheduleLabel>> {
+        // One insert or remove per change: consistent even if a holder panicked.
+        self.schedule_series
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
     }
 
     /// `n` targets of a fan-out ended with this outcome.
@@ -335,6 +358,24 @@ mod tests {
         ] {
             assert!(text.contains(line), "missing {line:?} in:\n{text}");
         }
+    }
+
+    #[test]
+    fn a_gone_schedules_series_are_removed() {
+        let m = Metrics::default();
+        m.schedule_runs("obs", "weekly", "created", 1);
+        m.schedule_runs("obs", "weekly", "missed", 2);
+        m.schedule_runs("obs", "daily", "created", 1);
+        m.retain_schedules(|ns, name| ns == "obs" && name == "daily");
+        let text = m.render();
+        assert!(!text.contains("schedule=\"weekly\""), "{text}");
+        assert!(
+            text.contains(
+                "jobreset_schedule_runs_total{namespace=\"obs\",schedule=\"daily\",outcome=\"created\"} 1"
+            ),
+            "{text}"
+        );
+        assert_eq!(m.series().len(), 1);
     }
 
     #[test]

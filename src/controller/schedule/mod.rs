@@ -44,6 +44,7 @@ pub async fn run(
     if let Some(jumps) = ctx.clock.jumps() {
         controller = controller.reconcile_all_on(jumps);
     }
+    let (store, metrics) = (controller.store(), ctx.metrics.clone());
     controller
         .run(reconcile::reconcile, reconcile::error_policy, ctx)
         .for_each(|res| {
@@ -51,6 +52,9 @@ pub async fn run(
                 Ok((obj, _)) => debug!(object = %obj, "schedule reconciled"),
                 Err(e) => warn!(error = %e, "schedule controller"),
             }
+            // No reconcile follows a delete: the next one sweeps the gone schedules' series.
+            metrics
+                .retain_schedules(|ns, name| store.get(&ObjectRef::new(name).within(ns)).is_some());
             std::future::ready(())
         })
         .await;
