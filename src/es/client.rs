@@ -76,12 +76,16 @@ impl EsClient {
 
     /// `GET _ml/anomaly_detectors/<id>` + `GET .../_stats`, merged.
     pub async fn job(&self, job_id: &str) -> Result<Job, EsError> {
-        let config = self.call(Method::GET, &["_ml", "anomaly_detectors", job_id], &[]);
-        let stats = self.call(
-            Method::GET,
-            &["_ml", "anomaly_detectors", job_id, "_stats"],
-            &[],
-        );
+        let config = self
+            .call(Method::GET, &["_ml", "anomaly_detectors", job_id], &[])
+            .job_answer();
+        let stats = self
+            .call(
+                Method::GET,
+                &["_ml", "anomaly_detectors", job_id, "_stats"],
+                &[],
+            )
+            .job_answer();
         let (config_body, stats_body) =
             tokio::try_join!(self.send_ok(&config, None), self.send_ok(&stats, None))?;
         match wire::job(job_id, &config_body, &stats_body)
@@ -99,7 +103,9 @@ impl EsClient {
 
     /// `GET _ml/anomaly_detectors/<id>` alone.
     pub async fn job_config(&self, job_id: &str) -> Result<JobConfigView, EsError> {
-        let call = self.call(Method::GET, &["_ml", "anomaly_detectors", job_id], &[]);
+        let call = self
+            .call(Method::GET, &["_ml", "anomaly_detectors", job_id], &[])
+            .job_answer();
         let body = self.send_ok(&call, None).await?;
         match wire::job_config(job_id, &body).map_err(|detail| call.decode(detail))? {
             Some(view) => Ok(view),
@@ -177,11 +183,13 @@ impl EsClient {
         job_id: &str,
         settings: &serde_json::Value,
     ) -> Result<Option<UpdatedJob>, EsError> {
-        let mut call = self.call(
-            Method::POST,
-            &["_ml", "anomaly_detectors", job_id, "_update"],
-            &[],
-        );
+        let mut call = self
+            .call(
+                Method::POST,
+                &["_ml", "anomaly_detectors", job_id, "_update"],
+                &[],
+            )
+            .job_answer();
         call.body = serde_json::to_vec(&serde_json::json!({ "custom_settings": settings })).ok();
         let body = self.send_ok(&call, None).await?;
         Ok(wire::updated_job(job_id, &body))
@@ -294,11 +302,13 @@ impl EsClient {
     /// `GET _tasks?actions=<reset>&detailed=true`: the reset tasks running now, each with
     /// the `X-Opaque-Id` its request carried.
     pub async fn reset_tasks(&self) -> Result<Vec<TaskInfo>, EsError> {
-        let call = self.call(
-            Method::GET,
-            &["_tasks"],
-            &[("actions", RESET_ACTION), ("detailed", "true")],
-        );
+        let call = self
+            .call(
+                Method::GET,
+                &["_tasks"],
+                &[("actions", RESET_ACTION), ("detailed", "true")],
+            )
+            .job_answer();
         let body = self.send_ok(&call, None).await?;
         wire::task_list(&body).map_err(|detail| call.decode(detail))
     }

@@ -1,5 +1,5 @@
 //! The client's one error enum and its classification (transient vs permanent, stable
-//! reason strings). Pure, no I/O.
+//! reason strings, a refused certificate told by its error's type). Pure, no I/O.
 
 use std::time::Duration;
 
@@ -104,6 +104,41 @@ pub const TRANSIENT_REASONS: [&str; 5] = [
     TOO_MANY_REQUESTS,
     SERVER_ERROR,
 ];
+
+/// The error and its sources, one line.
+pub(super) fn chain(e: &(dyn std::error::Error + 'static)) -> String {
+    let mut out = e.to_string();
+    let mut source = e.source();
+    while let Some(s) = source {
+        let text = s.to_string();
+        if !out.contains(&text) {
+            out.push_str(": ");
+            out.push_str(&text);
+        }
+        source = s.source();
+    }
+    out
+}
+
+/// Whether the handshake refused the server's certificate: rustls says so by its error's
+/// type, somewhere in the chain of sources (an `io::Error` hands its inner error on only
+/// through `get_ref`).
+pub(super) fn untrusted_certificate(e: &(dyn std::error::Error + 'static)) -> bool {
+    let mut next = Some(e);
+    while let Some(err) = next {
+        if let Some(rustls::Error::InvalidCertificate(_)) = err.downcast_ref::<rustls::Error>() {
+            return true;
+        }
+        next = match err
+            .downcast_ref::<std::io::Error>()
+            .and_then(|io| io.get_ref())
+        {
+            Some(inner) => Some(inner as &(dyn std::error::Error + 'static)),
+            None => err.source(),
+        };
+    }
+    false
+}
 
 #[cfg(test)]
 mod tests {

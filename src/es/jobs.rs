@@ -1,32 +1,25 @@
 //! Decoding of job lists: `GET _ml/anomaly_detectors/<expression>` merged with its `_stats`,
 //! one summary per job, for resolving an expression over many jobs. Pure, no I/O.
 
-use std::{collections::HashMap, fmt, marker::PhantomData};
+use std::collections::HashMap;
 
-use serde::{
-    Deserialize, Deserializer,
-    de::{self, IgnoredAny, SeqAccess, Visitor},
-};
+use serde::Deserialize;
 
+use super::bounded;
 use super::types::{JobState, JobSummary};
 use super::wire::{DecodeError, json};
-
-/// The most entries a listing may hold: Elasticsearch answers at most 10,000 jobs (its page
-/// of job configurations). A longer list is no Elasticsearch answer, and is refused as it is
-/// read rather than held.
-const MAX_LISTED: usize = 10_000;
 
 #[derive(Deserialize)]
 #[serde(bound(deserialize = "T: Deserialize<'de>"))]
 struct Jobs<T> {
-    #[serde(default = "Vec::new", deserialize_with = "bounded")]
+    #[serde(default = "Vec::new", deserialize_with = "bounded::list")]
     jobs: Vec<T>,
 }
 
 #[derive(Deserialize)]
 struct Config {
     job_id: String,
-    #[serde(default, deserialize_with = "millis")]
+    #[serde(default, deserialize_with = "bounded::lenient_millis")]
     create_time: Option<i64>,
     #[serde(default)]
     model_snapshot_id: Option<String>,
@@ -42,7 +35,7 @@ struct DatafeedRef {
 
 #[derive(Deserialize)]
 struct Datafeeds {
-    #[serde(default = "Vec::new", deserialize_with = "bounded")]
+    #[serde(default = "Vec::new", deserialize_with = "bounded::list")]
     datafeeds: Vec<DatafeedStats>,
 }
 
@@ -66,7 +59,7 @@ struct Stats {
 struct Counts {
     #[serde(default)]
     processed_record_count: u64,
-    #[serde(default, deserialize_with = "millis")]
+    #[serde(default, deserialize_with = "bounded::lenient_millis")]
     latest_record_timestamp: Option<i64>,
 }
 
@@ -74,69 +67,6 @@ struct Counts {
 struct SizeStats {
     #[serde(default)]
     memory_status: Option<String>,
-}
-
-/// A list of at most `MAX_LISTED` entries.
-fn bounded<'de, D: Deserializer<'de>, T: Deserialize<'de>>(d: D) -> Result<Vec<T>, D::Error> {
-    struct Bounded<T>(PhantomData<T>);
-    impl<'de, T: Deserialize<'de>> Visitor<'de> for Bounded<T> {
-        type Value = Vec<T>;
-        fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
-            write!(f, "a list of at most {MAX_LISTED} entries")
-        }
-        fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Vec<T>, A::Error> {
-            let mut out = Vec::new();
-            while let Some(entry) = seq.next_element()? {
-                if out.len() == MAX_LISTED {
-                    return Err(de::Error::custom(format!(
-                        "more than {MAX_LISTED} entries, more than Elasticsearch lists"
-                    )));
-                }
-                out.push(entry);
-            }
-            Ok(out)
-        }
-    }
-    d.deserialize_seq(Bounded(PhantomData))
-}
-
-/// Epoch millis, as a number or a numeric string; anything else is no time (and is skipped
-/// as it is read, never held).
-fn millis<'de, D: Deserializer<'de>>(d: D) -> Result<Option<i64>, D::Error> {
-    struct Millis;
-    impl<'de> Visitor<'de> for Millis {
-        type Value = Option<i64>;
-        fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
-            f.write_str("epoch milliseconds")
-        }
-        fn visit_i64<E>(self, v: i64) -> Result<Self::Value, E> {
-            Ok(Some(v))
-        }
-        fn visit_u64<E>(self, v: u64) -> Result<Self::Value, E> {
-            Ok(i64::try_from(v).ok())
-        }
-        fn visit_f64<E>(self, _: f64) -> Result<Self::Value, E> {
-            Ok(None)
-        }
-        fn visit_bool<E>(self, _: bool) -> Result<Self::Value, E> {
-            Ok(None)
-        }
-        fn visit_str<E>(self, v: &str) -> Result<Self::Value, E> {
-            Ok(v.parse().ok())
-        }
-        fn visit_unit<E>(self) -> Result<Self::Value, E> {
-            Ok(None)
-        }
-        fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Self::Value, A::Error> {
-            while seq.next_element::<IgnoredAny>()?.is_some() {}
-            Ok(None)
-        }
-        fn visit_map<A: de::MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
-            while map.next_entry::<IgnoredAny, IgnoredAny>()?.is_some() {}
-            Ok(None)
-        }
-    }
-    d.deserialize_any(Millis)
 }
 
 /// One summary per job the config answer lists, in its order; the stats answer gives state
@@ -223,12 +153,21 @@ mod tests {
     fn a_listing_longer_than_elasticsearch_gives_is_refused() {
         let config = |i| format!(r#"{{"job_id":"j{i}"}}"#);
         let stats = |i| format!(r#"{{"job_id":"j{i}","state":"closed"}}"#);
-        let all = summaries(&listing(MAX_LISTED, config), &listing(MAX_LISTED, stats));
-        assert_eq!(all.map(|s| s.len()), Ok(MAX_LISTED));
-        let over = summaries(&listing(MAX_LISTED + 1, config), &listing(1, stats));
+        let all = summaries(
+            &listing(bounded::MAX_LISTED, config),
+            &listing(bounded::MAX_LISTED, stats),
+        );
+        assert_eq!(all.map(|s| s.len()), Ok(bounded::MAX_LISTED));
+        let over = summaries(
+            &listing(bounded::MAX_LISTED + 1, config),
+            &listing(1, stats),
+        );
         let err = over.err().unwrap_or_default();
         assert!(err.contains("more than 10000 entries"), "{err}");
-        let over = summaries(&listing(1, config), &listing(MAX_LISTED + 1, stats));
+        let over = summaries(
+            &listing(1, config),
+            &listing(bounded::MAX_LISTED + 1, stats),
+        );
         assert!(over.is_err(), "the stats are bounded too");
     }
 

@@ -3,8 +3,10 @@
 //! nothing outside this module builds a URL or parses an Elasticsearch body.
 //!
 //! `transport` sends the requests, `client` makes the calls; `wire` (pure) decodes bodies
-//! and error answers; `error` classifies.
+//! and error answers, with `bounded`'s deserializers where a server could send much; `error`
+//! classifies.
 
+mod bounded;
 mod client;
 mod error;
 mod jobs;
@@ -12,6 +14,7 @@ pub mod memo;
 mod tls;
 mod transport;
 mod types;
+mod units;
 mod wire;
 mod wire_tasks;
 

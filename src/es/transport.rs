@@ -12,6 +12,7 @@ use reqwest::header::{ACCEPT, AUTHORIZATION, CONTENT_TYPE, HeaderMap, HeaderName
 use reqwest::{Method, StatusCode, Url};
 
 use super::EsError;
+use super::error::{chain, untrusted_certificate};
 use super::memo::Memo;
 use super::tls::tls_config;
 use super::wire;
@@ -78,13 +79,16 @@ impl std::fmt::Debug for Secrets {
 
 const USER_AGENT: &str = concat!("jobreset-operator/", env!("CARGO_PKG_VERSION"));
 const OPAQUE_ID: HeaderName = HeaderName::from_static("x-opaque-id");
-/// The largest answer body read for one object (a job's configuration or stats, a task, a
-/// close): Elasticsearch's are a few KiB. A cap per answer bounds what a hostile server can
-/// make the operator hold (up to `--max-task-follows` long-polls at once) and parse.
-const ANSWER_LIMIT: usize = 1 << 20;
+/// The largest answer body read by default (a task, a close, the cluster's version and
+/// privileges): Elasticsearch's are a few KiB. A cap per answer bounds what a hostile server
+/// can make the operator hold (up to `--max-task-follows` long-polls at once) and parse.
+const ANSWER_LIMIT: usize = 64 << 10;
+/// The same for one job's configuration, stats or `_update` answer: since 8.0 the
+/// configuration embeds the datafeed's, whose query may list tens of thousands of terms.
+const JOB_ANSWER_LIMIT: usize = 4 << 20;
 /// The same for the listings of many jobs (a fan-out's expression): up to Elasticsearch's page
 /// of 10,000 jobs, decoded into a few fields each.
-pub(super) const LIST_ANSWER_LIMIT: usize = 16 << 20;
+const LIST_ANSWER_LIMIT: usize = 16 << 20;
 
 impl EsClient {
     pub fn new(cfg: EsConfig) -> Result<EsClient, EsError> {
@@ -233,9 +237,16 @@ impl EsClient {
             .map_err(|e| self.transport_error(call, after, e))?;
         let status = resp.status();
         // Every answer the operator reads is small; a server that sends more is not one to
-        // buffer without end.
-        let too_large = || call.decode(format!("the answer is larger than {}", size(call.limit)));
-        if resp.content_length().is_some_and(|n| n > call.limit as u64) {
+        // buffer without end. Of an error answer only its beginning is kept: its status
+        // decides, and a larger body is described, not parsed.
+        let error = !status.is_success();
+        let limit = if error {
+            wire::MAX_ERROR_BODY + 1
+        } else {
+            call.limit
+        };
+        let too_large = || call.decode(format!("the answer is larger than {}", size(limit)));
+        if !error && resp.content_length().is_some_and(|n| n > limit as u64) {
             return Err(too_large());
         }
         let mut body = Vec::new();
@@ -244,8 +255,12 @@ impl EsClient {
             .await
             .map_err(|e| self.transport_error(call, after, e))?
         {
-            if body.len() + chunk.len() > call.limit {
-                return Err(too_large());
+            if body.len() + chunk.len() > limit {
+                if !error {
+                    return Err(too_large());
+                }
+                body.extend_from_slice(&chunk[..limit - body.len()]);
+                break;
             }
             body.extend_from_slice(&chunk);
         }
@@ -323,6 +338,12 @@ impl Call {
         }
     }
 
+    /// An answer about one job: up to `JOB_ANSWER_LIMIT`.
+    pub(super) fn job_answer(mut self) -> Call {
+        self.limit = JOB_ANSWER_LIMIT;
+        self
+    }
+
     /// A listing of many jobs: its answer may be up to `LIST_ANSWER_LIMIT`.
     pub(super) fn listing(mut self) -> Call {
         self.limit = LIST_ANSWER_LIMIT;
@@ -381,26 +402,6 @@ fn sensitive(value: &str, what: &str) -> Result<HeaderValue, EsError> {
     Ok(v)
 }
 
-/// Whether the handshake refused the server's certificate: rustls says so by its error's
-/// type, somewhere in the chain of sources (an `io::Error` hands its inner error on only
-/// through `get_ref`).
-fn untrusted_certificate(e: &(dyn std::error::Error + 'static)) -> bool {
-    let mut next = Some(e);
-    while let Some(err) = next {
-        if let Some(rustls::Error::InvalidCertificate(_)) = err.downcast_ref::<rustls::Error>() {
-            return true;
-        }
-        next = match err
-            .downcast_ref::<std::io::Error>()
-            .and_then(|io| io.get_ref())
-        {
-            Some(inner) => Some(inner as &(dyn std::error::Error + 'static)),
-            None => err.source(),
-        };
-    }
-    false
-}
-
 /// `16 MiB`, `64 KiB`.
 fn size(bytes: usize) -> String {
     if bytes >= 1 << 20 {
@@ -408,21 +409,6 @@ fn size(bytes: usize) -> String {
     } else {
         format!("{} KiB", bytes >> 10)
     }
-}
-
-/// The error and its sources, one line.
-fn chain(e: &(dyn std::error::Error + 'static)) -> String {
-    let mut out = e.to_string();
-    let mut source = e.source();
-    while let Some(s) = source {
-        let text = s.to_string();
-        if !out.contains(&text) {
-            out.push_str(": ");
-            out.push_str(&text);
-        }
-        source = s.source();
-    }
-    out
 }
 
 #[cfg(test)]

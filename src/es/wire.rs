@@ -1,16 +1,16 @@
-//! Elasticsearch wire formats: decoding of response and error bodies into the typed views,
-//! and Elasticsearch time units. Pure functions over bytes, no I/O, so every answer shape
-//! (including the odd ones from old versions and proxies) is unit-tested here.
-
-use std::time::Duration;
+//! Elasticsearch wire formats: decoding of response and error bodies into the typed views
+//! (time units are `units`', re-exported). Pure functions over bytes, no I/O, so every
+//! answer shape (including the odd ones from old versions and proxies) is unit-tested here.
 
 use serde::Deserialize;
 use serde_json::Value;
 
+use super::bounded;
 use super::types::{
     BlockReason, Blocked, ClusterInfo, Job, JobConfigView, JobState, Privileges, UNKNOWN_VERSION,
     UpdatedJob,
 };
+pub use super::units::{es_time, parse_es_time};
 
 // The task API's formats live beside these; callers find all of them here.
 pub use super::wire_tasks::*;
@@ -20,7 +20,7 @@ pub use super::wire_tasks::*;
 const MAX_REASON: usize = 1000;
 /// Error answers are parsed only up to this size. Elasticsearch's are a few KiB, and a JSON
 /// tree takes many times its text in memory, so a larger answer is described, not parsed.
-const MAX_ERROR_BODY: usize = 64 << 10;
+pub(super) const MAX_ERROR_BODY: usize = 64 << 10;
 
 /// `error.type` used when Elasticsearch (or something in front of it) answered without a
 /// typed error object: the string `error` form (routing failures, versions before 7.14) or a
@@ -43,9 +43,9 @@ pub fn error_body(status: u16, body: &[u8]) -> (String, String) {
         return (
             UNTYPED_ERROR.to_owned(),
             format!(
-                "{}: an answer of {} KiB, too large for an Elasticsearch error",
+                "{}: an answer of more than {} KiB, too large for an Elasticsearch error",
                 canonical(status),
-                body.len() >> 10
+                MAX_ERROR_BODY >> 10
             ),
         );
     }
@@ -250,8 +250,9 @@ pub fn cluster_info(body: &[u8]) -> Result<ClusterInfo, DecodeError> {
 }
 
 #[derive(Deserialize)]
+#[serde(bound(deserialize = "T: Deserialize<'de>"))]
 struct Jobs<T> {
-    #[serde(default = "Vec::new")]
+    #[serde(default = "Vec::new", deserialize_with = "bounded::list")]
     jobs: Vec<T>,
 }
 
@@ -262,10 +263,16 @@ struct JobConfig {
     blocked: Option<BlockedWire>,
     #[serde(default)]
     model_snapshot_id: Option<String>,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "bounded::value")]
     custom_settings: Option<Value>,
+    /// Embedded by GET from 8.0 when the job has a datafeed; only its id is read.
     #[serde(default)]
-    datafeed_config: Option<Value>,
+    datafeed_config: Option<DatafeedRef>,
+}
+
+#[derive(Deserialize)]
+struct DatafeedRef {
+    datafeed_id: String,
 }
 
 #[derive(Deserialize)]
@@ -288,8 +295,8 @@ struct DataCounts {
     #[serde(default)]
     processed_record_count: u64,
     /// Epoch millis; a string with `?human` or from some clients.
-    #[serde(default)]
-    latest_record_timestamp: Option<Value>,
+    #[serde(default, deserialize_with = "bounded::strict_millis")]
+    latest_record_timestamp: Option<i64>,
 }
 
 /// Outcome of merging `GET _ml/anomaly_detectors/<id>` and its `_stats`.
@@ -339,12 +346,7 @@ pub fn job(job_id: &str, config_body: &[u8], stats_body: &[u8]) -> Result<JobDec
     let state = JobState::from_es(&stats.state)
         .ok_or_else(|| format!("unknown job state {:?}", stats.state))?;
     let blocked = blocked_of(config.blocked)?;
-    let latest_record_time_ms = match stats.data_counts.latest_record_timestamp {
-        None | Some(Value::Null) => None,
-        Some(Value::Number(n)) => n.as_i64(),
-        Some(Value::String(s)) => s.parse::<i64>().ok(),
-        Some(other) => return Err(format!("unexpected latest_record_timestamp {other}")),
-    };
+    let latest_record_time_ms = stats.data_counts.latest_record_timestamp;
     Ok(JobDecode::Found(Job {
         id: job_id.to_owned(),
         state,
@@ -355,12 +357,7 @@ pub fn job(job_id: &str, config_body: &[u8], stats_body: &[u8]) -> Result<JobDec
         processed_record_count: stats.data_counts.processed_record_count,
         latest_record_time_ms,
         protected: is_protected(config.custom_settings.as_ref()),
-        datafeed_id: config
-            .datafeed_config
-            .as_ref()
-            .and_then(|d| d.get("datafeed_id"))
-            .and_then(Value::as_str)
-            .map(str::to_owned),
+        datafeed_id: config.datafeed_config.map(|d| d.datafeed_id),
         custom_settings: config.custom_settings,
     }))
 }
@@ -387,43 +384,6 @@ pub fn closed(body: &[u8]) -> Result<(), DecodeError> {
     } else {
         Err("close answered \"closed\": false".to_owned())
     }
-}
-
-/// Formats a wait in Elasticsearch time units: whole seconds as `30s`, anything else as
-/// milliseconds (rounded up, so a short wait never becomes `0`).
-pub fn es_time(d: Duration) -> String {
-    if d.subsec_nanos() == 0 {
-        format!("{}s", d.as_secs())
-    } else {
-        let ms = d.as_nanos().div_ceil(1_000_000);
-        format!("{ms}ms")
-    }
-}
-
-/// Parses an Elasticsearch time value (`30m`, `1500ms`, `2h`, `0`, `-1`). `-1` (wait
-/// forever) is `Some(None)`; an unparsable value is `None`.
-pub fn parse_es_time(s: &str) -> Option<Option<Duration>> {
-    let s = s.trim();
-    if s == "-1" {
-        return Some(None);
-    }
-    if s == "0" {
-        return Some(Some(Duration::ZERO));
-    }
-    let split = s.find(|c: char| !c.is_ascii_digit())?;
-    let (num, unit) = s.split_at(split);
-    let n: u64 = num.parse().ok()?;
-    let d = match unit {
-        "nanos" => Duration::from_nanos(n),
-        "micros" => Duration::from_micros(n),
-        "ms" => Duration::from_millis(n),
-        "s" => Duration::from_secs(n),
-        "m" => Duration::from_secs(n.checked_mul(60)?),
-        "h" => Duration::from_secs(n.checked_mul(3600)?),
-        "d" => Duration::from_secs(n.checked_mul(86_400)?),
-        _ => return None,
-    };
-    Some(Some(d))
 }
 
 /// `reason`, followed by the `caused_by` object's type and reason when it has either.

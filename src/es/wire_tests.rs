@@ -78,7 +78,7 @@ fn an_error_answer_too_large_is_described_not_parsed() {
     assert_eq!(kind, UNTYPED_ERROR);
     assert_eq!(
         reason,
-        "Internal Server Error: an answer of 64 KiB, too large for an Elasticsearch error"
+        "Internal Server Error: an answer of more than 64 KiB, too large for an Elasticsearch error"
     );
     assert!(!is_poll_timeout(500, &big("timeout_exception")));
     assert!(!is_es_error_body(&big("resource_not_found_exception")));
@@ -323,23 +323,6 @@ fn cluster_info_answer() {
 }
 
 #[test]
-fn time_units() {
-    assert_eq!(es_time(Duration::from_secs(30)), "30s");
-    assert_eq!(es_time(Duration::from_millis(1500)), "1500ms");
-    assert_eq!(es_time(Duration::from_micros(1)), "1ms");
-    assert_eq!(parse_es_time("30m"), Some(Some(Duration::from_secs(1800))));
-    assert_eq!(
-        parse_es_time("1500ms"),
-        Some(Some(Duration::from_millis(1500)))
-    );
-    assert_eq!(parse_es_time("-1"), Some(None));
-    assert_eq!(parse_es_time("0"), Some(Some(Duration::ZERO)));
-    assert_eq!(parse_es_time("10x"), None);
-    assert_eq!(parse_es_time("m"), None);
-    assert_eq!(parse_es_time(""), None);
-}
-
-#[test]
 fn job_protected_by_its_custom_settings() {
     let stats = br#"{"count":1,"jobs":[{"job_id":"j1","state":"closed","data_counts":{"processed_record_count":0}}]}"#;
     for (settings, want) in [
@@ -391,4 +374,30 @@ fn the_configuration_alone_gives_the_block_and_the_ledger() {
     assert_eq!(v.custom_settings, Some(serde_json::json!({"a": 1})));
     assert_eq!(job_config("other", body), Ok(None));
     assert!(job_config("j", b"{").is_err());
+}
+
+#[test]
+fn a_job_answer_holds_no_large_tree() {
+    let stats = br#"{"count":1,"jobs":[{"job_id":"j1","state":"closed"}]}"#;
+    // The datafeed's query is skipped, however large; only its id is read.
+    let terms = vec!["\"t\""; 200_000].join(",");
+    let config = format!(
+        r#"{{"jobs":[{{"job_id":"j1","datafeed_config":{{"datafeed_id":"df-1",
+           "query":{{"terms":{{"f":[{terms}]}}}}}}}}]}}"#
+    );
+    let found = job("j1", config.as_bytes(), stats);
+    assert!(
+        matches!(&found, Ok(JobDecode::Found(j)) if j.datafeed_id.as_deref() == Some("df-1")),
+        "{found:?}"
+    );
+    // custom_settings is kept, so it is bounded.
+    let zeros = vec!["0"; 200_000].join(",");
+    let config = format!(r#"{{"jobs":[{{"job_id":"j1","custom_settings":{{"a":[{zeros}]}}}}]}}"#);
+    let err = job("j1", config.as_bytes(), stats)
+        .err()
+        .unwrap_or_default();
+    assert!(err.contains("more than 100000 values"), "{err}");
+    // A time that is a tree is refused, not held.
+    let stats = br#"{"jobs":[{"job_id":"j1","state":"closed","data_counts":{"latest_record_timestamp":[1,2]}}]}"#;
+    assert!(job("j1", br#"{"jobs":[{"job_id":"j1"}]}"#, stats).is_err());
 }

@@ -113,25 +113,44 @@ async fn an_endless_answer_is_cut_off() {
         .err()
         .map(|e| e.to_string())
         .unwrap_or_default();
-    assert!(err.contains("larger than 1 MiB"), "{err}");
+    assert!(err.contains("larger than 64 KiB"), "{err}");
 }
 
 #[tokio::test]
-async fn only_a_listing_of_many_jobs_may_be_large() {
-    // 2 MiB of padding around an empty listing: within a listing's limit, past one object's.
-    let pad = " ".repeat(2 << 20);
+async fn only_answers_about_jobs_may_be_large() {
+    // 5 MiB of padding around an empty listing: within a listing's limit, past one job's (a
+    // job's configuration may embed a datafeed query of many terms), far past a task's.
+    let pad = " ".repeat(5 << 20);
     let body = format!(r#"{{"count":0,{pad}"jobs":[]}}"#).into_bytes();
     let es = EsClient::new(config(serving(200, Some(body)).await)).expect("client builds");
     assert_eq!(es.jobs("web-*").await.map(|j| j.len()).ok(), Some(0));
     let err = es.job_config("web-1").await.err().map(|e| e.to_string());
     let err = err.unwrap_or_default();
-    assert!(err.contains("larger than 1 MiB"), "{err}");
+    assert!(err.contains("larger than 4 MiB"), "{err}");
+    let err = es.task("n:1").await.err().map(|e| e.to_string());
+    let err = err.unwrap_or_default();
+    assert!(err.contains("larger than 64 KiB"), "{err}");
+}
+
+#[tokio::test]
+async fn a_large_error_answer_is_its_status() {
+    // A proxy's page of 2 MiB with a 503: the status decides (tried again), the page is
+    // neither kept nor parsed.
+    let page = format!("<html>{}</html>", "busy ".repeat(400_000));
+    let es = EsClient::new(config(serving(503, Some(page.into_bytes())).await)).unwrap();
+    let err = es.info().await.err();
+    assert_eq!(
+        err.as_ref().map(EsError::reason),
+        Some("ElasticsearchError")
+    );
+    assert!(err.as_ref().is_some_and(EsError::is_transient), "{err:?}");
+    let err = err.map(|e| e.to_string()).unwrap_or_default();
+    assert!(err.contains("more than 64 KiB"), "{err}");
 }
 
 #[tokio::test]
 async fn a_huge_error_answer_is_not_parsed() {
-    // Half a million numbers, just within one answer's limit: as a JSON tree, 16 MiB. A
-    // server that sends more is cut off before (above).
+    // Half a million numbers: as a JSON tree, 16 MiB. Only its beginning is read.
     let zeros = vec!["0"; 500_000].join(",");
     let body = format!(r#"{{"error":{{"type":"status_exception","reason":[{zeros}]}}}}"#);
     let es = EsClient::new(config(serving(500, Some(body.into_bytes())).await)).unwrap();

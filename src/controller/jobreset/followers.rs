@@ -147,11 +147,15 @@ impl Followers {
             // Held until the answer is kept or dropped (tests wait for that by the permits).
             let _turn = NamespaceTurn::take(&this, &key).await;
             let _permit = this.limit.acquire().await.ok();
+            let wanted = |slots: &HashMap<RunKey, Slot>| matches!(slots.get(&key), Some(Slot::Calling(_, m)) if *m == n);
+            // Replaced or forgotten while it waited for its turn: it takes no place.
+            if !wanted(&this.slots()) {
+                return;
+            }
             let answer = call.make(&es).await;
             {
                 let mut slots = this.slots();
-                let still_wanted = matches!(slots.get(&key), Some(Slot::Calling(_, m)) if *m == n);
-                if !still_wanted {
+                if !wanted(&slots) {
                     return;
                 }
                 slots.insert(key.clone(), Slot::Answered(call, answer));
@@ -161,11 +165,12 @@ impl Followers {
     }
 }
 
-/// A place among the calls of one namespace; the namespace's entry goes with its last call.
+/// A place among the calls of one namespace; the namespace's entry goes with its last call
+/// (or its last waiter, when the wait is given up).
 struct NamespaceTurn {
     followers: Arc<Followers>,
     namespace: String,
-    gate: Arc<Semaphore>,
+    gate: Option<Arc<Semaphore>>,
     permit: Option<tokio::sync::OwnedSemaphorePermit>,
 }
 
@@ -179,24 +184,28 @@ impl NamespaceTurn {
                 .or_insert_with(|| Arc::new(Semaphore::new(followers.per_namespace)));
             Arc::clone(gate)
         };
-        let permit = Arc::clone(&gate).acquire_owned().await.ok();
-        NamespaceTurn {
+        // Built before the wait, so that a wait given up on lets go of the entry too.
+        let mut turn = NamespaceTurn {
             followers: Arc::clone(followers),
             namespace,
-            gate,
-            permit,
-        }
+            gate: Some(Arc::clone(&gate)),
+            permit: None,
+        };
+        turn.permit = gate.acquire_owned().await.ok();
+        turn
     }
 }
 
 impl Drop for NamespaceTurn {
     fn drop(&mut self) {
+        // Every other reference belongs to a call that runs or waits, whose own drop comes
+        // after: whoever lets go of the last one under the map's lock sees only the map's.
         drop(self.permit.take());
         let mut gates = lock(&self.followers.namespaces);
-        // Only the map and this turn hold it: no call of the namespace runs or waits.
+        drop(self.gate.take());
         if gates
             .get(&self.namespace)
-            .is_some_and(|g| Arc::ptr_eq(g, &self.gate) && Arc::strong_count(g) == 2)
+            .is_some_and(|g| Arc::strong_count(g) == 1)
         {
             gates.remove(&self.namespace);
         }

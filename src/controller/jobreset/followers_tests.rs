@@ -67,6 +67,14 @@ async fn only_the_latest_call_is_answered() {
             .take_or_start(&key, &es, follow(Duration::from_secs(1)))
             .is_none()
     );
+    // Under way before it is replaced (a call replaced while it waits is never made).
+    let under_way = tokio::time::timeout(Duration::from_secs(30), async {
+        while followers.limit.available_permits() == 4 {
+            tokio::task::yield_now().await;
+        }
+    })
+    .await;
+    assert!(under_way.is_ok(), "the earlier call never started");
     followers.start(&key, &es, follow(Duration::from_secs(60)));
     let ctl_done = ctl.clone();
     let timed_out = ctl

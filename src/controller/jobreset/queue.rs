@@ -45,11 +45,15 @@ pub fn goes_first(me: &JobReset, other: &JobReset) -> bool {
         // Under way: nobody overtakes it, whatever the order.
         Phase::Closing | Phase::Resetting | Phase::Restoring => true,
         Phase::Pending => {
-            // Nor does one whose cluster's certificate it cannot trust: anyone can make one
-            // (a `url` without the CA), and it would park ahead of every tenant's resets.
-            let stuck = status
-                .and_then(|s| s.reason.as_deref())
-                .is_some_and(|r| UNAVAILABLE_REASONS.contains(&r) || r == UNTRUSTED);
+            let reason = status.and_then(|s| s.reason.as_deref());
+            // Nor does one that cannot trust the cluster's certificate with other settings
+            // than `me`'s: anyone can make one (a `url` without the CA), and it would park
+            // ahead of every tenant's resets. With the same settings they share its fate, and
+            // the order stands: both may be mended at once.
+            let untrusted = reason == Some(UNTRUSTED)
+                && (other.namespace() != me.namespace()
+                    || other.spec.elasticsearch != me.spec.elasticsearch);
+            let stuck = untrusted || reason.is_some_and(|r| UNAVAILABLE_REASONS.contains(&r));
             !stuck && order_key(other) < order_key(me)
         }
     }
@@ -204,7 +208,7 @@ mod tests {
                 false,
             ),
             (
-                "earlier, its cluster's certificate not trusted",
+                "earlier, another namespace's, its certificate not trusted",
                 run(
                     "a",
                     "evil",
@@ -213,6 +217,17 @@ mod tests {
                     Some("ElasticsearchCertificateNotTrusted"),
                 ),
                 false,
+            ),
+            (
+                "earlier, its certificate not trusted with the same settings",
+                run(
+                    "a",
+                    "team",
+                    5,
+                    Phase::Pending,
+                    Some("ElasticsearchCertificateNotTrusted"),
+                ),
+                true,
             ),
             (
                 "earlier, done",
@@ -228,6 +243,20 @@ mod tests {
         for (name, other, want) in cases {
             assert_eq!(goes_first(&me, &other), want, "{name}");
         }
+        let mut other_ca = run(
+            "a",
+            "team",
+            5,
+            Phase::Pending,
+            Some("ElasticsearchCertificateNotTrusted"),
+        );
+        other_ca.spec.elasticsearch.tls =
+            serde_json::from_value(serde_json::json!({"caSecret": {"name": "old-ca"}})).ok();
+        assert!(other_ca.spec.elasticsearch.tls.is_some());
+        assert!(
+            !goes_first(&me, &other_ca),
+            "untrusted with other TLS settings: it holds nobody up"
+        );
         // A total order: of two waiting runs exactly one goes first.
         let (a, b) = (
             run("a", "x", 3, Phase::Pending, None),

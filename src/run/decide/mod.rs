@@ -14,7 +14,7 @@ use crate::{
     es::{
         BlockReason, Blocked, ClusterInfo, EsError, Job, JobState, Privileges, TIMEOUT,
         TRANSIENT_REASONS, TaskInfo, TaskOutcome, TaskPoll, UNKNOWN_VERSION, UNREACHABLE,
-        UNTRUSTED, attempt_opaque_id,
+        attempt_opaque_id,
     },
     run::conditions,
     run::evidence::{self, Evidence},

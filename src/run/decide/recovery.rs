@@ -124,12 +124,12 @@ pub(super) fn requests_sent(s: &JobResetStatus) -> String {
 
 /// The request may have gone out and been acted on, with nothing of its answer in status:
 /// the intent is the last record, or the request ended in a lost connection or a timeout
-/// (an answer from Elasticsearch, even an error, says it did not act). A refused certificate
-/// sends nothing, but is looked after as a lost connection is: it costs a look, never a reset.
+/// (an answer from Elasticsearch, even an error, says it did not act; so does a refused
+/// certificate, which sends nothing).
 pub(super) fn answer_may_be_lost(s: &JobResetStatus) -> bool {
-    s.reason.as_deref().is_some_and(|r| {
-        r == reason::RESET_REQUESTED || r == UNREACHABLE || r == UNTRUSTED || r == TIMEOUT
-    })
+    s.reason
+        .as_deref()
+        .is_some_and(|r| r == reason::RESET_REQUESTED || r == UNREACHABLE || r == TIMEOUT)
 }
 
 /// The reset task vanished: the job's `blocked` field and data say what happened.

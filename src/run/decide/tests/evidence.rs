@@ -68,6 +68,10 @@ fn lost_answers_are_judged_on_evidence() {
     empty.reason = Some("ElasticsearchError".into());
     let (a, s) = decide(&inp, &empty, recover(job(JobState::Closed, None, false)));
     assert_eq!((a, s.reset_requests), (Action::PostReset, 2));
+    // So does a refused certificate: the handshake failed before anything was sent.
+    empty.reason = Some("ElasticsearchCertificateNotTrusted".into());
+    let (a, s) = decide(&inp, &empty, recover(job(JobState::Closed, None, false)));
+    assert_eq!((a, s.reset_requests), (Action::PostReset, 2));
 }
 
 /// A reused task number can name a later reset of the same job: the run's own task is known
