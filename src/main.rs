@@ -79,6 +79,14 @@ async fn run(args: RunArgs) -> ExitCode {
         allowed_refs: args.allow_cross_namespace_ref,
         ..Options::default()
     };
+    if opts.namespace.is_none() && opts.max_task_follows_per_namespace >= opts.max_task_follows {
+        warn!(
+            per_namespace = opts.max_task_follows_per_namespace,
+            all = opts.max_task_follows,
+            "--max-task-follows-per-namespace is not below --max-task-follows: one namespace's \
+             JobResets may hold every background call"
+        );
+    }
     if let Err(e) =
         jobreset_operator::controller::jobreset::connect::check_template(&opts.eck_url_template)
     {

@@ -9,12 +9,14 @@ pub enum EsError {
     Config(String),
     #[error("cannot reach Elasticsearch at {url}: {detail}")]
     Connect { url: String, detail: String },
-    /// The TLS handshake refused the server's certificate: nothing was sent.
-    #[error(
-        "Elasticsearch at {url} presented a certificate that is not trusted: {detail} (name the \
-         CA that signed it in tls.caSecret)"
-    )]
-    Untrusted { url: String, detail: String },
+    /// The TLS handshake refused the server's certificate: nothing was sent. `fix` says
+    /// what to change, by how the certificate failed.
+    #[error("Elasticsearch at {url} presented a certificate that is not trusted: {detail} ({fix})")]
+    Untrusted {
+        url: String,
+        detail: String,
+        fix: &'static str,
+    },
     #[error("Elasticsearch did not answer {what} within {after:?}")]
     Timeout { what: String, after: Duration },
     #[error("Elasticsearch answered {what} with HTTP {status} {kind}: {reason}")]
@@ -120,14 +122,26 @@ pub(super) fn chain(e: &(dyn std::error::Error + 'static)) -> String {
     out
 }
 
-/// Whether the handshake refused the server's certificate: rustls says so by its error's
-/// type, somewhere in the chain of sources (an `io::Error` hands its inner error on only
-/// through `get_ref`).
-pub(super) fn untrusted_certificate(e: &(dyn std::error::Error + 'static)) -> bool {
+/// What to change when the handshake refused the server's certificate (`None`: it did not):
+/// rustls says so by its error's type, somewhere in the chain of sources (an `io::Error`
+/// hands its inner error on only through `get_ref`).
+pub(super) fn untrusted_certificate(e: &(dyn std::error::Error + 'static)) -> Option<&'static str> {
+    use rustls::CertificateError as C;
     let mut next = Some(e);
     while let Some(err) = next {
-        if let Some(rustls::Error::InvalidCertificate(_)) = err.downcast_ref::<rustls::Error>() {
-            return true;
+        if let Some(rustls::Error::InvalidCertificate(why)) = err.downcast_ref::<rustls::Error>() {
+            return Some(match why {
+                C::Expired
+                | C::ExpiredContext { .. }
+                | C::NotValidYet
+                | C::NotValidYetContext { .. } => {
+                    "it is outside its validity period: renew it, or check the clocks"
+                }
+                C::NotValidForName | C::NotValidForNameContext { .. } => {
+                    "it does not name this host: use a url with a name it was issued for"
+                }
+                _ => "name the CA that signed it in tls.caSecret",
+            });
         }
         next = match err
             .downcast_ref::<std::io::Error>()
@@ -137,7 +151,7 @@ pub(super) fn untrusted_certificate(e: &(dyn std::error::Error + 'static)) -> bo
             None => err.source(),
         };
     }
-    false
+    None
 }
 
 #[cfg(test)]

@@ -293,10 +293,11 @@ impl EsClient {
         if decode {
             return call.decode(detail);
         }
-        if untrusted {
+        if let Some(fix) = untrusted {
             return EsError::Untrusted {
                 url: self.base.to_string(),
                 detail,
+                fix,
             };
         }
         // Connection refused, reset, another TLS failure or a body cut short: all "could not

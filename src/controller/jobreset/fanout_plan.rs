@@ -91,12 +91,13 @@ fn unmet(job: &JobSummary, c: &JobConditions, now: Timestamp) -> Option<String> 
 /// `7d`, `12h`, `30m`, `45s` (the schema's pattern) in milliseconds; an age past what a
 /// clock can count saturates (no record is that old), it never wraps.
 fn age_ms(s: &str) -> Option<i64> {
-    let (num, unit) = s.split_at(s.len().checked_sub(1)?);
+    let unit = s.chars().last()?;
+    let num = &s[..s.len() - unit.len_utf8()];
     let unit_ms: i64 = match unit {
-        "d" => 86_400_000,
-        "h" => 3_600_000,
-        "m" => 60_000,
-        "s" => 1_000,
+        'd' => 86_400_000,
+        'h' => 3_600_000,
+        'm' => 60_000,
+        's' => 1_000,
         _ => return None,
     };
     if num.is_empty() || !num.bytes().all(|b| b.is_ascii_digit()) {
@@ -263,6 +264,15 @@ mod tests {
             ..Default::default()
         };
         assert_eq!(select(&jobs, &[], Some(&states), now).0, ["c"]);
+    }
+
+    #[test]
+    fn ages_are_read_or_refused_never_a_panic() {
+        assert_eq!(age_ms("7d"), Some(7 * 86_400_000));
+        assert_eq!(age_ms("45s"), Some(45_000));
+        for bad in ["", "d", "7", "7w", "7é", "é", "-1d", "+1d"] {
+            assert_eq!(age_ms(bad), None, "{bad:?}");
+        }
     }
 
     #[test]
