@@ -7,7 +7,7 @@ use std::{cell::Cell, fmt, marker::PhantomData};
 
 use serde::{
     Deserialize, Deserializer,
-    de::{self, DeserializeSeed, IgnoredAny, MapAccess, SeqAccess, Visitor},
+    de::{self, DeserializeSeed, IgnoredAny, MapAccess, SeqAccess, Unexpected, Visitor},
 };
 use serde_json::{Map, Value};
 
@@ -49,69 +49,68 @@ pub(super) fn list<'de, D: Deserializer<'de>, T: Deserialize<'de>>(
 /// Epoch millis, as a number or a numeric string; anything else is no time (and is skipped
 /// as it is read, never held).
 pub(super) fn lenient_millis<'de, D: Deserializer<'de>>(d: D) -> Result<Option<i64>, D::Error> {
-    struct Millis;
-    impl<'de> Visitor<'de> for Millis {
-        type Value = Option<i64>;
-        fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
-            f.write_str("epoch milliseconds")
-        }
-        fn visit_i64<E>(self, v: i64) -> Result<Self::Value, E> {
-            Ok(Some(v))
-        }
-        fn visit_u64<E>(self, v: u64) -> Result<Self::Value, E> {
-            Ok(i64::try_from(v).ok())
-        }
-        fn visit_f64<E>(self, _: f64) -> Result<Self::Value, E> {
-            Ok(None)
-        }
-        fn visit_bool<E>(self, _: bool) -> Result<Self::Value, E> {
-            Ok(None)
-        }
-        fn visit_str<E>(self, v: &str) -> Result<Self::Value, E> {
-            Ok(v.parse().ok())
-        }
-        fn visit_unit<E>(self) -> Result<Self::Value, E> {
-            Ok(None)
-        }
-        fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Self::Value, A::Error> {
-            while seq.next_element::<IgnoredAny>()?.is_some() {}
-            Ok(None)
-        }
-        fn visit_map<A: de::MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
-            while map.next_entry::<IgnoredAny, IgnoredAny>()?.is_some() {}
-            Ok(None)
-        }
-    }
-    d.deserialize_any(Millis)
+    d.deserialize_any(Millis { strict: false })
 }
 
 /// Epoch millis as Elasticsearch gives them (a number, or a numeric string with `?human`):
 /// `null` is none, an unreadable string or a fraction is none, anything else (a list, an
-/// object, a boolean) is an error, read without being held.
+/// object, a boolean) is an error, refused without being read on.
 pub(super) fn strict_millis<'de, D: Deserializer<'de>>(d: D) -> Result<Option<i64>, D::Error> {
-    struct Strict;
-    impl<'de> Visitor<'de> for Strict {
-        type Value = Option<i64>;
-        fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
-            f.write_str("epoch milliseconds (a number or a numeric string)")
-        }
-        fn visit_i64<E>(self, v: i64) -> Result<Self::Value, E> {
-            Ok(Some(v))
-        }
-        fn visit_u64<E>(self, v: u64) -> Result<Self::Value, E> {
-            Ok(i64::try_from(v).ok())
-        }
-        fn visit_f64<E>(self, _: f64) -> Result<Self::Value, E> {
-            Ok(None)
-        }
-        fn visit_str<E>(self, v: &str) -> Result<Self::Value, E> {
-            Ok(v.parse().ok())
-        }
-        fn visit_unit<E>(self) -> Result<Self::Value, E> {
+    d.deserialize_any(Millis { strict: true })
+}
+
+/// Epoch millis; `strict`: what is not a time is an error rather than none.
+struct Millis {
+    strict: bool,
+}
+
+impl Millis {
+    fn not_a_time<E: de::Error>(&self, what: Unexpected) -> Result<Option<i64>, E> {
+        if self.strict {
+            Err(E::invalid_type(what, self))
+        } else {
             Ok(None)
         }
     }
-    d.deserialize_any(Strict)
+}
+
+impl<'de> Visitor<'de> for Millis {
+    type Value = Option<i64>;
+    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        f.write_str("epoch milliseconds (a number or a numeric string)")
+    }
+    fn visit_i64<E>(self, v: i64) -> Result<Self::Value, E> {
+        Ok(Some(v))
+    }
+    fn visit_u64<E>(self, v: u64) -> Result<Self::Value, E> {
+        Ok(i64::try_from(v).ok())
+    }
+    fn visit_f64<E>(self, _: f64) -> Result<Self::Value, E> {
+        Ok(None)
+    }
+    fn visit_str<E>(self, v: &str) -> Result<Self::Value, E> {
+        Ok(v.parse().ok())
+    }
+    fn visit_unit<E>(self) -> Result<Self::Value, E> {
+        Ok(None)
+    }
+    fn visit_bool<E: de::Error>(self, v: bool) -> Result<Self::Value, E> {
+        self.not_a_time(Unexpected::Bool(v))
+    }
+    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Self::Value, A::Error> {
+        if self.strict {
+            return self.not_a_time(Unexpected::Seq);
+        }
+        while seq.next_element::<IgnoredAny>()?.is_some() {}
+        Ok(None)
+    }
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
+        if self.strict {
+            return self.not_a_time(Unexpected::Map);
+        }
+        while map.next_entry::<IgnoredAny, IgnoredAny>()?.is_some() {}
+        Ok(None)
+    }
 }
 
 /// A JSON value of at most `MAX_NODES` nodes (`null`: none).

@@ -60,11 +60,12 @@ async fn api_key_from_a_secret() {
     w.assert_job_reset("key-job");
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn tls_with_a_ca_secret() {
+/// A namespace and a simulator over TLS (its certificate signed by a CA of its own), and
+/// that CA.
+async fn over_tls(prefix: &str) -> (World, Pki) {
     let certs = pki();
     let w = World::new(
-        "happy-tls",
+        prefix,
         SimConfig {
             tls: Some(certs.server.clone()),
             ..Default::default()
@@ -72,6 +73,12 @@ async fn tls_with_a_ca_secret() {
     )
     .await;
     assert!(w.sim.url().starts_with("https://"));
+    (w, certs)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn tls_with_a_ca_secret() {
+    let (w, certs) = over_tls("happy-tls").await;
     w.job_with_data("tls-job", "closed");
     w.secret("es-ca", &[("ca.crt", certs.ca_pem.as_bytes())])
         .await;
@@ -89,15 +96,7 @@ async fn tls_with_a_ca_secret() {
 async fn a_run_that_cannot_trust_the_certificate_holds_nobody_up() {
     // Anyone who knows a cluster's URL and a job's id can make such a run (a `url` without
     // the CA): created first, it must not park ahead of the resets that can run.
-    let certs = pki();
-    let w = World::new(
-        "happy-untrusted",
-        SimConfig {
-            tls: Some(certs.server.clone()),
-            ..Default::default()
-        },
-    )
-    .await;
+    let (w, certs) = over_tls("happy-untrusted").await;
     w.job_with_data("shared-tls-job", "closed");
     w.secret("es-ca", &[("ca.crt", certs.ca_pem.as_bytes())])
         .await;
@@ -197,15 +196,7 @@ async fn documented_minimum_privileges_suffice() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn insecure_skip_verify_over_tls() {
-    let certs = pki();
-    let w = World::new(
-        "happy-insecure",
-        SimConfig {
-            tls: Some(certs.server.clone()),
-            ..Default::default()
-        },
-    )
-    .await;
+    let (w, _ca) = over_tls("happy-insecure").await;
     w.job_with_data("insecure-job", "closed");
     w.create(
         "reset-insecure",

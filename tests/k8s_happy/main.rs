@@ -16,7 +16,7 @@ mod many;
 
 use std::time::Duration;
 
-use common::{World, pki, security};
+use common::{Pki, World, pki, security};
 use es_ml_sim::{Endpoint, SimConfig};
 use jobreset_operator::api::{JobResetStatus, Phase};
 use jobreset_operator::controller::Options;
