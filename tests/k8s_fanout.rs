@@ -6,10 +6,12 @@
 mod common;
 
 use std::collections::BTreeSet;
+use std::time::Duration;
 
 use common::{Operator, World, job_body, seed, track_max_in_phase};
 use es_ml_sim::{Endpoint, SimConfig};
 use jobreset_operator::api::{JobReset, Phase};
+use jobreset_operator::controller::Options;
 use kube::api::ListParams;
 use serde_json::json;
 
@@ -346,7 +348,13 @@ async fn no_match_is_a_failure_unless_allowed() {
 async fn a_parent_that_cannot_resolve_its_jobs_fails_at_its_deadline() {
     // Elasticsearch down from the start: the expression is never resolved, so no job is
     // touched, and the parent gives up at deadlineSeconds as a single run does.
-    let w = World::new("fan-deadline", SimConfig::default()).await;
+    let mut w = World::bare("fan-deadline", SimConfig::default()).await;
+    // Its retry comes back by the deadline, not a backoff later (longer than this test waits).
+    w.start_controller(Options {
+        backoff_base: Duration::from_secs(120),
+        backoff_cap: Duration::from_secs(300),
+        ..common::options(&w.ns)
+    });
     job_in(&w, "late-1", &[]);
     w.sim.stop_listening().await;
     w.create(
@@ -355,6 +363,9 @@ async fn a_parent_that_cannot_resolve_its_jobs_fails_at_its_deadline() {
     )
     .await;
     let s = w.failed("late-parent", "DeadlineExceeded").await;
+    // Tried again with backoff (its own status write wakes no reconcile): a handful of
+    // times, not once per write's echo.
+    assert!(s.attempts <= 5, "{} attempts", s.attempts);
     let msg = s.message.unwrap_or_default();
     assert!(
         msg.contains("no job was touched") && msg.contains("ElasticsearchUnreachable"),

@@ -97,7 +97,15 @@ pub async fn reconcile(
                 return write(ctx, api, parent, &old, s, Next::Done).await;
             }
             Resolved::Retry(attempts) => {
-                let delay = backoff_delay(ctx.opts.backoff_base, ctx.opts.backoff_cap, attempts);
+                let mut delay =
+                    backoff_delay(ctx.opts.backoff_base, ctx.opts.backoff_cap, attempts);
+                // Back by its deadline (a second past it), not a backoff later; a first
+                // write starts the clock now.
+                let left = deadline_left(&parent.spec, &s, jiff::Timestamp::now())
+                    .unwrap_or(parent.spec.deadline_seconds);
+                if let Ok(left) = u64::try_from(left) {
+                    delay = delay.min(Duration::from_secs(left.saturating_add(1)));
+                }
                 return write(ctx, api, parent, &old, s, Next::Requeue(delay)).await;
             }
         },
@@ -342,6 +350,11 @@ async fn record(
 ) -> Result<String, Error> {
     let name = parent.name_any();
     let namespace = parent.namespace().unwrap_or_default();
+    // Its watch event wakes nothing: this reconcile decided what comes next (a retry's
+    // backoff, a child's change). A terminal status's echo is what schedules its TTL.
+    if !new.phase.is_terminal() {
+        ctx.memory.writing(&RunKey::of(parent), new);
+    }
     let written = status::apply(api, &name, &ctx.opts.field_manager, new, version)
         .await
         .map_err(|source| Error::status_write(&namespace, &name, source))?;
