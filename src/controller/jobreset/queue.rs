@@ -3,7 +3,8 @@
 //! created first goes first (creation time, then namespace and name: a total, stable order),
 //! except that a run which cannot connect yet (a missing Secret, a refused cross-namespace
 //! reference, a certificate it does not trust, ...) holds nobody up, so no tenant can block
-//! another's resets by parking a run that never starts. `goes_first` is pure and table-tested; `same_target` looks in the cache;
+//! another's resets by parking a run that never starts. `goes_first` is pure and
+//! table-tested; `same_target` looks in the cache;
 //! `blocker` reads the candidates fresh from the API server (I/O).
 
 use std::sync::Arc;

@@ -11,7 +11,10 @@ pub mod redact;
 pub mod retries;
 pub mod slots;
 
-use std::sync::Arc;
+use std::{
+    sync::Arc,
+    time::{Duration, Instant},
+};
 
 use futures::{Stream, StreamExt};
 use kube::{
@@ -24,6 +27,9 @@ use crate::api::JobResetSchedule;
 pub use clock::{Clock, ManualClock, SystemClock};
 pub use reconcile::{Context, SCHEDULE_LABEL, SLOT_ANNOTATION, run_name};
 pub use retries::Retries;
+
+/// How often, at most, the metric series of deleted schedules are looked for.
+const SWEEP_EVERY: Duration = Duration::from_secs(60);
 
 /// Runs until `stop`; `woken` carries schedules whose runs changed.
 pub async fn run(
@@ -45,6 +51,7 @@ pub async fn run(
         controller = controller.reconcile_all_on(jumps);
     }
     let (store, metrics) = (controller.store(), ctx.metrics.clone());
+    let mut swept = Instant::now();
     controller
         .run(reconcile::reconcile, reconcile::error_policy, ctx)
         .for_each(|res| {
@@ -52,9 +59,14 @@ pub async fn run(
                 Ok((obj, _)) => debug!(object = %obj, "schedule reconciled"),
                 Err(e) => warn!(error = %e, "schedule controller"),
             }
-            // No reconcile follows a delete: the next one sweeps the gone schedules' series.
-            metrics
-                .retain_schedules(|ns, name| store.get(&ObjectRef::new(name).within(ns)).is_some());
+            // No reconcile follows a delete: a later one sweeps the gone schedules' series,
+            // once a minute at most (a sweep looks at every schedule's).
+            if swept.elapsed() >= SWEEP_EVERY {
+                swept = Instant::now();
+                metrics.retain_schedules(|ns, name| {
+                    store.get(&ObjectRef::new(name).within(ns)).is_some()
+                });
+            }
             std::future::ready(())
         })
         .await;
