@@ -121,3 +121,52 @@ fn base64_of(bytes: &[u8]) -> String {
         .and_then(|v| v.as_str().map(String::from))
         .unwrap_or_default()
 }
+
+/// A run that waited for its Secret, mended while a later run of the same job is between its
+/// queue check and its first status write, does not start beside it: one of them waits.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_run_mended_while_another_starts_waits_for_it() {
+    let w = World::new(
+        "fault-mended",
+        SimConfig {
+            security: Some(security()),
+            ..Default::default()
+        },
+    )
+    .await;
+    let ctl = w.ctl();
+    w.job_with_data("mended-job", "closed");
+    ctl.set_reset_duration(Some("mended-job"), Duration::from_millis(300));
+    let (max_resetting, monitor) = track_max_in_phase(w.api.clone(), Phase::Resetting);
+    let creds: &[(&str, &[u8])] = &[("username", b"elastic"), ("password", b"elastic-pw-1")];
+    w.secret("ready-creds", creds).await;
+
+    w.create("reset-early", json!({"jobId": "mended-job", "elasticsearch": {"credentialsSecret": {"name": "late-creds"}}}))
+        .await;
+    w.wait("reset-early", "SecretNotFound", |s| {
+        s.reason.as_deref() == Some("SecretNotFound")
+    })
+    .await;
+    // The later run reads the job slowly, after its queue check (the stuck run held nobody
+    // up) and before it writes anything.
+    ctl.set_latency(Endpoint::JobGet, Duration::from_secs(2));
+    w.create("reset-later", json!({"jobId": "mended-job", "elasticsearch": {"credentialsSecret": {"name": "ready-creds"}}}))
+        .await;
+    assert!(
+        ctl.wait_for(|c| c.count(Endpoint::JobGet) >= 1, Duration::from_secs(30))
+            .await,
+        "the later run reads the job"
+    );
+    w.secret("late-creds", creds).await;
+
+    let early = w.completed("reset-early").await;
+    let later = w.completed("reset-later").await;
+    monitor.abort();
+    assert_ne!(early.task_id, later.task_id);
+    assert_eq!(w.accepted_resets("mended-job"), 2, "each ran its own reset");
+    assert_eq!(
+        max_resetting.load(Ordering::SeqCst),
+        1,
+        "the two runs were never resetting at the same time"
+    );
+}

@@ -2,10 +2,10 @@
 //! reset's asynchronous error, task-id reuse after a node restart, long-poll timeouts in the
 //! 8.x (500) and 9.x (429) modes, a vanished task before and from 8.13, adopting a reset already
 //! running, Elasticsearch down (before and during the reset) then back, 429/503 bursts, wrong
-//! credentials, a Secret created late, two JobResets for one job, the deadline; also a job
-//! deleted mid-reset, a slow close, an unstoppable datafeed, old versions, blocked jobs and a
-//! node restart that fails the reset task; a finished reset recorded while a hanging call holds
-//! every slot. Waits are watches with deadlines, never sleeps.
+//! credentials, a Secret created late, two JobResets for one job (also one mended while the
+//! other starts), the deadline; also a job deleted mid-reset, a slow close, an unstoppable
+//! datafeed, old versions, blocked jobs and a node restart that fails the reset task; a
+//! finished reset recorded while a hanging call holds every slot. Waits are watches with deadlines, never sleeps.
 //! One file per theme: `refusals`, `tasks`, `outages`, `credentials`, `jobs`, and `harness`
 //! for the shared helpers' own faults; the helpers they share are here. Does I/O (Kubernetes,
 //! loopback HTTP).

@@ -18,6 +18,7 @@ pub mod queue;
 pub mod reconcile;
 pub mod record;
 pub mod secrets;
+pub mod starts;
 pub mod ttl;
 pub mod watches;
 
@@ -288,6 +289,7 @@ pub async fn run_until(
         grants_synced,
         recorder,
         opts: opts.clone(),
+        starts: starts::Starts::new(wake.clone()),
         wake,
         memory,
         metrics,

@@ -5,7 +5,8 @@
 //! reference, a certificate it does not trust, ...) holds nobody up, so no tenant can block
 //! another's resets by parking a run that never starts. `goes_first` is pure and
 //! table-tested; `same_target` looks in the cache;
-//! `blocker` reads the candidates fresh from the API server (I/O).
+//! `blocker` reads the candidates fresh from the API server (I/O). Two runs checking at the
+//! same moment cannot both pass: each check is made under its target's turn (`starts`).
 
 use std::sync::Arc;
 

@@ -34,6 +34,7 @@ use super::{
     pace,
     queue::{self, Blocker},
     record::KubeSink,
+    starts::Starts,
     ttl,
 };
 use crate::{
@@ -48,6 +49,9 @@ use crate::{
         steps::{self, Next, StepConfig},
     },
 };
+
+/// When a run that found its job's turn taken looks again, if no wake came first.
+const TURN_RECHECK: Duration = Duration::from_secs(5);
 
 /// Shared by all reconciles.
 pub struct Context {
@@ -71,6 +75,8 @@ pub struct Context {
     pub gate: Arc<ResetGate>,
     /// Held by whoever reconciles an object: the controller or the finishing lane.
     pub locks: ObjectLocks,
+    /// Taken by a run reconciled from Pending, so that no two runs of one job start at once.
+    pub starts: Starts,
     /// The controller's reconciles asked for by the finishing lane.
     pub requeue: Requeue,
     /// The runs' requests to the API server: how many at once, finishing runs first.
@@ -170,6 +176,25 @@ async fn reconcile_once(obj: Arc<JobReset>, ctx: &Arc<Context>) -> Result<Next, 
     if fresh.spec.jobs.is_some() || fresh.spec.dry_run {
         return fanout::reconcile(ctx, &api, &fresh, &key).await;
     }
+    // Held to the end: by then the run is past Pending for every later queue check, or not
+    // started.
+    let _turn = if status.phase == Phase::Pending {
+        let target = (
+            connect::cluster_identity(
+                &fresh.spec.elasticsearch,
+                &namespace,
+                &ctx.opts.eck_url_template,
+            ),
+            fresh.spec.job_id.clone(),
+        );
+        match ctx.starts.take(target, ObjectRef::from_obj(fresh.as_ref())) {
+            Some(turn) => Some(turn),
+            // Woken when the turn is given back; the delay only covers a lost wake.
+            None => return Ok(Next::Requeue(TURN_RECHECK)),
+        }
+    } else {
+        None
+    };
 
     let (es, mut first) = observe(ctx, &fresh, &key, &status).await?;
     if let Some(task_id) = ctx.memory.unwritten_task(&key) {
