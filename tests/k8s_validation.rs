@@ -312,3 +312,41 @@ async fn not_after_is_an_rfc3339_time() {
     .await
     .expect("an RFC 3339 time is accepted");
 }
+
+/// A condition the operator could never meet (a state in the wrong case, a time it cannot
+/// read) would skip every job in silence: the API server refuses it, naming the fix.
+#[tokio::test]
+async fn fanout_conditions_take_only_what_elasticsearch_reports() {
+    let api = api("valid-conditions").await;
+    let cases = [
+        (
+            json!({"jobState": ["Closed"]}),
+            "conditions.jobState takes opened, closed",
+        ),
+        (
+            json!({"memoryStatus": ["hardLimit"]}),
+            "conditions.memoryStatus takes ok",
+        ),
+        (
+            json!({"createdBefore": "last week"}),
+            "conditions.createdBefore is an RFC 3339 time",
+        ),
+        (json!({"jobState": vec!["closed"; 6]}), "jobState"),
+    ];
+    for (i, (conditions, expected)) in cases.into_iter().enumerate() {
+        let spec = json!({"jobs": {"expression": "*", "conditions": conditions}, "elasticsearch": {"url": URL}});
+        let (code, msg) = refused(&api, &format!("bad-{i}"), spec).await;
+        assert_eq!(code, 422, "{conditions}: {msg}");
+        assert!(msg.contains(expected), "{conditions}: {msg}");
+    }
+    let good = json!({"jobState": ["closed", "failed"], "memoryStatus": ["hard_limit"], "createdBefore": "2026-01-31T00:00:00Z", "latestRecordOlderThan": "30d"});
+    api.create(
+        &PostParams::default(),
+        &jobreset(
+            "good-conditions",
+            json!({"jobs": {"expression": "*", "conditions": good}, "elasticsearch": {"url": URL}}),
+        ),
+    )
+    .await
+    .expect("conditions as Elasticsearch reports them are accepted");
+}

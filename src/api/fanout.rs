@@ -65,6 +65,10 @@ fn default_parallelism() -> u32 {
     1
 }
 
+fn is_zero(n: &u32) -> bool {
+    *n == 0
+}
+
 /// What happens after one job's reset fails.
 #[derive(JsonSchema, Serialize, Deserialize, Clone, Copy, Debug, PartialEq, Eq, Default)]
 pub enum FailurePolicy {
@@ -76,15 +80,23 @@ pub enum FailurePolicy {
 }
 
 /// Conditions on each job's config and stats; all that are set must hold.
-#[derive(JsonSchema, Serialize, Deserialize, Clone, Debug, PartialEq, Default)]
+#[derive(KubeSchema, Serialize, Deserialize, Clone, Debug, PartialEq, Default)]
 #[serde(rename_all = "camelCase")]
 pub struct JobConditions {
     /// The job's state is one of these (`opened`, `closed`, `failed`, `opening`, `closing`).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[schemars(length(max = 5))]
+    #[x_kube(validation = Rule::new("self.all(s, s in ['opened', 'closed', 'failed', 'opening', 'closing'])").message(
+        "conditions.jobState takes opened, closed, failed, opening and closing, in lowercase as Elasticsearch reports them"
+    ))]
     pub job_state: Vec<String>,
 
     /// The model's memory status is one of these (`ok`, `soft_limit`, `hard_limit`).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[schemars(length(max = 3))]
+    #[x_kube(validation = Rule::new("self.all(s, s in ['ok', 'soft_limit', 'hard_limit'])").message(
+        "conditions.memoryStatus takes ok, soft_limit and hard_limit, in lowercase as Elasticsearch reports them"
+    ))]
     pub memory_status: Vec<String>,
 
     /// The job has processed at least this many records.
@@ -93,11 +105,15 @@ pub struct JobConditions {
 
     /// The job's latest record is older than this (e.g. `7d`, `12h`, `30m`), or it has none.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    #[schemars(regex(pattern = r"^[0-9]+(d|h|m|s)$"))]
+    #[schemars(regex(pattern = r"^[0-9]+(d|h|m|s)$"), length(max = 20))]
     pub latest_record_older_than: Option<String>,
 
     /// The job was created before this time (RFC 3339).
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(max = 64))]
+    #[x_kube(validation = Rule::new("timestamp(self) > timestamp('1970-01-01T00:00:00Z')").message(
+        "conditions.createdBefore is an RFC 3339 time, e.g. 2026-01-31T00:00:00Z"
+    ))]
     pub created_before: Option<String>,
 }
 
@@ -109,9 +125,15 @@ pub struct FanOutStatus {
     #[serde(default)]
     pub targets: Vec<String>,
 
-    /// Jobs the expression matched and the JobReset leaves alone, each with why.
+    /// Jobs the expression matched and the JobReset leaves alone, each with why: the first
+    /// 100 in job id order (`skippedCount` counts them all), so that the status stays well
+    /// within what the API server stores however many jobs the expression matches.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub skipped: Vec<SkippedJob>,
+
+    /// How many matched jobs the JobReset leaves alone, listed in `skipped` or not.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub skipped_count: u32,
 
     /// Targets whose child completed. Recorded once seen, so that a child deleted
     /// afterwards is never created (and its job reset) again.

@@ -198,7 +198,9 @@ async fn children(
             ("failed", c.failed),
             (
                 "skipped",
-                u32::try_from(c.skipped.len()).unwrap_or(u32::MAX),
+                // A status written before skippedCount existed lists them all.
+                c.skipped_count
+                    .max(u32::try_from(c.skipped.len()).unwrap_or(u32::MAX)),
             ),
         ] {
             ctx.metrics.fanout_targets(outcome, u64::from(n));

@@ -2,6 +2,8 @@
 //! matches (and their stats), minus `exclude`, filtered by the conditions, capped by
 //! `maxJobs`; a fault is counted and retried or ends the run. Does I/O (Elasticsearch reads).
 
+use std::collections::HashSet;
+
 use super::{
     fanout::set,
     fanout_plan::{self, reason as fan_reason},
@@ -48,7 +50,11 @@ pub(super) async fn resolve(
         None => vec![],
     };
     let now = jiff::Timestamp::now();
-    let (targets, skipped) = fanout_plan::select(&matched, &excluded, conditions.as_ref(), now);
+    let fanout_plan::Selection {
+        targets,
+        skipped,
+        skipped_count,
+    } = fanout_plan::select(&matched, &excluded, conditions.as_ref(), now);
     let n = targets.len();
     if n > usize::try_from(max_jobs).unwrap_or(usize::MAX) {
         let msg = format!(
@@ -59,10 +65,8 @@ pub(super) async fn resolve(
         return Resolved::Over;
     }
     if n == 0 {
-        let msg = format!(
-            "{expression} matched no job to reset ({} matched, all skipped)",
-            skipped.len()
-        );
+        let msg =
+            format!("{expression} matched no job to reset ({skipped_count} matched, all skipped)");
         let phase = if allow_no_match {
             Phase::Completed
         } else {
@@ -70,13 +74,18 @@ pub(super) async fn resolve(
         };
         s.fan_out = Some(FanOutStatus {
             skipped,
+            skipped_count,
             ..Default::default()
         });
         set(s, phase, fan_reason::NO_JOBS_MATCHED, msg);
         return Resolved::Over;
     }
     if spec.dry_run {
-        let chosen: Vec<_> = matched.iter().filter(|j| targets.contains(&j.id)).collect();
+        let wanted: HashSet<&str> = targets.iter().map(String::as_str).collect();
+        let chosen: Vec<_> = matched
+            .iter()
+            .filter(|j| wanted.contains(j.id.as_str()))
+            .collect();
         let feeds: Vec<String> = chosen
             .iter()
             .filter_map(|j| j.datafeed_id.clone())
@@ -103,11 +112,12 @@ pub(super) async fn resolve(
             .collect();
         let msg = format!(
             "dry run: would reset {n} jobs ({}); nothing was touched",
-            targets.join(", ")
+            fanout_plan::listed(&targets)
         );
         s.fan_out = spec.jobs.as_ref().map(|_| FanOutStatus {
             targets,
             skipped,
+            skipped_count,
             ..Default::default()
         });
         set(s, Phase::Completed, fan_reason::DRY_RUN, msg);
@@ -117,6 +127,7 @@ pub(super) async fn resolve(
         waiting: u32::try_from(n).unwrap_or(u32::MAX),
         targets,
         skipped,
+        skipped_count,
         ..Default::default()
     })
 }
