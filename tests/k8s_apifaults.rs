@@ -8,10 +8,13 @@ mod common;
 
 use std::time::Duration;
 
-use common::{Operator, World};
-use es_ml_sim::SimConfig;
+use std::sync::atomic::Ordering;
+
+use common::{Operator, World, security, track_max_in_phase};
+use es_ml_sim::{Endpoint, SimConfig};
+use jobreset_operator::api::Phase;
 use serde_json::json;
-use testbed::{FaultRule, RequestMatch};
+use testbed::{FaultRule, RequestMatch, WatchEnd};
 
 const AGENT: &str = concat!("jobreset-operator/", env!("CARGO_PKG_VERSION"));
 
@@ -121,6 +124,85 @@ async fn an_api_server_restart_mid_follow_changes_nothing() {
     assert_eq!(
         (s.reset_requests, w.accepted_resets("followed-job")),
         (1, 1)
+    );
+    op.kill().await;
+}
+
+/// The operator's cache of JobResets stands still (its watch ended, the next list or watch
+/// held at the front) while a later run of the job starts; a run mended meanwhile sees, read
+/// fresh, that the other is under way (its cache still shows it waiting, and later), and
+/// waits for it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_run_mended_while_the_cache_lags_waits_for_the_run_under_way() {
+    let sim = SimConfig {
+        security: Some(security()),
+        ..Default::default()
+    };
+    let w = World::bare("apifault-stale", sim).await;
+    let ctl = w.ctl();
+    w.job_with_data("stale-job", "closed");
+    ctl.set_reset_duration(Some("stale-job"), Duration::from_secs(3));
+    let (max_resetting, monitor) = track_max_in_phase(w.api.clone(), Phase::Resetting);
+    let creds: &[(&str, &[u8])] = &[("username", b"elastic"), ("password", b"elastic-pw-1")];
+    w.secret("ready-creds", creds).await;
+    let mut op = Operator::spawn(w.bed, &w.ns, None, "op").await;
+
+    w.create("reset-early", json!({"jobId": "stale-job", "elasticsearch": {"credentialsSecret": {"name": "late-creds"}}}))
+        .await;
+    w.wait("reset-early", "SecretNotFound", |s| {
+        s.reason.as_deref() == Some("SecretNotFound")
+    })
+    .await;
+    ctl.set_latency(Endpoint::JobGet, Duration::from_secs(2));
+    w.create("reset-later", json!({"jobId": "stale-job", "elasticsearch": {"credentialsSecret": {"name": "ready-creds"}}}))
+        .await;
+    assert!(
+        ctl.wait_for(|c| c.count(Endpoint::JobGet) >= 1, Duration::from_secs(30))
+            .await,
+        "the later run reads the job"
+    );
+    // From here the operator's cache shows the later run waiting.
+    let mut held = Vec::new();
+    for verb in ["watch", "list"] {
+        let m = RequestMatch::any()
+            .verb(verb)
+            .group("ml.jobreset.io")
+            .resource("jobresets")
+            .user_agent(AGENT);
+        held.push(
+            w.bed
+                .faults()
+                .scoped(m.delay(Duration::from_secs(30)).forever())
+                .expect("hold the operator's JobReset watch"),
+        );
+    }
+    let watches = RequestMatch::any()
+        .verb("watch")
+        .group("ml.jobreset.io")
+        .resource("jobresets")
+        .user_agent(AGENT);
+    let dropped = w
+        .bed
+        .drop_watches_matching(Some(&watches), WatchEnd::Close)
+        .expect("end the operator's JobReset watch");
+    assert!(dropped > 0, "the operator watched its JobResets");
+    w.wait("reset-later", "its reset under way", |s| {
+        s.phase == Phase::Resetting
+    })
+    .await;
+    ctl.set_latency(Endpoint::JobGet, Duration::ZERO);
+    w.secret("late-creds", creds).await;
+
+    let early = w.completed("reset-early").await;
+    let later = w.completed("reset-later").await;
+    monitor.abort();
+    drop(held);
+    assert_ne!(early.task_id, later.task_id);
+    assert_eq!(w.accepted_resets("stale-job"), 2, "each ran its own reset");
+    assert_eq!(
+        max_resetting.load(Ordering::SeqCst),
+        1,
+        "the two runs were never resetting at the same time"
     );
     op.kill().await;
 }

@@ -90,8 +90,9 @@ pub fn same_target(
         .collect()
 }
 
-/// The run `me` must wait for, if any; each candidate is read fresh (the cache may not show
-/// yet that it finished, or started).
+/// The run `me` must wait for, if any. Every candidate is read fresh and judged as read,
+/// not only those the cache shows ahead: the cache may not show yet that a run finished, or
+/// that one it shows stuck, or waiting behind `me`, has started.
 pub async fn blocker(
     client: &Client,
     store: &Store<JobReset>,
@@ -99,10 +100,7 @@ pub async fn blocker(
     me: &JobReset,
     template: &str,
 ) -> Result<Option<Blocker>, Error> {
-    let mut ahead: Vec<_> = same_target(store, jobs, me, template)
-        .into_iter()
-        .filter(|o| goes_first(me, o))
-        .collect();
+    let mut ahead = same_target(store, jobs, me, template);
     // Runs under way first: they are the likeliest to still hold the job.
     ahead.sort_by_key(|o| {
         (
