@@ -269,11 +269,23 @@ fn check_ref(r: &ElasticsearchRef) -> Result<(), ConnectError> {
 }
 
 /// The identity of the target cluster: two JobResets with the same identity and job id must
-/// not run at the same time.
+/// not run at the same time. It is where the client connects (scheme, host, port, path), so
+/// that spellings of one URL (a query or fragment, the default port, case) share a queue;
+/// merging two is harmless (they only wait for each other), splitting one is not.
 pub fn cluster_identity(es: &ElasticsearchSpec, namespace: &str, eck_url_template: &str) -> String {
-    match plan(es, namespace, eck_url_template) {
-        Ok(p) => p.url.to_ascii_lowercase(),
-        Err(_) => format!("invalid:{namespace}"),
+    let Ok(p) = plan(es, namespace, eck_url_template) else {
+        return format!("invalid:{namespace}");
+    };
+    match crate::es::base_url(&p.url) {
+        Ok(u) => format!(
+            "{}://{}:{}{}",
+            u.scheme(),
+            u.host_str().unwrap_or_default(),
+            u.port_or_known_default().unwrap_or_default(),
+            u.path().trim_end_matches('/')
+        )
+        .to_ascii_lowercase(),
+        Err(_) => p.url.to_ascii_lowercase(),
     }
 }
 

@@ -332,3 +332,35 @@ fn identity_ignores_case_and_trailing_slash() {
         cluster_identity(&b, "y", TEMPLATE)
     );
 }
+
+/// Spellings of one URL that reach the same cluster share its queue: otherwise two runs of
+/// one job, one of them with `?x` or the default port spelled out, would run side by side.
+#[test]
+fn identity_is_where_the_client_connects() {
+    let identity = |url: &str| {
+        let es = ElasticsearchSpec {
+            url: Some(url.into()),
+            ..Default::default()
+        };
+        cluster_identity(&es, "x", TEMPLATE)
+    };
+    let same = [
+        "https://es.example",
+        "https://es.example:443",
+        "https://es.example/?x=1",
+        "https://es.example#a",
+        "HTTPS://ES.EXAMPLE:443/",
+    ];
+    for url in same {
+        assert_eq!(identity(url), identity(same[0]), "{url}");
+    }
+    let different = [
+        "http://es.example",
+        "https://es.example:9200",
+        "https://other.example",
+        "https://es.example/proxy",
+    ];
+    for url in different {
+        assert_ne!(identity(url), identity(same[0]), "{url}");
+    }
+}

@@ -34,7 +34,7 @@ use super::{
     pace,
     queue::{self, Blocker},
     record::KubeSink,
-    starts::Starts,
+    starts::{self, Starts},
     ttl,
 };
 use crate::{
@@ -51,7 +51,7 @@ use crate::{
 };
 
 /// When a run that found its job's turn taken looks again, if no wake came first.
-const TURN_RECHECK: Duration = Duration::from_secs(5);
+const TURN_RECHECK: Duration = Duration::from_secs(30);
 
 /// Shared by all reconciles.
 pub struct Context {
@@ -149,6 +149,23 @@ async fn reconcile_once(obj: Arc<JobReset>, ctx: &Arc<Context>) -> Result<Next, 
     // retry after a fault may act on the job with its status unchanged, and the object may
     // be gone meanwhile) it is read.
     let finishing = pace::is_finishing();
+    // A run the cache shows waiting asks for its job's turn before it reads anything: while
+    // another run of the job holds it, it costs nothing and is woken when it is given back
+    // (the delay only covers a lost wake).
+    let cached_pending = obj
+        .status
+        .as_ref()
+        .is_none_or(|s| s.phase == Phase::Pending);
+    let turn = match cached_pending
+        .then(|| starts::target_of(&obj, &namespace, &ctx.opts.eck_url_template))
+        .flatten()
+    {
+        Some(target) => match ctx.starts.take(target, ObjectRef::from_obj(obj.as_ref())) {
+            Some(t) => Some(t),
+            None => return Ok(Next::Requeue(TURN_RECHECK)),
+        },
+        None => None,
+    };
     let mine = finishing.then(|| ctx.memory.as_last_known(&obj)).flatten();
     let fresh = match mine {
         Some(o) => Some(o),
@@ -177,23 +194,17 @@ async fn reconcile_once(obj: Arc<JobReset>, ctx: &Arc<Context>) -> Result<Next, 
         return fanout::reconcile(ctx, &api, &fresh, &key).await;
     }
     // Held to the end: by then the run is past Pending for every later queue check, or not
-    // started.
-    let _turn = if status.phase == Phase::Pending {
-        let target = (
-            connect::cluster_identity(
-                &fresh.spec.elasticsearch,
-                &namespace,
-                &ctx.opts.eck_url_template,
-            ),
-            fresh.spec.job_id.clone(),
-        );
-        match ctx.starts.take(target, ObjectRef::from_obj(fresh.as_ref())) {
-            Some(turn) => Some(turn),
-            // Woken when the turn is given back; the delay only covers a lost wake.
+    // started. Taken again when the object read is not the one the cache showed.
+    let wanted = (status.phase == Phase::Pending)
+        .then(|| starts::target_of(&fresh, &namespace, &ctx.opts.eck_url_template))
+        .flatten();
+    let _turn = match (turn, wanted) {
+        (Some(t), Some(w)) if t.target() == &w => Some(t),
+        (_, Some(w)) => match ctx.starts.take(w, ObjectRef::from_obj(fresh.as_ref())) {
+            Some(t) => Some(t),
             None => return Ok(Next::Requeue(TURN_RECHECK)),
-        }
-    } else {
-        None
+        },
+        (_, None) => None,
     };
 
     let (es, mut first) = observe(ctx, &fresh, &key, &status).await?;

@@ -1,6 +1,7 @@
-//! One start at a time per job and cluster: from a waiting run's queue check
-//! (`queue::blocker`) to the end of that reconcile (by then its first status write past
-//! Pending, if any, is in), no other run of the same target is reconciled from Pending. The
+//! One start at a time per job and cluster: from before a waiting run's fresh read and
+//! queue check (`queue::blocker`) to the end of that reconcile (by then its first status
+//! write past Pending, if any, is in), no other run of the same target is reconciled from
+//! Pending. The
 //! queue check reads the other runs fresh, but two runs checking at the same moment would
 //! each see the other still Pending: a run that waited for its Secret, mended just as a
 //! later one passed its check (the stuck run held nobody up), or one the cache did not show
@@ -16,10 +17,22 @@ use std::{
 use futures::channel::mpsc::UnboundedSender;
 use kube::runtime::reflector::ObjectRef;
 
+use super::connect;
 use crate::api::JobReset;
 
 /// A job on a cluster: the cluster's identity (`connect::cluster_identity`) and the job id.
 pub type Target = (String, String);
+
+/// The target of a run that touches a job (fan-out parents and dry runs touch none).
+pub fn target_of(obj: &JobReset, namespace: &str, eck_url_template: &str) -> Option<Target> {
+    let touches = obj.spec.jobs.is_none() && !obj.spec.dry_run;
+    touches.then(|| {
+        (
+            connect::cluster_identity(&obj.spec.elasticsearch, namespace, eck_url_template),
+            obj.spec.job_id.clone(),
+        )
+    })
+}
 
 /// The targets whose turn is taken, each with the runs that asked for it meanwhile.
 pub struct Starts {
@@ -70,6 +83,12 @@ impl Starts {
     fn map(&self) -> MutexGuard<'_, HashMap<Target, Vec<ObjectRef<JobReset>>>> {
         // Every change is one insert, push or remove: a poisoned map is still consistent.
         self.taken.lock().unwrap_or_else(|p| p.into_inner())
+    }
+}
+
+impl Turn<'_> {
+    pub fn target(&self) -> &Target {
+        &self.target
     }
 }
 
