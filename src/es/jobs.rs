@@ -80,15 +80,23 @@ pub fn summaries(config_body: &[u8], stats_body: &[u8]) -> Result<Vec<JobSummary
         let Some(st) = stats.get(c.job_id.as_str()) else {
             continue;
         };
+        let memory_status = st
+            .model_size_stats
+            .as_ref()
+            .and_then(|m| m.memory_status.clone());
+        token("job id", &c.job_id)?;
+        if let Some(m) = &memory_status {
+            token("memory status", m)?;
+        }
+        if let Some(d) = &c.datafeed_config {
+            token("datafeed id", &d.datafeed_id)?;
+        }
         let state = JobState::from_es(&st.state)
             .ok_or_else(|| format!("unknown job state {:?}", st.state))?;
         out.push(JobSummary {
             id: c.job_id,
             state,
-            memory_status: st
-                .model_size_stats
-                .as_ref()
-                .and_then(|m| m.memory_status.clone()),
+            memory_status,
             processed_record_count: st.data_counts.processed_record_count,
             latest_record_time_ms: st.data_counts.latest_record_timestamp,
             create_time_ms: c.create_time,
@@ -104,15 +112,81 @@ pub fn summaries(config_body: &[u8], stats_body: &[u8]) -> Result<Vec<JobSummary
 /// `(datafeed id, state)` pairs of a `GET _ml/datafeeds/<ids>/_stats` answer.
 pub fn datafeed_states(body: &[u8]) -> Result<Vec<(String, String)>, DecodeError> {
     let d: Datafeeds = json(body).map_err(|e| format!("datafeed stats: {e}"))?;
+    for d in &d.datafeeds {
+        token("datafeed id", &d.datafeed_id)?;
+        token("datafeed state", &d.state)?;
+    }
     Ok(d.datafeeds
         .into_iter()
         .map(|d| (d.datafeed_id, d.state))
         .collect())
 }
 
+/// Ids, states and statuses as Elasticsearch writes them: at most 64 characters (its id
+/// limit) of lowercase letters, digits, `-`, `_` and `.`. These go into status, once per
+/// job: anything else is no Elasticsearch answer, and is refused rather than stored.
+fn token(what: &str, value: &str) -> Result<(), DecodeError> {
+    let ok = |c: char| c.is_ascii_lowercase() || c.is_ascii_digit() || matches!(c, '-' | '_' | '.');
+    if !value.is_empty() && value.len() <= 64 && value.chars().all(ok) {
+        return Ok(());
+    }
+    let head: String = value.chars().take(64).collect();
+    Err(format!(
+        "the answer names a {what} Elasticsearch never writes ({head:?}{})",
+        if value.chars().count() > 64 {
+            "..."
+        } else {
+            ""
+        }
+    ))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A listing goes into status once per job: an id, status or state no Elasticsearch
+    /// writes (a tenant's own server may answer anything) is refused, not stored.
+    #[test]
+    fn what_no_elasticsearch_writes_is_refused() {
+        let long = "a".repeat(100_000);
+        // (the job's config, the id its stats name, more of its stats)
+        let cases = [
+            (
+                format!(r#"{{"job_id":"{long}"}}"#),
+                long.clone(),
+                String::new(),
+            ),
+            (
+                r#"{"job_id":"Job A"}"#.to_owned(),
+                "Job A".to_owned(),
+                String::new(),
+            ),
+            (
+                r#"{"job_id":"a"}"#.to_owned(),
+                "a".to_owned(),
+                format!(r#","model_size_stats":{{"memory_status":"{long}"}}"#),
+            ),
+            (
+                format!(r#"{{"job_id":"a","datafeed_config":{{"datafeed_id":"{long}"}}}}"#),
+                "a".to_owned(),
+                String::new(),
+            ),
+        ];
+        for (config, id, extra) in cases {
+            let config = format!(r#"{{"count":1,"jobs":[{config}]}}"#);
+            let stats = format!(
+                r#"{{"count":1,"jobs":[{{"job_id":"{id}","state":"closed","data_counts":{{}}{extra}}}]}}"#
+            );
+            let err = summaries(config.as_bytes(), stats.as_bytes()).unwrap_err();
+            assert!(err.contains("Elasticsearch never writes"), "{err}");
+            assert!(err.len() < 200, "{}", err.len());
+        }
+        let states = format!(r#"{{"datafeeds":[{{"datafeed_id":"d","state":"{long}"}}]}}"#);
+        assert!(datafeed_states(states.as_bytes()).is_err());
+        let fine = br#"{"datafeeds":[{"datafeed_id":"datafeed-web.1","state":"started"}]}"#;
+        assert_eq!(datafeed_states(fine).unwrap().len(), 1);
+    }
 
     #[test]
     fn merges_configs_and_stats() {

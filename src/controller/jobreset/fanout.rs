@@ -196,12 +196,7 @@ async fn children(
         for (outcome, n) in [
             ("succeeded", c.succeeded),
             ("failed", c.failed),
-            (
-                "skipped",
-                // A status written before skippedCount existed lists them all.
-                c.skipped_count
-                    .max(u32::try_from(c.skipped.len()).unwrap_or(u32::MAX)),
-            ),
+            ("skipped", c.skipped_count),
         ] {
             ctx.metrics.fanout_targets(outcome, u64::from(n));
         }

@@ -200,8 +200,16 @@ pub fn progress(
 ) -> Progress {
     let mut counts = FanOutStatus {
         targets: fan.targets.clone(),
-        skipped: fan.skipped.clone(),
-        skipped_count: fan.skipped_count,
+        // A status written before the list was bounded keeps it whole: bounded from here.
+        skipped: fan
+            .skipped
+            .iter()
+            .take(MAX_SKIPPED_LISTED)
+            .cloned()
+            .collect(),
+        skipped_count: fan
+            .skipped_count
+            .max(u32::try_from(fan.skipped.len()).unwrap_or(u32::MAX)),
         ..Default::default()
     };
     let mut not_created = vec![];

@@ -101,6 +101,23 @@ fn what_status_keeps_of_the_skipped_jobs_is_bounded() {
 }
 
 #[test]
+fn a_status_from_before_the_bound_is_bounded_as_it_goes_on() {
+    let old = FanOutStatus {
+        targets: vec!["a".into()],
+        skipped: (0..500)
+            .map(|i| SkippedJob {
+                job_id: format!("s{i}"),
+                reason: "named by jobs.exclude".into(),
+            })
+            .collect(),
+        ..Default::default()
+    };
+    let p = progress(&old, &BTreeMap::new(), 1, FailurePolicy::Continue);
+    assert_eq!(p.counts.skipped.len(), MAX_SKIPPED_LISTED);
+    assert_eq!(p.counts.skipped_count, 500);
+}
+
+#[test]
 fn messages_name_a_few_ids_and_count_the_rest() {
     let ids: Vec<String> = (0..25).map(|i| format!("j{i}")).collect();
     assert_eq!(listed(&ids[..2]), "j0, j1");
