@@ -12,7 +12,10 @@ use std::sync::Arc;
 
 use kube::{Api, Client, ResourceExt, runtime::reflector::Store};
 
-use super::connect::{self, UNAVAILABLE_REASONS};
+use super::{
+    connect::{self, UNAVAILABLE_REASONS},
+    starts,
+};
 use crate::{
     api::{JobReset, Phase},
     controller::error::Error,
@@ -90,17 +93,22 @@ pub fn same_target(
         .collect()
 }
 
-/// The run `me` must wait for, if any. Every candidate is read fresh and judged as read,
-/// not only those the cache shows ahead: the cache may not show yet that a run finished, or
-/// that one it shows stuck, or waiting behind `me`, has started.
+/// The run `me` must wait for, if any. The candidates are those the cache shows going
+/// first, and those this process moved past Pending (`moved`: its own write may not be in
+/// the cache yet, which may still show the run stuck, or waiting behind `me`); each is read
+/// fresh (the cache may not show yet that it finished) and judged as read.
 pub async fn blocker(
     client: &Client,
     store: &Store<JobReset>,
     jobs: &JobIndex,
     me: &JobReset,
     template: &str,
+    moved: &(dyn Fn(&JobReset) -> bool + Sync),
 ) -> Result<Option<Blocker>, Error> {
-    let mut ahead = same_target(store, jobs, me, template);
+    let mut ahead: Vec<_> = same_target(store, jobs, me, template)
+        .into_iter()
+        .filter(|o| goes_first(me, o) || moved(o))
+        .collect();
     // Runs under way first: they are the likeliest to still hold the job.
     ahead.sort_by_key(|o| {
         (
@@ -109,6 +117,7 @@ pub async fn blocker(
         )
     });
     let my_ns = me.namespace().unwrap_or_default();
+    let mine = starts::target_of(me, &my_ns, template);
     for other in ahead {
         let ns = other.namespace().unwrap_or_default();
         let name = other.name_any();
@@ -121,7 +130,10 @@ pub async fn blocker(
                 name: name.clone(),
                 source,
             })?;
-        if fresh.is_some_and(|f| goes_first(me, &f)) {
+        // A JobReset re-created under that name may be of another job.
+        let blocks = fresh
+            .is_some_and(|f| starts::target_of(&f, &ns, template) == mine && goes_first(me, &f));
+        if blocks {
             return Ok(Some(if ns == my_ns {
                 Blocker::Named(name)
             } else {

@@ -152,10 +152,12 @@ async fn reconcile_once(obj: Arc<JobReset>, ctx: &Arc<Context>) -> Result<Next, 
     // A run the cache shows waiting asks for its job's turn before it reads anything: while
     // another run of the job holds it, it costs nothing and is woken when it is given back
     // (the delay only covers a lost wake).
-    let cached_pending = obj
-        .status
-        .as_ref()
-        .is_none_or(|s| s.phase == Phase::Pending);
+    // (Not in the finishing lane: it goes on from a run's own last write, past Pending.)
+    let cached_pending = !finishing
+        && obj
+            .status
+            .as_ref()
+            .is_none_or(|s| s.phase == Phase::Pending);
     let turn = match cached_pending
         .then(|| starts::target_of(&obj, &namespace, &ctx.opts.eck_url_template))
         .flatten()
@@ -191,6 +193,8 @@ async fn reconcile_once(obj: Arc<JobReset>, ctx: &Arc<Context>) -> Result<Next, 
         return Ok(Next::Done);
     }
     if fresh.spec.jobs.is_some() || fresh.spec.dry_run {
+        // Re-created under this name as one: it touches no job.
+        drop(turn);
         return fanout::reconcile(ctx, &api, &fresh, &key).await;
     }
     // Held to the end: by then the run is past Pending for every later queue check, or not
@@ -265,6 +269,7 @@ pub(super) async fn observe(
             &ctx.jobs,
             obj,
             &ctx.opts.eck_url_template,
+            &|o| ctx.memory.moved_past_pending(o),
         )
         .await?
     {
