@@ -1,13 +1,12 @@
 //! One start at a time per job and cluster: from before a waiting run's fresh read and
 //! queue check (`queue::blocker`) to the end of that reconcile (by then its first status
 //! write past Pending, if any, is in), no other run of the same target is reconciled from
-//! Pending. The
-//! queue check reads the other runs fresh, but two runs checking at the same moment would
-//! each see the other still Pending: a run that waited for its Secret, mended just as a
-//! later one passed its check (the stuck run held nobody up), or one the cache did not show
-//! yet, would start beside it. Only the leader reconciles, so this in-memory turn is enough.
-//! A run that finds the turn taken is woken when it is given back; it holds no reconcile
-//! slot meanwhile. No I/O.
+//! Pending. The queue check reads the other runs fresh, but two runs checking at the same
+//! moment would each see the other still Pending: a run that waited for its Secret, mended
+//! just as a later one passed its check (the stuck run held nobody up), or one the cache did
+//! not show yet, would start beside it. Only the leader reconciles, so this in-memory turn
+//! is enough. A run that finds the turn taken is woken when it is given back; it holds no
+//! reconcile slot meanwhile. No I/O.
 
 use std::{
     collections::HashMap,
