@@ -12,10 +12,7 @@ use std::sync::Arc;
 
 use kube::{Api, Client, ResourceExt, runtime::reflector::Store};
 
-use super::{
-    connect::{self, UNAVAILABLE_REASONS},
-    starts,
-};
+use super::{connect::UNAVAILABLE_REASONS, starts};
 use crate::{
     api::{JobReset, Phase},
     controller::error::Error,
@@ -72,23 +69,19 @@ pub fn same_target(
     template: &str,
 ) -> Vec<Arc<JobReset>> {
     // Fan-out parents and dry runs touch no job: they neither wait nor hold anyone up.
-    let touches = |o: &JobReset| o.spec.jobs.is_none() && !o.spec.dry_run;
-    if !touches(me) {
+    let Some(mine) = starts::target_of(me, &me.namespace().unwrap_or_default(), template) else {
         return vec![];
-    }
-    let my_ns = me.namespace().unwrap_or_default();
-    let my_id = connect::cluster_identity(&me.spec.elasticsearch, &my_ns, template);
+    };
     let my_uid = me.metadata.uid.as_deref();
     // The index names the runs of this job only; the store says what each is now.
     jobs.of_job(&me.spec.job_id)
         .iter()
         .filter_map(|r| store.get(r))
-        .filter(|o| o.spec.job_id == me.spec.job_id)
-        .filter(|o| o.metadata.uid.as_deref() != my_uid && touches(o))
+        .filter(|o| o.metadata.uid.as_deref() != my_uid)
         .filter(|o| !o.status.as_ref().is_some_and(|s| s.phase.is_terminal()))
         .filter(|o| {
             let ns = o.namespace().unwrap_or_default();
-            connect::cluster_identity(&o.spec.elasticsearch, &ns, template) == my_id
+            starts::target_of(o, &ns, template).as_ref() == Some(&mine)
         })
         .collect()
 }
