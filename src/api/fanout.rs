@@ -65,10 +65,6 @@ fn default_parallelism() -> u32 {
     1
 }
 
-fn is_zero(n: &u32) -> bool {
-    *n == 0
-}
-
 /// What happens after one job's reset fails.
 #[derive(JsonSchema, Serialize, Deserialize, Clone, Copy, Debug, PartialEq, Eq, Default)]
 pub enum FailurePolicy {
@@ -132,7 +128,7 @@ pub struct FanOutStatus {
     pub skipped: Vec<SkippedJob>,
 
     /// How many matched jobs the JobReset leaves alone, listed in `skipped` or not.
-    #[serde(default, skip_serializing_if = "is_zero")]
+    #[serde(default, skip_serializing_if = "super::is_zero")]
     pub skipped_count: u32,
 
     /// Targets whose child completed. Recorded once seen, so that a child deleted

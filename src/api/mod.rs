@@ -21,3 +21,8 @@ pub use schedule::{
     JobResetTemplate, RunRef, TemplateMetadata,
 };
 pub use status::*;
+
+/// For `skip_serializing_if`: a count of zero is left out.
+fn is_zero<T: Default + PartialEq>(n: &T) -> bool {
+    *n == T::default()
+}

@@ -163,7 +163,7 @@ pub struct JobResetScheduleStatus {
     pub last_missed_time: Option<String>,
 
     /// Slots missed and not run, in all.
-    #[serde(default, skip_serializing_if = "is_zero")]
+    #[serde(default, skip_serializing_if = "super::is_zero")]
     pub missed_runs: u64,
 
     /// The runs not finished yet.
@@ -183,10 +183,6 @@ pub struct JobResetScheduleStatus {
     /// The `metadata.generation` this status describes.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub observed_generation: Option<i64>,
-}
-
-fn is_zero(n: &u64) -> bool {
-    *n == 0
 }
 
 /// A run (a JobReset this schedule created).
